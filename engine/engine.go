@@ -1,0 +1,262 @@
+// Package engine owns mnemo's storage-engine interface: the Engine a cache
+// server runs on, the errors engines return, and the registry through which
+// engines are chosen by name at start.
+//
+// The interface follows memcached's engine interface: an engine is created
+// and initialized with a configuration string by Open (memcached's
+// create_instance and initialize) and destroyed by Close. The server core
+// never knows which engine it runs.
+//
+// # Primitives
+//
+// The core interface is small: Get (with or without touching recency),
+// Update (an atomic per-key read-modify-write), Delete, Flush (with a time),
+// Iterate, Stats and Close. Every cache command (add, replace, cas, append,
+// incr, touch, gat, the meta commands) is built once, above the engines, on
+// top of these primitives; see package cache.
+//
+// # Blocking
+//
+// Engine calls may block (a persistent engine reads from disk on a miss).
+// The server runs one goroutine per connection, so a blocking call stalls
+// only its own connection. Engines must never hold a lock that other
+// connections need while they wait on I/O.
+//
+// # Time
+//
+// All times are absolute unix seconds read from Env.Clock. An Exptime of 0
+// means the item never expires. An item whose Exptime is not 0 and not
+// after the clock's now is expired: engines treat it as absent.
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// KeyMax is the longest key, in bytes, that engines accept (memcached's
+// KEY_MAX_LENGTH).
+const KeyMax = 250
+
+// Errors returned by engines. Callers test them with errors.Is.
+var (
+	// ErrTooLarge: the item is larger than the engine's item size limit.
+	ErrTooLarge = errors.New("engine: object too large for cache")
+	// ErrNoMemory: the item does not fit and the engine may not evict
+	// (memcached's -M), or eviction could not free enough room.
+	ErrNoMemory = errors.New("engine: out of memory storing object")
+	// ErrBadKey: the key is empty or longer than KeyMax.
+	ErrBadKey = errors.New("engine: invalid key")
+	// ErrClosed: the engine has been closed.
+	ErrClosed = errors.New("engine: closed")
+	// ErrUnknownEngine: Open was given a name no engine registered.
+	ErrUnknownEngine = errors.New("engine: unknown engine")
+	// ErrBadConfig: the configuration string is malformed or names an
+	// unknown key; the wrapping error says which.
+	ErrBadConfig = errors.New("engine: bad configuration")
+)
+
+// Item bits, stored by the engine with an item and set or cleared by the
+// cache semantics above it (package cache). The engine itself only sets
+// BitFetched, on a Get with GetTouch.
+const (
+	// BitFetched: the item was read at least once since it was stored.
+	BitFetched uint8 = 1 << iota
+	// BitStale: the item was invalidated (meta protocol I flag) and is
+	// served as stale until replaced.
+	BitStale
+	// BitWinSent: a client has already been handed the "win" token to
+	// recache this item (meta protocol W/Z flags).
+	BitWinSent
+)
+
+// Meta is the metadata of an item.
+type Meta struct {
+	// Flags are the client's opaque 32-bit flags.
+	Flags uint32
+	// Exptime is the absolute expiry time in unix seconds; 0 means never.
+	Exptime int64
+	// CAS is the item's unique 64-bit compare-and-swap value, never 0 for a
+	// stored item.
+	CAS uint64
+	// Atime is the unix time of the item's last store or touching read.
+	Atime int64
+	// Bits holds the Bit* flags above.
+	Bits uint8
+}
+
+// Item is an item's metadata and value.
+type Item struct {
+	Meta
+	Value []byte
+}
+
+// GetFlags modify a Get.
+type GetFlags uint8
+
+const (
+	// GetTouch counts the read as an access: it bumps the item's recency
+	// for eviction, sets Atime to now and sets BitFetched. The Meta that
+	// Get returns is the one from before the access.
+	GetTouch GetFlags = 1 << iota
+	// GetNoValue skips copying the value; Get returns dst unchanged.
+	GetNoValue
+)
+
+// Op is what a Mutator decides to do with a key.
+type Op uint8
+
+const (
+	// OpNone leaves the key as it is.
+	OpNone Op = iota
+	// OpStore stores next (value and metadata) as the key's item. The engine
+	// assigns a fresh CAS unless next.CAS is not 0.
+	OpStore
+	// OpMeta keeps the current value and replaces the metadata with
+	// next.Meta (touch, stale marks). next.Value is ignored. The CAS is
+	// next.CAS (set it to cur.CAS to keep it) unless that is 0, in which
+	// case a fresh CAS is assigned.
+	OpMeta
+	// OpDelete removes the key.
+	OpDelete
+)
+
+// A Mutator decides, atomically with respect to every other operation on
+// the same key, what happens to a key given its current item.
+//
+// Mutate gets the current item in cur (found is false when the key is
+// absent, expired or flushed; cur is then zero) and fills next when it
+// returns OpStore or OpMeta. cur.Value aliases engine memory: it is valid
+// only during the call and must not be written to or retained. next.Value
+// may alias memory the Mutator owns; the engine copies it before Update
+// returns. Mutate runs with engine locks held: it must not block, must not
+// call the engine, and must be a pure function of cur and its own inputs,
+// because an engine may call it more than once for one Update (optimistic
+// retry), using only the last call's decision.
+type Mutator interface {
+	Mutate(cur *Item, found bool, next *Item) Op
+}
+
+// Engine is a storage engine. All methods are safe for concurrent use.
+type Engine interface {
+	// Get looks up key. When found it appends the value to dst (unless
+	// flags has GetNoValue) and returns the extended slice and the item's
+	// metadata. A missing, expired or flushed key returns found == false.
+	Get(key, dst []byte, flags GetFlags) (meta Meta, value []byte, found bool, err error)
+
+	// Update runs m against the key's current item and applies its
+	// decision atomically. It returns the decision and, for OpStore and
+	// OpMeta, the metadata now stored (with the CAS that was assigned).
+	// Storing may fail with ErrTooLarge or ErrNoMemory; the key is then
+	// left as it was.
+	Update(key []byte, m Mutator) (op Op, meta Meta, err error)
+
+	// Delete removes key. It reports whether a live item was removed.
+	Delete(key []byte) (bool, error)
+
+	// Flush invalidates items. With at <= now every item stored before the
+	// call is invalid from now on (items stored after the call are not,
+	// even within the same second). With at > now, every item whose Atime
+	// is before at becomes invalid once the clock reaches at. A later Flush
+	// replaces an earlier pending one.
+	Flush(at int64) error
+
+	// Iterate calls fn for every live item, in no particular order, until
+	// fn returns false. The item passed to fn (value included) is valid
+	// only during the call. Items stored or deleted while Iterate runs may
+	// or may not be seen. fn must not call the engine.
+	Iterate(fn func(key []byte, it *Item) bool) error
+
+	// Stats reports the engine's general statistics with memcached's names
+	// where one exists (curr_items, bytes, limit_maxbytes, evictions,
+	// total_items, expired_unfetched, evicted_unfetched, reclaimed, ...).
+	Stats(add func(name, value string))
+
+	// Close releases the engine (memcached's destroy). Calls after Close
+	// return ErrClosed.
+	Close() error
+}
+
+// GroupStater is implemented by engines that answer memcached's stats
+// groups such as "items", "slabs" and "sizes". GroupStats reports whether
+// the engine knows the group.
+type GroupStater interface {
+	GroupStats(group string, add func(name, value string)) bool
+}
+
+// StatsResetter is implemented by engines whose counters "stats reset"
+// clears.
+type StatsResetter interface {
+	ResetStats()
+}
+
+// MemoryLimiter is implemented by engines whose memory budget can change at
+// run time (memcached's cache_memlimit command).
+type MemoryLimiter interface {
+	SetMemoryLimit(bytes int64) error
+}
+
+// Clock tells the time in unix seconds. Servers pass a coarse clock that
+// ticks once a second; tests pass one they move by hand.
+type Clock interface {
+	Now() int64
+}
+
+// SystemClock reads the system clock.
+type SystemClock struct{}
+
+// Now returns the current unix time in seconds.
+func (SystemClock) Now() int64 { return time.Now().Unix() }
+
+// Env is what the server hands every engine it opens: the settings from
+// memcached's command line that engines must honour, and services.
+// The zero value of each field has the documented meaning.
+type Env struct {
+	// MemoryLimit is the memory budget for items in bytes (memcached -m).
+	// 0 means 64 MiB.
+	MemoryLimit int64
+	// ItemSizeMax is the largest item in bytes (memcached -I). 0 means
+	// 1 MiB.
+	ItemSizeMax int
+	// NoEvict makes a store that does not fit fail with ErrNoMemory instead
+	// of evicting (memcached -M).
+	NoEvict bool
+	// Clock tells the time. nil means SystemClock.
+	Clock Clock
+	// Logger receives the engine's log records. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of Env's zero values.
+const (
+	DefaultMemoryLimit = 64 << 20
+	DefaultItemSizeMax = 1 << 20
+)
+
+// WithDefaults returns env with its zero fields replaced by their defaults.
+func (env Env) WithDefaults() Env {
+	if env.MemoryLimit == 0 {
+		env.MemoryLimit = DefaultMemoryLimit
+	}
+	if env.ItemSizeMax == 0 {
+		env.ItemSizeMax = DefaultItemSizeMax
+	}
+	if env.Clock == nil {
+		env.Clock = SystemClock{}
+	}
+	if env.Logger == nil {
+		env.Logger = slog.Default()
+	}
+	return env
+}
+
+// Expired reports whether an item with metadata m is expired at now.
+func (m *Meta) Expired(now int64) bool {
+	return m.Exptime != 0 && m.Exptime <= now
+}
+
+// ValidKey reports whether an engine accepts key.
+func ValidKey(key []byte) bool {
+	return len(key) > 0 && len(key) <= KeyMax
+}
