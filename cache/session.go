@@ -1,0 +1,429 @@
+package cache
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// StoreMode selects a storage command.
+type StoreMode uint8
+
+// The storage commands.
+const (
+	ModeSet StoreMode = iota
+	ModeAdd
+	ModeReplace
+	ModeAppend
+	ModePrepend
+	ModeCAS
+)
+
+// Session executes commands for one connection. It is not safe for
+// concurrent use.
+type Session struct {
+	Counters
+
+	c       *Cache
+	store   storeMutator
+	arith   arithMutator
+	touch   touchMutator
+	del     deleteMutator
+	scratch []byte // values built by mutators (append, incr)
+}
+
+// Close ends the session and folds its counters into the cache's totals.
+func (s *Session) Close() {
+	c := s.c
+	c.mu.Lock()
+	delete(c.sessions, s)
+	cf := c.closed.fields()
+	for i, f := range s.Counters.fields() {
+		cf[i].v.Add(f.v.Load())
+	}
+	c.mu.Unlock()
+	s.scratch = nil
+}
+
+// Cache returns the cache the session belongs to.
+func (s *Session) Cache() *Cache { return s.c }
+
+// cas hides CAS values when CAS is disabled (-C).
+func (s *Session) cas(m engine.Meta) engine.Meta {
+	if s.c.opts.DisableCAS {
+		m.CAS = 0
+	}
+	return m
+}
+
+// Get appends key's value to dst, counting a get (cmd_get, get_hits,
+// get_misses) and touching the item.
+func (s *Session) Get(key, dst []byte) (engine.Meta, []byte, bool, error) {
+	s.CmdGet.Add(1)
+	m, dst, ok, err := s.c.eng.Get(key, dst, engine.GetTouch)
+	if err != nil {
+		return m, dst, false, err
+	}
+	if ok {
+		s.GetHits.Add(1)
+	} else {
+		s.GetMisses.Add(1)
+	}
+	return s.cas(m), dst, ok, nil
+}
+
+// GetAndTouch appends key's value to dst and sets its exptime (gat),
+// counting a get and a touch. The returned Meta carries the new exptime.
+func (s *Session) GetAndTouch(key, dst []byte, exptime int64) (engine.Meta, []byte, bool, error) {
+	s.CmdGet.Add(1)
+	s.CmdTouch.Add(1)
+	t := &s.touch
+	*t = touchMutator{exptime: Expiry(exptime, s.c.clock.Now()), dst: dst, copyValue: true}
+	_, m, err := s.c.eng.Update(key, t)
+	dst = t.dst
+	t.dst = nil
+	if err != nil {
+		return m, dst, false, err
+	}
+	if !t.found {
+		s.GetMisses.Add(1)
+		s.TouchMisses.Add(1)
+		return m, dst, false, nil
+	}
+	s.GetHits.Add(1)
+	s.TouchHits.Add(1)
+	return s.cas(m), dst, true, nil
+}
+
+// Touch sets key's exptime (touch).
+func (s *Session) Touch(key []byte, exptime int64) (Status, error) {
+	s.CmdTouch.Add(1)
+	t := &s.touch
+	*t = touchMutator{exptime: Expiry(exptime, s.c.clock.Now())}
+	if _, _, err := s.c.eng.Update(key, t); err != nil {
+		return StatusNone, err
+	}
+	if !t.found {
+		s.TouchMisses.Add(1)
+		return NotFound, nil
+	}
+	s.TouchHits.Add(1)
+	return Touched, nil
+}
+
+// Store executes a storage command. exptime is as the client sent it. A
+// non-zero cas makes set and replace conditional too (binary protocol);
+// ModeCAS requires it. It returns the outcome and, when stored, the new
+// item's metadata.
+func (s *Session) Store(mode StoreMode, key []byte, flags uint32, exptime int64, value []byte, cas uint64) (Status, engine.Meta, error) {
+	s.CmdSet.Add(1)
+	m := &s.store
+	*m = storeMutator{
+		mode:    mode,
+		flags:   flags,
+		exptime: Expiry(exptime, s.c.clock.Now()),
+		value:   value,
+		cas:     cas,
+		noCAS:   s.c.opts.DisableCAS,
+		scratch: s.scratch,
+	}
+	_, meta, err := s.c.eng.Update(key, m)
+	s.scratch = m.scratch
+	m.value = nil
+	if err != nil {
+		switch {
+		case errors.Is(err, engine.ErrTooLarge):
+			s.StoreTooLarge.Add(1)
+		case errors.Is(err, engine.ErrNoMemory):
+			s.StoreNoMemory.Add(1)
+		}
+		return StatusNone, meta, err
+	}
+	switch mode {
+	case ModeCAS:
+		switch m.status {
+		case Stored:
+			s.CasHits.Add(1)
+		case Exists:
+			s.CasBadval.Add(1)
+		case NotFound:
+			s.CasMisses.Add(1)
+		}
+	}
+	return m.status, s.cas(meta), nil
+}
+
+// Delete removes key. A non-zero cas must match the item's (binary and
+// meta protocols).
+func (s *Session) Delete(key []byte, cas uint64) (Status, error) {
+	var ok bool
+	if cas == 0 {
+		var err error
+		if ok, err = s.c.eng.Delete(key); err != nil {
+			return StatusNone, err
+		}
+	} else {
+		d := &s.del
+		*d = deleteMutator{cas: cas}
+		if _, _, err := s.c.eng.Update(key, d); err != nil {
+			return StatusNone, err
+		}
+		if d.status == Exists {
+			return Exists, nil
+		}
+		ok = d.status == Deleted
+	}
+	if !ok {
+		s.DeleteMisses.Add(1)
+		return NotFound, nil
+	}
+	s.DeleteHits.Add(1)
+	return Deleted, nil
+}
+
+// Arith describes an incr or decr.
+type Arith struct {
+	Incr  bool
+	Delta uint64
+	// CAS, when not 0, must match the item's.
+	CAS uint64
+	// Create makes a missing key be created with Initial and Exptime
+	// (binary protocol, meta ma with N).
+	Create  bool
+	Initial uint64
+	Exptime int64
+}
+
+// Arith executes incr or decr: incr wraps at 2^64, decr stops at 0. It
+// returns the new value; a shorter result is padded with spaces to the old
+// length, as memcached stores it in place.
+func (s *Session) Arith(key []byte, a Arith) (Status, uint64, engine.Meta, error) {
+	m := &s.arith
+	*m = arithMutator{a: a, scratch: s.scratch}
+	if a.Create {
+		m.a.Exptime = Expiry(a.Exptime, s.c.clock.Now())
+	}
+	_, meta, err := s.c.eng.Update(key, m)
+	s.scratch = m.scratch
+	if err != nil {
+		return StatusNone, 0, meta, err
+	}
+	switch {
+	case m.status == NotFound && a.Incr:
+		s.IncrMisses.Add(1)
+	case m.status == NotFound:
+		s.DecrMisses.Add(1)
+	case m.status == Stored && a.Incr:
+		s.IncrHits.Add(1)
+	case m.status == Stored:
+		s.DecrHits.Add(1)
+	}
+	return m.status, m.result, s.cas(meta), nil
+}
+
+// storeMutator implements the storage commands (memcached's
+// do_store_item).
+type storeMutator struct {
+	mode    StoreMode
+	flags   uint32
+	exptime int64
+	value   []byte
+	cas     uint64
+	noCAS   bool
+	scratch []byte
+	status  Status
+}
+
+func (m *storeMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+	if !found {
+		switch {
+		case m.mode == ModeCAS:
+			m.status = NotFound
+		case m.cas != 0 && m.mode != ModeAdd:
+			m.status = NotFound
+		case m.mode == ModeSet || m.mode == ModeAdd:
+			m.status = Stored
+			next.Meta = engine.Meta{Flags: m.flags, Exptime: m.exptime}
+			next.Value = m.value
+			return engine.OpStore
+		default:
+			m.status = NotStored
+		}
+		return engine.OpNone
+	}
+	if m.cas != 0 && m.mode != ModeAdd && (m.noCAS || m.cas != cur.CAS) {
+		m.status = Exists
+		return engine.OpNone
+	}
+	switch m.mode {
+	case ModeAdd:
+		m.status = NotStored
+		return engine.OpNone
+	case ModeCAS:
+		if m.cas == 0 {
+			m.status = Exists
+			return engine.OpNone
+		}
+	case ModeAppend, ModePrepend:
+		// Appends keep the item's flags and exptime.
+		buf := m.scratch[:0]
+		if m.mode == ModeAppend {
+			buf = append(append(buf, cur.Value...), m.value...)
+		} else {
+			buf = append(append(buf, m.value...), cur.Value...)
+		}
+		m.scratch = buf
+		m.status = Stored
+		next.Meta = engine.Meta{Flags: cur.Flags, Exptime: cur.Exptime}
+		next.Value = buf
+		return engine.OpStore
+	}
+	m.status = Stored
+	next.Meta = engine.Meta{Flags: m.flags, Exptime: m.exptime}
+	next.Value = m.value
+	return engine.OpStore
+}
+
+// touchMutator changes an item's exptime, keeping its CAS, and optionally
+// copies its value out (gat).
+type touchMutator struct {
+	exptime   int64
+	copyValue bool
+	dst       []byte
+	dstLen    int
+	found     bool
+	started   bool
+}
+
+func (m *touchMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+	if !m.started {
+		m.started, m.dstLen = true, len(m.dst)
+	}
+	m.found = found
+	if !found {
+		return engine.OpNone
+	}
+	if m.copyValue {
+		m.dst = append(m.dst[:m.dstLen], cur.Value...)
+	}
+	next.Meta = cur.Meta
+	next.Exptime = m.exptime
+	next.Bits |= engine.BitFetched
+	return engine.OpMeta
+}
+
+// deleteMutator deletes an item when its CAS matches.
+type deleteMutator struct {
+	cas    uint64
+	status Status
+}
+
+func (m *deleteMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+	switch {
+	case !found:
+		m.status = NotFound
+		return engine.OpNone
+	case m.cas != cur.CAS:
+		m.status = Exists
+		return engine.OpNone
+	}
+	m.status = Deleted
+	return engine.OpDelete
+}
+
+// arithMutator implements incr and decr (memcached's do_add_delta).
+type arithMutator struct {
+	a       Arith
+	scratch []byte
+	status  Status
+	result  uint64
+}
+
+func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+	if !found {
+		if !m.a.Create {
+			m.status = NotFound
+			return engine.OpNone
+		}
+		m.result = m.a.Initial
+		m.scratch = strconv.AppendUint(m.scratch[:0], m.a.Initial, 10)
+		m.status = Stored
+		next.Meta = engine.Meta{Exptime: m.a.Exptime}
+		next.Value = m.scratch
+		return engine.OpStore
+	}
+	if m.a.CAS != 0 && m.a.CAS != cur.CAS {
+		m.status = Exists
+		return engine.OpNone
+	}
+	v, ok := parseCounter(cur.Value)
+	if !ok {
+		m.status = NonNumeric
+		return engine.OpNone
+	}
+	if m.a.Incr {
+		v += m.a.Delta
+	} else if m.a.Delta > v {
+		v = 0
+	} else {
+		v -= m.a.Delta
+	}
+	m.result = v
+	buf := strconv.AppendUint(m.scratch[:0], v, 10)
+	// memcached rewrites a value that still fits in place, padding it
+	// with spaces to the old length.
+	for len(buf) < len(cur.Value) {
+		buf = append(buf, ' ')
+	}
+	m.scratch = buf
+	m.status = Stored
+	next.Meta = engine.Meta{Flags: cur.Flags, Exptime: cur.Exptime, Bits: cur.Bits}
+	next.Value = buf
+	return engine.OpStore
+}
+
+// parseCounter reads a value as memcached's safe_strtoull does: optional
+// leading white space and sign, decimal digits, then the end or white
+// space; values that overflow 64 bits, and negative numbers, are not
+// numbers.
+func parseCounter(b []byte) (uint64, bool) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	start := i
+	var v uint64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		d := uint64(b[i] - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false // ERANGE
+		}
+		v = v*10 + d
+		i++
+	}
+	if i == start {
+		return 0, false
+	}
+	if i < len(b) && !isSpace(b[i]) {
+		return 0, false
+	}
+	if neg {
+		// strtoull negates; memcached rejects results that look negative
+		// as signed, and accepts "-0".
+		v = -v
+		if int64(v) < 0 {
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}

@@ -1,0 +1,716 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/bits"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+func init() {
+	engine.Register("memory", engine.DriverFunc(open))
+}
+
+func open(env engine.Env, config string) (engine.Engine, error) {
+	e, err := New(env, config)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Interface guards.
+var (
+	_ engine.Engine        = (*Engine)(nil)
+	_ engine.GroupStater   = (*Engine)(nil)
+	_ engine.StatsResetter = (*Engine)(nil)
+	_ engine.MemoryLimiter = (*Engine)(nil)
+)
+
+const (
+	minSegSize = 1 << 20
+	pageSize   = 4096
+	// defaultReserve is the address space reserved (not committed) so that
+	// SetMemoryLimit can grow the arena in place.
+	defaultReserve = 64 << 30
+)
+
+// Config is the engine's configuration string, parsed. Its zero value means
+// the defaults documented on each field.
+type Config struct {
+	// Shards is the number of index shards, rounded up to a power of two.
+	// 0 means 4×GOMAXPROCS rounded up, at least 256.
+	Shards int
+	// Reserve is the address space reserved for the arena, the most that
+	// SetMemoryLimit can grow it to. 0 means the larger of the memory limit
+	// and 64 GiB (address space only; nothing is committed).
+	Reserve int64
+	// SweepInterval is how often the background sweep runs. 0 means one
+	// second; negative disables it.
+	SweepInterval time.Duration
+	// SweepSlots is how many index slots of each shard one sweep visits.
+	// 0 means 1024.
+	SweepSlots int
+}
+
+// ParseConfig parses "shards=N,reserve=BYTES,sweep_interval=DUR,
+// sweep_slots=N". Unknown keys are errors wrapping engine.ErrBadConfig.
+func ParseConfig(s string) (Config, error) {
+	var c Config
+	pairs, err := engine.ParseConfig(s)
+	if err != nil {
+		return c, err
+	}
+	for _, kv := range pairs {
+		k, v := kv[0], kv[1]
+		switch k {
+		case "shards", "sweep_slots":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1<<16 {
+				return c, fmt.Errorf("%w: %s=%q: want an integer in 1..65536", engine.ErrBadConfig, k, v)
+			}
+			if k == "shards" {
+				c.Shards = n
+			} else {
+				c.SweepSlots = n
+			}
+		case "reserve":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("%w: reserve=%q: want a byte count", engine.ErrBadConfig, v)
+			}
+			c.Reserve = n
+		case "sweep_interval":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return c, fmt.Errorf("%w: sweep_interval=%q: %v", engine.ErrBadConfig, v, err)
+			}
+			if d == 0 {
+				d = -1
+			}
+			c.SweepInterval = d
+		default:
+			return c, fmt.Errorf("%w: unknown key %q (known: shards, reserve, sweep_interval, sweep_slots)", engine.ErrBadConfig, k)
+		}
+	}
+	return c, nil
+}
+
+// String renders the configuration with defaults resolved, for stats
+// settings.
+func (c Config) String() string {
+	return fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots)
+}
+
+// flushMark is the flush state: items are flushed when they were last
+// stored or touched before pastAt (or, with pastCAS, got a CAS before
+// it), or before pendAt once the clock reaches pendAt. It is replaced
+// whole on Flush and read with one atomic load.
+type flushMark struct {
+	pastAt  int64
+	pastCAS uint64
+	pendAt  int64
+}
+
+func (f *flushMark) flushed(now, atime int64, cas uint64) bool {
+	if f == nil {
+		return false
+	}
+	if f.pastAt != 0 && (atime < f.pastAt || (f.pastCAS != 0 && cas < f.pastCAS)) {
+		return true
+	}
+	return f.pendAt != 0 && f.pendAt <= now && atime < f.pendAt
+}
+
+// Engine is the memory engine. Its methods are safe for concurrent use.
+type Engine struct {
+	env     engine.Env
+	cfg     Config
+	clock   engine.Clock
+	log     *slog.Logger
+	seed    maphash.Seed
+	noEvict bool
+	itemMax int
+
+	shards     []shard
+	shardShift uint
+	stripes    []stripe
+
+	mem     []byte // the arena: segs × segSize bytes of reserved address space
+	segSize int64
+
+	amu       sync.Mutex // guards free, fifo, reserve, segment states, limitSegs
+	segs      []segment
+	free      []int32
+	fifo      []int32 // closed segments, oldest first
+	reserve   int32   // an empty segment kept for reclaim; -1 when none
+	limitSegs int
+	limit     atomic.Int64 // bytes, as last set
+
+	fullSweepNow   int64      // under amu: clock and flush mark of the
+	fullSweepFlush *flushMark // last full sweep for -M
+
+	cas    atomic.Uint64
+	fmu    sync.Mutex // serializes Flush
+	flush  atomic.Pointer[flushMark]
+	closed atomic.Bool
+	cmu    sync.Mutex // serializes Close
+
+	bufs      sync.Pool // *[]byte, for values that alias the arena
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+}
+
+// New creates a memory engine for env (zero fields take their defaults)
+// with the configuration string config (see ParseConfig).
+func New(env engine.Env, config string) (*Engine, error) {
+	env = env.WithDefaults()
+	cfg, err := ParseConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	if env.MemoryLimit < 0 || env.ItemSizeMax < 0 {
+		return nil, fmt.Errorf("%w: negative memory limit or item size", engine.ErrBadConfig)
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = max(256, 4*runtime.GOMAXPROCS(0))
+	}
+	cfg.Shards = 1 << bits.Len(uint(cfg.Shards-1))
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = time.Second
+	}
+	if cfg.SweepSlots == 0 {
+		cfg.SweepSlots = 1024
+	}
+	segSize := max(int64(minSegSize), (int64(env.ItemSizeMax)+pageSize-1)&^(pageSize-1))
+	n := max(2, int(env.MemoryLimit/segSize))
+	if cfg.Reserve == 0 {
+		cfg.Reserve = max(env.MemoryLimit, defaultReserve)
+	}
+	cfg.Reserve = min(max(cfg.Reserve, int64(n)*segSize), maxArena)
+	nres := int(cfg.Reserve / segSize)
+	if nres < n {
+		return nil, fmt.Errorf("%w: memory limit %d exceeds the largest arena (%d)", engine.ErrBadConfig, env.MemoryLimit, int64(maxArena))
+	}
+	mem, err := mapArena(int64(nres) * segSize)
+	if err != nil && nres > n {
+		// Not enough address space for growth: reserve just the limit.
+		nres = n
+		mem, err = mapArena(int64(nres) * segSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("memory: mmap %d bytes: %w", int64(nres)*segSize, err)
+	}
+	cfg.Reserve = int64(nres) * segSize
+
+	e := &Engine{
+		env:        env,
+		cfg:        cfg,
+		clock:      env.Clock,
+		log:        env.Logger,
+		seed:       maphash.MakeSeed(),
+		noEvict:    env.NoEvict,
+		itemMax:    env.ItemSizeMax,
+		shards:     make([]shard, cfg.Shards),
+		shardShift: uint(64 - bits.Len(uint(cfg.Shards-1))),
+		mem:        mem,
+		segSize:    segSize,
+		segs:       make([]segment, nres),
+		reserve:    -1,
+	}
+	e.limit.Store(env.MemoryLimit)
+	for i := range e.shards {
+		e.shards[i].init(minTable)
+	}
+	for i := range e.segs {
+		e.segs[i].state = segRetired
+	}
+	e.amu.Lock()
+	err = e.setLimitLocked(n)
+	e.amu.Unlock()
+	if err != nil {
+		_ = unixMunmap(mem)
+		return nil, err
+	}
+	// Leave most segments to the FIFO: at most one stripe per 4 segments.
+	ns := min(runtime.GOMAXPROCS(0), 8, max(1, (n-1)/4))
+	ns = 1 << (bits.Len(uint(ns)) - 1)
+	e.stripes = make([]stripe, ns)
+	for i := range e.stripes {
+		e.stripes[i].head = -1
+	}
+	e.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	if cfg.SweepInterval > 0 {
+		e.stopSweep = make(chan struct{})
+		e.sweepDone = make(chan struct{})
+		go e.sweepLoop(cfg.SweepInterval, cfg.SweepSlots)
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration with defaults resolved.
+func (e *Engine) Config() Config { return e.cfg }
+
+func (e *Engine) hash(key []byte) uint64 { return maphash.Bytes(e.seed, key) }
+
+func (e *Engine) shardOf(h uint64) *shard {
+	if e.shardShift == 64 {
+		return &e.shards[0]
+	}
+	return &e.shards[h>>e.shardShift]
+}
+
+func (e *Engine) stripeOf(h uint64) int {
+	return int(h>>tagBits) & (len(e.stripes) - 1)
+}
+
+// dead reports whether the record r is expired or flushed at now.
+func (e *Engine) dead(r rec, now int64, fm *flushMark) bool {
+	if x := r.exptime(); x != 0 && x <= now {
+		return true
+	}
+	return fm.flushed(now, int64(r.atime()), r.cas())
+}
+
+func readMeta(r rec, m *engine.Meta) {
+	m.Flags = r.flags()
+	m.Exptime = r.exptime()
+	m.CAS = r.cas()
+	m.Atime = int64(r.atime())
+	m.Bits = infoBits(r.info()) & bitsMeta
+}
+
+// inArena reports whether b's bytes lie inside the arena.
+func (e *Engine) inArena(b []byte) bool {
+	if len(b) == 0 || len(e.mem) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(e.mem)))
+	return p >= base && p < base+uintptr(len(e.mem))
+}
+
+// clampTime converts a unix time to the record's uint32 atime.
+func clampTime(t int64) uint32 {
+	if t < 0 {
+		return 0
+	}
+	if t > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(t)
+}
+
+// Get implements engine.Engine. Read hits take only their shard's read
+// lock; a touching read updates the record's access word atomically.
+func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byte, bool, error) {
+	var m engine.Meta
+	if !engine.ValidKey(key) {
+		return m, dst, false, engine.ErrBadKey
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	now := e.clock.Now()
+	fm := e.flush.Load()
+	sh.mu.RLock()
+	if e.closed.Load() {
+		sh.mu.RUnlock()
+		return m, dst, false, engine.ErrClosed
+	}
+	slot, ent := sh.find(e.mem, h&tagMask, key)
+	if slot < 0 {
+		sh.mu.RUnlock()
+		return m, dst, false, nil
+	}
+	r := recAt(e.mem, entryOff(ent))
+	if e.dead(r, now, fm) {
+		sh.mu.RUnlock()
+		e.removeDead(sh, ent, now, fm)
+		return m, dst, false, nil
+	}
+	readMeta(r, &m)
+	if flags&engine.GetNoValue == 0 {
+		dst = append(dst, r.value()...)
+	}
+	if flags&engine.GetTouch != 0 {
+		r.setAtime(clampTime(now))
+		r.touchBits()
+	}
+	sh.mu.RUnlock()
+	return m, dst, true, nil
+}
+
+// removeDead removes entry ent from sh if it is still there and dead.
+func (e *Engine) removeDead(sh *shard, ent uint64, now int64, fm *flushMark) {
+	sh.mu.Lock()
+	if !e.closed.Load() {
+		if slot := sh.findEntry(ent); slot >= 0 {
+			if r := recAt(e.mem, entryOff(ent)); e.dead(r, now, fm) {
+				e.dropLocked(sh, slot, r, true)
+			}
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// dropLocked removes the entry at slot (whose record is r) and updates the
+// counters; expired tells whether it was dead rather than deleted.
+func (e *Engine) dropLocked(sh *shard, slot int, r rec, expired bool) {
+	off := entryOff(sh.tab[slot])
+	size := r.size()
+	if expired {
+		sh.reclaimed++
+		if infoBits(r.info())&engine.BitFetched == 0 {
+			sh.expiredUnfetched++
+		}
+	}
+	sh.remove(slot)
+	sh.bytes -= size
+	e.segs[off/e.segSize].live.Add(-size)
+}
+
+// seen is what a Mutator saw: the entry (0 if absent) and, if the item was
+// live, its metadata.
+type seen struct {
+	ent   uint64
+	alive bool
+	meta  engine.Meta
+}
+
+// unchangedLocked reports whether key's state in sh is still s.
+func (e *Engine) unchangedLocked(sh *shard, tag uint64, key []byte, s *seen, now int64, fm *flushMark) (int, bool) {
+	if s.ent == 0 {
+		slot, _ := sh.find(e.mem, tag, key)
+		return -1, slot < 0
+	}
+	slot := sh.findEntry(s.ent)
+	if slot < 0 {
+		return -1, false
+	}
+	r := recAt(e.mem, entryOff(s.ent))
+	if !s.alive {
+		return slot, e.dead(r, now, fm)
+	}
+	if e.dead(r, now, fm) {
+		return -1, false
+	}
+	var m engine.Meta
+	readMeta(r, &m)
+	m.Atime, s.meta.Atime = 0, 0
+	m.Bits &^= engine.BitFetched
+	s.meta.Bits &^= engine.BitFetched
+	return slot, m == s.meta
+}
+
+// Update implements engine.Engine. The Mutator runs under the shard's
+// write lock; a store is then written to the arena outside the lock and
+// published after re-checking that the key did not change meanwhile
+// (otherwise the Mutator runs again).
+func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, error) {
+	var zero engine.Meta
+	if !engine.ValidKey(key) {
+		return engine.OpNone, zero, engine.ErrBadKey
+	}
+	h := e.hash(key)
+	tag := h & tagMask
+	sh := e.shardOf(h)
+	now := e.clock.Now()
+	fm := e.flush.Load()
+	var (
+		cur, next engine.Item
+		s         seen
+		pooled    *[]byte
+	)
+	defer func() {
+		if pooled != nil {
+			e.bufs.Put(pooled)
+		}
+	}()
+	for {
+		sh.mu.Lock()
+		if e.closed.Load() {
+			sh.mu.Unlock()
+			return engine.OpNone, zero, engine.ErrClosed
+		}
+		slot, ent := sh.find(e.mem, tag, key)
+		cur, next, s = engine.Item{}, engine.Item{}, seen{ent: ent}
+		var r rec
+		if slot >= 0 {
+			r = recAt(e.mem, entryOff(ent))
+			if !e.dead(r, now, fm) {
+				s.alive = true
+				readMeta(r, &cur.Meta)
+				cur.Value = r.value()
+				s.meta = cur.Meta
+			}
+		}
+		op := m.Mutate(&cur, s.alive, &next)
+		switch op {
+		case engine.OpStore:
+		case engine.OpMeta:
+			if !s.alive {
+				sh.mu.Unlock()
+				return engine.OpNone, zero, nil
+			}
+			casv := next.CAS
+			if casv == 0 {
+				casv = e.cas.Add(1)
+			}
+			r.writeMeta(casv, next.Exptime, next.Flags)
+			if next.Atime != 0 {
+				r.setAtime(clampTime(next.Atime))
+			}
+			b := infoBits(r.info())
+			r.setBits(b&^bitsMeta | next.Bits&bitsMeta)
+			r.sealCRC()
+			var out engine.Meta
+			readMeta(r, &out)
+			sh.mu.Unlock()
+			return engine.OpMeta, out, nil
+		case engine.OpDelete:
+			if slot >= 0 {
+				e.dropLocked(sh, slot, r, !s.alive)
+			}
+			sh.mu.Unlock()
+			return engine.OpDelete, zero, nil
+		default:
+			sh.mu.Unlock()
+			return engine.OpNone, cur.Meta, nil
+		}
+
+		// OpStore.
+		val := next.Value
+		if e.inArena(val) {
+			if pooled == nil {
+				pooled = e.bufs.Get().(*[]byte)
+			}
+			*pooled = append((*pooled)[:0], val...)
+			val = *pooled
+		}
+		sh.mu.Unlock()
+		if hdrSize+len(key)+len(val) > e.itemMax {
+			return engine.OpNone, zero, engine.ErrTooLarge
+		}
+		size := recSize(len(key), len(val))
+		off, err := e.alloc(size, e.stripeOf(h))
+		if err != nil {
+			return engine.OpNone, zero, err
+		}
+		casv := next.CAS
+		if casv == 0 {
+			casv = e.cas.Add(1)
+		}
+		bitsv := next.Bits & bitsMeta
+		writeRecord(e.mem[off:off+size], key, val, casv, next.Exptime, next.Flags, clampTime(now), bitsv)
+
+		sh.mu.Lock()
+		if e.closed.Load() {
+			sh.mu.Unlock()
+			e.release(off)
+			return engine.OpNone, zero, engine.ErrClosed
+		}
+		slot, ok := e.unchangedLocked(sh, tag, key, &s, now, fm)
+		if !ok {
+			sh.mu.Unlock()
+			e.release(off)
+			continue
+		}
+		nent := makeEntry(tag, off)
+		if slot >= 0 {
+			old := recAt(e.mem, entryOff(s.ent))
+			if !s.alive {
+				sh.reclaimed++
+				if infoBits(old.info())&engine.BitFetched == 0 {
+					sh.expiredUnfetched++
+				}
+			}
+			osize := old.size()
+			sh.bytes -= osize
+			e.segs[entryOff(s.ent)/e.segSize].live.Add(-osize)
+			sh.tab[slot] = nent
+		} else {
+			sh.insert(nent)
+		}
+		sh.bytes += size
+		sh.totalItems++
+		e.segs[off/e.segSize].live.Add(size)
+		sh.mu.Unlock()
+		e.release(off)
+		return engine.OpStore, engine.Meta{Flags: next.Flags, Exptime: next.Exptime, CAS: casv, Atime: int64(clampTime(now)), Bits: bitsv}, nil
+	}
+}
+
+// Delete implements engine.Engine.
+func (e *Engine) Delete(key []byte) (bool, error) {
+	if !engine.ValidKey(key) {
+		return false, engine.ErrBadKey
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	now := e.clock.Now()
+	fm := e.flush.Load()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e.closed.Load() {
+		return false, engine.ErrClosed
+	}
+	slot, ent := sh.find(e.mem, h&tagMask, key)
+	if slot < 0 {
+		return false, nil
+	}
+	r := recAt(e.mem, entryOff(ent))
+	dead := e.dead(r, now, fm)
+	e.dropLocked(sh, slot, r, dead)
+	return !dead, nil
+}
+
+// Flush implements engine.Engine. It only sets a time mark (see
+// flushMark); flushed items are removed lazily and by the sweep. A flush
+// whose time has passed stays in force when a later Flush is scheduled,
+// so a delayed flush never revives items an earlier one invalidated.
+func (e *Engine) Flush(at int64) error {
+	if e.closed.Load() {
+		return engine.ErrClosed
+	}
+	e.fmu.Lock()
+	defer e.fmu.Unlock()
+	now := e.clock.Now()
+	var nm flushMark
+	if old := e.flush.Load(); old != nil {
+		nm = *old
+		if nm.pendAt != 0 && nm.pendAt <= now {
+			nm.pastAt = max(nm.pastAt, nm.pendAt)
+		}
+		nm.pendAt = 0
+	}
+	if at <= now {
+		nm.pastAt = now
+		nm.pastCAS = e.cas.Load() + 1
+	} else {
+		nm.pendAt = at
+	}
+	e.flush.Store(&nm)
+	return nil
+}
+
+// Iterate implements engine.Engine. It snapshots each shard's table under
+// its read lock, then for each entry re-takes the read lock, checks the
+// entry is still there and alive, copies the item into a buffer and calls
+// fn with no lock held. Items present for the whole iteration are seen
+// exactly once.
+func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
+	var (
+		snap []uint64
+		buf  []byte
+		it   engine.Item
+	)
+	for i := range e.shards {
+		sh := &e.shards[i]
+		sh.mu.RLock()
+		if e.closed.Load() {
+			sh.mu.RUnlock()
+			return engine.ErrClosed
+		}
+		snap = append(snap[:0], sh.tab...)
+		sh.mu.RUnlock()
+		for _, ent := range snap {
+			if ent == 0 {
+				continue
+			}
+			now := e.clock.Now()
+			fm := e.flush.Load()
+			sh.mu.RLock()
+			if e.closed.Load() {
+				sh.mu.RUnlock()
+				return engine.ErrClosed
+			}
+			if sh.findEntry(ent) < 0 {
+				sh.mu.RUnlock()
+				continue
+			}
+			r := recAt(e.mem, entryOff(ent))
+			if e.dead(r, now, fm) {
+				sh.mu.RUnlock()
+				continue
+			}
+			readMeta(r, &it.Meta)
+			k := r.key()
+			buf = append(append(buf[:0], k...), r.value()...)
+			sh.mu.RUnlock()
+			it.Value = buf[len(k):]
+			if !fn(buf[:len(k)], &it) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// SetMemoryLimit implements engine.MemoryLimiter. Growing makes more
+// segments usable at once (up to the address space reserved at start, see
+// Config.Reserve). Shrinking releases free segments at once, evicts the
+// full segments beyond the new limit, and retires the segments being
+// written beyond it as soon as they fill and are reclaimed.
+func (e *Engine) SetMemoryLimit(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("%w: memory limit must be positive", engine.ErrBadConfig)
+	}
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	if e.closed.Load() {
+		return engine.ErrClosed
+	}
+	if err := e.setLimitLocked(max(2, int(n/e.segSize))); err != nil {
+		return err
+	}
+	e.limit.Store(n)
+	return nil
+}
+
+// Close implements engine.Engine. It waits for in-flight calls, stops the
+// sweep and unmaps the arena.
+func (e *Engine) Close() error {
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	if e.closed.Swap(true) {
+		return engine.ErrClosed
+	}
+	if e.stopSweep != nil {
+		close(e.stopSweep)
+		<-e.sweepDone
+	}
+	// No new allocations (alloc checks closed under its stripe lock) ...
+	for i := range e.stripes {
+		e.stripes[i].mu.Lock()
+	}
+	e.amu.Lock()
+	// ... and no reader or writer left inside a shard.
+	for i := range e.shards {
+		e.shards[i].mu.Lock()
+		e.shards[i].mu.Unlock()
+	}
+	for i := range e.segs {
+		for e.segs[i].writers.Load() != 0 {
+			runtime.Gosched()
+		}
+	}
+	err := unixMunmap(e.mem)
+	e.mem = nil
+	e.amu.Unlock()
+	for i := range e.stripes {
+		e.stripes[i].mu.Unlock()
+	}
+	if err != nil {
+		return errors.Join(errors.New("memory: munmap"), err)
+	}
+	return nil
+}

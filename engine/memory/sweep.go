@@ -1,0 +1,68 @@
+package memory
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func unixMunmap(b []byte) error {
+	if b == nil {
+		return nil
+	}
+	return unix.Munmap(b)
+}
+
+// sweepLoop runs sweep every interval until Close.
+func (e *Engine) sweepLoop(interval time.Duration, slots int) {
+	defer close(e.sweepDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopSweep:
+			return
+		case <-t.C:
+			e.sweep(slots)
+		}
+	}
+}
+
+// sweep visits up to slots index slots of every shard, continuing where the
+// previous sweep stopped, and removes entries whose items are expired or
+// flushed, so their bytes count as dead (the FIFO reclaim then frees them
+// without a second look) and curr_items stays accurate. It returns how many
+// entries it removed. Each shard is locked once per call, for at most
+// slots probes.
+func (e *Engine) sweep(slots int) int {
+	removed := 0
+	for i := range e.shards {
+		sh := &e.shards[i]
+		now := e.clock.Now()
+		fm := e.flush.Load()
+		sh.mu.Lock()
+		if e.closed.Load() {
+			sh.mu.Unlock()
+			return removed
+		}
+		n := min(slots, len(sh.tab))
+		pos := sh.sweepPos & sh.mask
+		for k := 0; k < n; k++ {
+			ent := sh.tab[pos]
+			if ent != 0 {
+				r := recAt(e.mem, entryOff(ent))
+				if e.dead(r, now, fm) {
+					e.dropLocked(sh, int(pos), r, true)
+					removed++
+					// The backward shift may have moved another entry
+					// into pos: look at it again.
+					continue
+				}
+			}
+			pos = (pos + 1) & sh.mask
+		}
+		sh.sweepPos = pos
+		sh.mu.Unlock()
+	}
+	return removed
+}

@@ -1,0 +1,335 @@
+// Package daemon wires a mnemo server together from its configuration:
+// the engine, the cache semantics, the memcached application, the server
+// framework and its listeners. cmd/mnemo calls Run; tests call Start to
+// run a whole server in-process on loopback ports they pick.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/cache"
+	"github.com/mnemo-cache/mnemo/config"
+	"github.com/mnemo-cache/mnemo/engine"
+	_ "github.com/mnemo-cache/mnemo/engine/all" // the built-in engines
+	"github.com/mnemo-cache/mnemo/memcache"
+	"github.com/mnemo-cache/mnemo/server"
+)
+
+// shutdownGrace bounds how long a graceful stop waits for connections to
+// finish their batches.
+const shutdownGrace = 10 * time.Second
+
+// Daemon is a running mnemo server.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	clock   *coarseClock
+	eng     engine.Engine
+	srv     *server.Server
+	handler *memcache.Handler
+	lns     []net.Listener
+	pprof   *http.Server
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	serveErr chan error
+	requests chan bool // shutdown requests from the shutdown command
+}
+
+// Start opens the engine and the listeners named by cfg and starts
+// serving. The caller stops the daemon with Stop.
+func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Unsupported(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg:      cfg,
+		log:      newLogger(logOut, cfg.Verbose),
+		clock:    newCoarseClock(),
+		stopped:  make(chan struct{}),
+		serveErr: make(chan error, 8),
+		requests: make(chan bool, 1),
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
+	}
+	if cfg.Threads > 0 {
+		runtime.GOMAXPROCS(cfg.Threads)
+	}
+	env := engine.Env{
+		MemoryLimit: cfg.MemoryLimit,
+		ItemSizeMax: cfg.ItemSizeMax,
+		NoEvict:     cfg.NoEvict,
+		Clock:       d.clock,
+		Logger:      d.log,
+	}
+	eng, err := engine.Open(cfg.Engine, env, cfg.EngineConfig)
+	if err != nil {
+		d.clock.stop()
+		return nil, err
+	}
+	d.eng = eng
+	c := cache.New(eng, d.clock, cache.Options{DisableCAS: cfg.DisableCAS, DisableFlush: cfg.DisableFlush})
+	d.handler = memcache.NewHandler(memcache.Config{
+		Cache:           c,
+		ItemSizeMax:     cfg.ItemSizeMax,
+		EnableShutdown:  cfg.EnableShutdown,
+		Shutdown:        d.requestShutdown,
+		Threads:         cfg.Threads,
+		PrefixDelimiter: cfg.Delimiter,
+		DetailEnabled:   cfg.DetailEnabled,
+		Settings:        d.settings,
+		DisableWatch:    cfg.DisableWatch,
+		DisableDumping:  cfg.DisableDumping,
+		Logger:          d.log,
+	})
+	d.handler.Verbosity.Store(int32(cfg.Verbose))
+	d.srv = server.New(d.handler, server.Config{
+		MaxConns:       cfg.MaxConns,
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxRequestSize: d.handler.MaxRequestSize(),
+		Logger:         d.log,
+	})
+	if err := d.listen(); err != nil {
+		d.closeAll()
+		return nil, err
+	}
+	for _, l := range d.lns {
+		go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
+	}
+	if cfg.Pprof != "" {
+		if err := d.startPprof(cfg.Pprof); err != nil {
+			d.closeAll()
+			return nil, err
+		}
+	}
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			d.closeAll()
+			return nil, fmt.Errorf("mnemo: could not write pid file: %w", err)
+		}
+	}
+	d.log.Info("mnemo started", "engine", cfg.Engine, "addrs", d.Addrs(), "memory_limit", cfg.MemoryLimit)
+	return d, nil
+}
+
+func (d *Daemon) listen() error {
+	if d.cfg.UnixSocket != "" {
+		l, err := server.ListenUnix(d.cfg.UnixSocket, d.cfg.UnixMask)
+		if err != nil {
+			return fmt.Errorf("mnemo: failed to listen on unix socket %s: %w", d.cfg.UnixSocket, err)
+		}
+		d.lns = append(d.lns, l)
+	}
+	ls, err := d.cfg.Listeners()
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		ln, err := server.Listen("tcp", l.Addr)
+		if err != nil {
+			return fmt.Errorf("mnemo: failed to listen on TCP %s: %w", l.Addr, err)
+		}
+		d.lns = append(d.lns, ln)
+	}
+	if len(d.lns) == 0 {
+		return errors.New("mnemo: nothing to listen on (-p 0 and no -s)")
+	}
+	return nil
+}
+
+func (d *Daemon) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("mnemo: pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	d.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go d.pprof.Serve(ln)
+	d.log.Info("pprof serving", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addrs returns the addresses the daemon listens on.
+func (d *Daemon) Addrs() []net.Addr {
+	addrs := make([]net.Addr, len(d.lns))
+	for i, l := range d.lns {
+		addrs[i] = l.Addr()
+	}
+	return addrs
+}
+
+// Engine returns the engine the daemon runs.
+func (d *Daemon) Engine() engine.Engine { return d.eng }
+
+// requestShutdown is called by the shutdown command.
+func (d *Daemon) requestShutdown(graceful bool) {
+	select {
+	case d.requests <- graceful:
+	default:
+	}
+}
+
+// Wait blocks until ctx is done or a client sends "shutdown", then stops
+// the daemon gracefully.
+func (d *Daemon) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		d.log.Info("signal received, shutting down")
+	case <-d.requests:
+		d.log.Info("shutdown command received")
+	case <-d.stopped:
+		return nil
+	}
+	return d.Stop()
+}
+
+// Stop stops accepting connections, lets every connection finish the
+// batch it is executing, closes them and closes the engine.
+func (d *Daemon) Stop() error {
+	var err error
+	d.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if e := d.srv.Shutdown(ctx); e != nil {
+			err = e
+		}
+		if e := d.closeAll(); e != nil && err == nil {
+			err = e
+		}
+		close(d.stopped)
+	})
+	return err
+}
+
+// closeAll releases everything but the server.
+func (d *Daemon) closeAll() error {
+	for _, l := range d.lns {
+		l.Close()
+	}
+	if d.cfg.UnixSocket != "" {
+		os.Remove(d.cfg.UnixSocket)
+	}
+	if d.pprof != nil {
+		d.pprof.Close()
+	}
+	var err error
+	if d.eng != nil {
+		err = d.eng.Close()
+	}
+	if d.cfg.PidFile != "" {
+		os.Remove(d.cfg.PidFile)
+	}
+	d.clock.stop()
+	return err
+}
+
+// settings reports "stats settings": memcached's, then mnemo's own.
+func (d *Daemon) settings(add func(name, value string)) {
+	d.cfg.Settings(add)
+}
+
+// EngineHelp documents each built-in engine's configuration string for
+// "mnemo -h".
+var EngineHelp = `    memory: no configuration needed; optional shards=<n> (a power of two)
+            sets the number of index shards.`
+
+// Run parses args as memcached's command line, runs the server until
+// SIGINT, SIGTERM or the shutdown command, and returns the exit status.
+func Run(args []string, stdout, stderr io.Writer) int {
+	p := config.Parser{Stdout: stdout, Engines: engine.Names(), EngineHelp: EngineHelp}
+	cfg, err := p.Parse(args)
+	switch {
+	case errors.Is(err, config.ErrHelp), errors.Is(err, config.ErrVersion):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		return 64 // EX_USAGE, as memcached
+	}
+	d, err := Start(cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		if errors.Is(err, config.ErrUnsupported) || errors.Is(err, config.ErrInvalid) || errors.Is(err, config.ErrUsage) {
+			return 64
+		}
+		return 71 // EX_OSERR
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := d.Wait(ctx); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger maps memcached's verbosity onto slog levels: warnings and
+// errors by default, -v info, -vv and more debug.
+func newLogger(w io.Writer, verbose int) *slog.Logger {
+	if w == nil {
+		w = io.Discard
+	}
+	level := slog.LevelWarn
+	switch {
+	case verbose >= 2:
+		level = slog.LevelDebug
+	case verbose == 1:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// coarseClock is an engine.Clock that reads the system clock once a second
+// (memcached's current_time), so that the request path reads the time with
+// one atomic load.
+type coarseClock struct {
+	now  atomic.Int64
+	done chan struct{}
+	once sync.Once
+}
+
+func newCoarseClock() *coarseClock {
+	c := &coarseClock{done: make(chan struct{})}
+	c.now.Store(time.Now().Unix())
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case now := <-t.C:
+				c.now.Store(now.Unix())
+			}
+		}
+	}()
+	return c
+}
+
+// Now returns the current unix time in seconds.
+func (c *coarseClock) Now() int64 { return c.now.Load() }
+
+func (c *coarseClock) stop() { c.once.Do(func() { close(c.done) }) }

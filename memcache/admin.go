@@ -1,0 +1,294 @@
+package memcache
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/protocol/text"
+	"github.com/mnemo-cache/mnemo/server"
+)
+
+// admin runs the commands that do not touch items: flush_all, version,
+// verbosity, quit, shutdown, cache_memlimit, stats and the rest.
+func (s *session) admin(c *server.Conn, r *text.Request) error {
+	switch r.Cmd {
+	case text.CmdFlushAll:
+		s.cs.CmdFlush.Add(1)
+		var delay int64
+		if len(r.Args) > 0 && !bytes.Equal(r.Args[0], noreplyToken) {
+			d, ok := parseInt32(r.Args[0])
+			if !ok {
+				s.replyString(c, r, "CLIENT_ERROR invalid exptime argument")
+				return nil
+			}
+			delay = d
+		}
+		if err := s.cs.Cache().FlushAll(delay); err != nil {
+			s.replyString(c, r, "CLIENT_ERROR flush_all not allowed")
+			return nil
+		}
+		s.reply(c, r, text.OK)
+	case text.CmdVersion:
+		c.Out = append(c.Out, "VERSION "+Version+"\r\n"...)
+	case text.CmdVerbosity:
+		level, ok := parseUint32(firstArg(r))
+		if !ok {
+			s.replyString(c, r, "CLIENT_ERROR bad command line format")
+			return nil
+		}
+		s.h.Verbosity.Store(int32(min(level, 2)))
+		s.reply(c, r, text.OK)
+	case text.CmdQuit:
+		return server.ErrClose
+	case text.CmdShutdown:
+		return s.shutdown(c, r)
+	case text.CmdCacheMemlimit:
+		s.memlimit(c, r)
+	case text.CmdStats:
+		s.stats(c, r)
+	default:
+		c.Out = append(c.Out, text.ErrorReply...)
+	}
+	return nil
+}
+
+var noreplyToken = []byte("noreply")
+
+func firstArg(r *text.Request) []byte {
+	if len(r.Args) == 0 {
+		return nil
+	}
+	return r.Args[0]
+}
+
+func (s *session) shutdown(c *server.Conn, r *text.Request) error {
+	if !s.h.cfg.EnableShutdown {
+		c.Out = append(c.Out, "ERROR: shutdown not enabled\r\n"...)
+		return nil
+	}
+	graceful := false
+	switch {
+	case len(r.Args) == 0:
+	case len(r.Args) == 1 && string(r.Args[0]) == "graceful":
+		graceful = true
+	default:
+		c.Out = append(c.Out, "CLIENT_ERROR invalid shutdown mode\r\n"...)
+		return nil
+	}
+	if s.h.cfg.Shutdown != nil {
+		s.h.cfg.Shutdown(graceful)
+	}
+	return server.ErrClose
+}
+
+func (s *session) memlimit(c *server.Conn, r *text.Request) {
+	mb, ok := parseUint32(firstArg(r))
+	switch {
+	case !ok:
+		s.reply(c, r, text.ErrorReply)
+	case mb < 8:
+		s.replyString(c, r, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
+	case mb > 1000000000:
+		s.replyString(c, r, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes")
+	default:
+		ml, can := s.cs.Cache().Engine().(engine.MemoryLimiter)
+		if !can || ml.SetMemoryLimit(int64(mb)<<20) != nil {
+			s.replyString(c, r, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust")
+			return
+		}
+		s.reply(c, r, text.OK)
+	}
+}
+
+// stats answers the stats command and its groups.
+func (s *session) stats(c *server.Conn, r *text.Request) {
+	add := func(name, value string) { c.Out = text.AppendStat(c.Out, name, value) }
+	group := ""
+	if len(r.Args) > 0 {
+		group = string(r.Args[0])
+	}
+	eng := s.cs.Cache().Engine()
+	switch group {
+	case "":
+		s.generalStats(c, add)
+	case "reset":
+		s.cs.Cache().ResetStats()
+		if rs, ok := eng.(engine.StatsResetter); ok {
+			rs.ResetStats()
+		}
+		c.Out = append(c.Out, "RESET\r\n"...)
+		return
+	case "detail":
+		sub := ""
+		if len(r.Args) > 1 {
+			sub = string(r.Args[1])
+		}
+		switch sub {
+		case "on":
+			s.h.detail.setEnabled(true)
+			c.Out = append(c.Out, text.OK...)
+		case "off":
+			s.h.detail.setEnabled(false)
+			c.Out = append(c.Out, text.OK...)
+		case "dump":
+			c.Out = s.h.detail.dump(c.Out)
+			c.Out = append(c.Out, text.End...)
+		default:
+			c.Out = append(c.Out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
+		}
+		return
+	case "settings":
+		if s.h.cfg.Settings != nil {
+			s.h.cfg.Settings(add)
+		}
+	case "conns":
+		s.connStats(c, add)
+	case "cachedump":
+		if s.h.cfg.DisableDumping {
+			c.Out = append(c.Out, "CLIENT_ERROR stats cachedump not allowed\r\n"...)
+			return
+		}
+		c.Out = append(c.Out, text.End...)
+		return
+	default:
+		gs, ok := eng.(engine.GroupStater)
+		if !ok || !gs.GroupStats(group, add) {
+			c.Out = append(c.Out, text.ErrorReply...)
+			return
+		}
+	}
+	c.Out = append(c.Out, text.End...)
+}
+
+// generalStats writes memcached's general statistics, in its order.
+func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
+	u := func(name string, v uint64) { add(name, strconv.FormatUint(v, 10)) }
+	now := time.Now()
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	tv := func(t syscall.Timeval) string { return fmt.Sprintf("%d.%06d", t.Sec, t.Usec) }
+	var st server.Stats
+	if srv := c.Server(); srv != nil {
+		st = srv.Stats()
+	}
+	add("pid", strconv.Itoa(s.h.pid))
+	u("uptime", uint64(now.Sub(s.h.started)/time.Second))
+	u("time", uint64(s.cs.Cache().Now()))
+	add("version", Version)
+	add("pointer_size", "64")
+	add("rusage_user", tv(ru.Utime))
+	add("rusage_system", tv(ru.Stime))
+	u("max_connections", uint64(st.MaxConns))
+	u("curr_connections", uint64(st.CurrConns))
+	u("total_connections", st.TotalConns)
+	u("rejected_connections", st.RejectedConns)
+	u("connection_structures", uint64(st.CurrConns))
+	s.cs.Cache().Stats(u)
+	u("bytes_read", st.BytesRead)
+	u("bytes_written", st.BytesWritten)
+	var engStats [][2]string
+	s.cs.Cache().Engine().Stats(func(name, value string) {
+		engStats = append(engStats, [2]string{name, value})
+	})
+	for _, kv := range engStats {
+		if kv[0] == "limit_maxbytes" {
+			add(kv[0], kv[1])
+		}
+	}
+	add("accepting_conns", "1")
+	u("threads", uint64(max(s.h.cfg.Threads, runtime.GOMAXPROCS(0))))
+	for _, kv := range engStats {
+		if kv[0] != "limit_maxbytes" {
+			add(kv[0], kv[1])
+		}
+	}
+}
+
+// connStats writes "stats conns": one group of lines per connection.
+func (s *session) connStats(c *server.Conn, add func(name, value string)) {
+	c.Server().EachConn(func(ci server.ConnInfo) {
+		id := strconv.FormatUint(ci.ID, 10)
+		if ci.Listening {
+			add(id+":addr", addrString(ci.LocalAddr))
+		} else {
+			add(id+":addr", addrString(ci.RemoteAddr))
+			add(id+":listen_addr", addrString(ci.ListenAddr))
+		}
+		add(id+":state", ci.State)
+		add(id+":secs_since_last_cmd", strconv.FormatInt(ci.SecsSinceLastCmd, 10))
+	})
+}
+
+// detailStats are memcached's per-prefix counters ("stats detail").
+type detailStats struct {
+	delim   byte
+	mu      sync.Mutex
+	enabled bool
+	on      atomic.Bool
+	prefix  map[string]*prefixCounts
+}
+
+type prefixCounts struct{ get, hit, set, del uint64 }
+
+func (d *detailStats) setEnabled(on bool) {
+	d.mu.Lock()
+	d.enabled = on
+	d.on.Store(on)
+	d.mu.Unlock()
+}
+
+func (d *detailStats) record(key []byte, f func(*prefixCounts)) {
+	if !d.on.Load() {
+		return
+	}
+	i := bytes.IndexByte(key, d.delim)
+	if i < 0 {
+		return
+	}
+	d.mu.Lock()
+	if d.prefix == nil {
+		d.prefix = map[string]*prefixCounts{}
+	}
+	p := d.prefix[string(key[:i])]
+	if p == nil {
+		p = &prefixCounts{}
+		d.prefix[string(key[:i])] = p
+	}
+	f(p)
+	d.mu.Unlock()
+}
+
+func (d *detailStats) recordGet(key []byte, hit bool) {
+	d.record(key, func(p *prefixCounts) {
+		p.get++
+		if hit {
+			p.hit++
+		}
+	})
+}
+
+func (d *detailStats) recordSet(key []byte)    { d.record(key, func(p *prefixCounts) { p.set++ }) }
+func (d *detailStats) recordDelete(key []byte) { d.record(key, func(p *prefixCounts) { p.del++ }) }
+
+func (d *detailStats) dump(dst []byte) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.prefix))
+	for n := range d.prefix {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := d.prefix[n]
+		dst = fmt.Appendf(dst, "PREFIX %s get %d hit %d set %d del %d\r\n", n, p.get, p.hit, p.set, p.del)
+	}
+	return dst
+}

@@ -1,0 +1,107 @@
+// Package memcache is the memcached application on mnemo's server
+// framework: it plugs memcached's text protocol (package protocol/text)
+// into package server and executes each request with package cache.
+//
+// One Handler serves every connection; each connection gets a session that
+// decodes every complete request already buffered, executes it and appends
+// its reply, so that the framework answers a pipelined batch with one
+// write.
+package memcache
+
+import (
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/cache"
+	"github.com/mnemo-cache/mnemo/protocol/text"
+	"github.com/mnemo-cache/mnemo/server"
+)
+
+// Version is the version string mnemo reports in "version" and "stats":
+// memcached's version, so that clients that check for features keep
+// working, followed by mnemo's own.
+var Version = "1.6.18-mnemo"
+
+// Config configures a Handler.
+type Config struct {
+	// Cache executes the commands. Required.
+	Cache *cache.Cache
+	// ItemSizeMax is the largest item (memcached -I). 0 means 1 MiB.
+	ItemSizeMax int
+	// EnableShutdown allows the shutdown command (memcached -A).
+	EnableShutdown bool
+	// Shutdown is called by the shutdown command (with graceful true for
+	// "shutdown graceful"). It must not block.
+	Shutdown func(graceful bool)
+	// Threads is reported as "threads" in stats.
+	Threads int
+	// PrefixDelimiter separates key prefixes for "stats detail"
+	// (memcached -D); 0 means ':'.
+	PrefixDelimiter byte
+	// DetailEnabled turns "stats detail" on from the start (memcached -D).
+	DetailEnabled bool
+	// Settings reports "stats settings"; nil reports nothing.
+	Settings func(add func(name, value string))
+	// DisableWatch and DisableDumping refuse "watch" and "lru_crawler
+	// metadump" (memcached -W, -X).
+	DisableWatch, DisableDumping bool
+	// Logger receives the handler's log records; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the memcached application. It implements server.Handler.
+type Handler struct {
+	cfg     Config
+	started time.Time
+	pid     int
+
+	// Verbosity is the level set by the verbosity command (and -v).
+	Verbosity atomic.Int32
+
+	detail detailStats
+
+	srvMu sync.Mutex
+	srv   *server.Server
+}
+
+var _ server.Handler = (*Handler)(nil)
+
+// NewHandler returns the memcached application for cfg.
+func NewHandler(cfg Config) *Handler {
+	if cfg.ItemSizeMax == 0 {
+		cfg.ItemSizeMax = 1 << 20
+	}
+	if cfg.PrefixDelimiter == 0 {
+		cfg.PrefixDelimiter = ':'
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
+	h.detail.delim = cfg.PrefixDelimiter
+	h.detail.setEnabled(cfg.DetailEnabled)
+	return h
+}
+
+// MaxRequestSize is the largest request a session asks the server to
+// buffer: the largest item with its command line. Give it to
+// server.Config.MaxRequestSize.
+func (h *Handler) MaxRequestSize() int {
+	return max(h.cfg.ItemSizeMax+text.MaxLine, text.DefaultMaxGetLine) + 2
+}
+
+// NewSession starts the protocol state of one connection.
+func (h *Handler) NewSession(c *server.Conn) server.Session {
+	h.srvMu.Lock()
+	if h.srv == nil {
+		h.srv = c.Server()
+	}
+	h.srvMu.Unlock()
+	dec := text.NewDecoder(h.cfg.ItemSizeMax)
+	opts := h.cfg.Cache.Options()
+	dec.NoCAS, dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
+	return &session{h: h, cs: h.cfg.Cache.NewSession(), dec: dec}
+}

@@ -1,0 +1,360 @@
+package text
+
+import "bytes"
+
+// Limits of the decoder.
+const (
+	// KeyMax is the longest key in bytes (memcached's KEY_MAX_LENGTH).
+	KeyMax = 250
+	// MaxLine is the size of the read buffer memcached gives a command
+	// line: a line and its "\n" must fit in it, except for get and gets
+	// multigets.
+	MaxLine = 16384
+	// DefaultMaxGetLine is the default Decoder.MaxGetLine.
+	DefaultMaxGetLine = 1 << 20
+	// DefaultItemSizeMax is memcached's default item size limit (-I 1m).
+	DefaultItemSizeMax = 1 << 20
+
+	// maxTokens is the number of tokens memcached looks at in a line (its
+	// MAX_TOKENS less the terminal token).
+	maxTokens = 23
+	// multigetSpaces is how many leading spaces a long get line may have.
+	multigetSpaces = 100
+	// itemHeader is memcached's sizeof(item) on a 64-bit host.
+	itemHeader = 48
+	// casSize is the size of the CAS memcached stores with each item.
+	casSize = 8
+	// flagsSize is the size memcached stores for non-zero client flags.
+	flagsSize = 4
+	// maxValueLen is the largest value length memcached accepts (INT_MAX-2).
+	maxValueLen = 1<<31 - 1 - 2
+)
+
+// Decoder decodes text protocol requests. The zero value is not usable:
+// use NewDecoder. A Decoder holds the state of one connection and is not
+// safe for concurrent use.
+type Decoder struct {
+	// MaxGetLine is the longest get or gets line, in bytes, the decoder
+	// accepts (see the package documentation); a longer one is
+	// ErrLineTooLong. NewDecoder sets DefaultMaxGetLine. Values below
+	// MaxLine act as MaxLine.
+	MaxGetLine int
+	// NoCAS tells the decoder that items carry no CAS (memcached's -C), so
+	// the item size check leaves out the 8 bytes of a CAS.
+	NoCAS bool
+	// FlushDisabled makes flush_all fail with ErrFlushDisabled (memcached's
+	// -F), checked before its arguments as memcached does.
+	FlushDisabled bool
+
+	itemSizeMax int
+	swallow     int // bytes of a refused data block still to discard
+
+	toks [maxTokens][]byte
+	keys [][]byte
+}
+
+// NewDecoder returns a Decoder for items of at most itemSizeMax bytes
+// (memcached's -I, counting its item header; DefaultItemSizeMax when
+// itemSizeMax <= 0).
+func NewDecoder(itemSizeMax int) *Decoder {
+	if itemSizeMax <= 0 {
+		itemSizeMax = DefaultItemSizeMax
+	}
+	return &Decoder{
+		MaxGetLine:  DefaultMaxGetLine,
+		itemSizeMax: itemSizeMax,
+		keys:        make([][]byte, 0, 32),
+	}
+}
+
+// Swallowing reports how many bytes of a refused data block the decoder
+// will still discard.
+func (d *Decoder) Swallowing() int { return d.swallow }
+
+// Decode decodes one request from the start of buf; see the package
+// documentation for the contract.
+//
+//   - n > 0, err == nil: a request was decoded into req (which aliases buf
+//     until the next call), or n bytes were swallowed (req.Cmd == CmdNone).
+//   - n == 0, err == nil: buf holds no complete request; need is the total
+//     len(buf) needed before calling again (0 if unknown: wait for any more
+//     bytes).
+//   - err != nil: a protocol error (*Error); n bytes were consumed; the
+//     caller writes err.AppendReply and closes the connection if err.Close.
+func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
+	*req = Request{}
+	if d.swallow > 0 {
+		k := min(d.swallow, len(buf))
+		d.swallow -= k
+		return k, 0, nil
+	}
+	if len(buf) == 0 {
+		return 0, 0, nil
+	}
+
+	el := bytes.IndexByte(buf, '\n')
+	if el < 0 {
+		if len(buf) >= MaxLine && (!isMultiget(buf) || len(buf) > d.maxGetLine()) {
+			return len(buf), 0, ErrLineTooLong
+		}
+		return 0, 0, nil
+	}
+	if el >= MaxLine && (!isMultiget(buf) || el > d.maxGetLine()) {
+		return el + 1, 0, ErrLineTooLong
+	}
+	consumed := el + 1
+	line := buf[:el]
+	if el > 1 && line[el-1] == '\r' {
+		line = line[:el-1]
+	}
+	if i := bytes.IndexByte(line, 0); i >= 0 {
+		line = line[:i] // memcached reads the line as a C string
+	}
+
+	// The first token is the command.
+	name, pos := nextToken(line, 0)
+	if len(name) < 2 {
+		return consumed, 0, ErrUnknownCommand
+	}
+	req.Name = name
+
+	switch name[0] {
+	case 'g':
+		switch string(name) {
+		case "get":
+			req.Cmd = CmdGet
+		case "gets":
+			req.Cmd = CmdGets
+		case "gat":
+			req.Cmd = CmdGat
+		case "gats":
+			req.Cmd = CmdGats
+		}
+		return consumed, 0, d.retrieval(line, pos, req)
+	case 'b':
+		if string(name) == "bget" {
+			req.Cmd = CmdGet
+			return consumed, 0, d.retrieval(line, pos, req)
+		}
+	}
+
+	nt := d.tokenize(line, name, pos)
+	req.Args = d.toks[1:nt]
+	noreply := string(d.toks[nt-1]) == "noreply"
+
+	switch name[0] {
+	case 'm':
+		if len(name) == 2 {
+			if name[1] == 'n' {
+				req.Cmd = CmdMisc
+				return consumed, 0, nil
+			}
+			// The other meta commands are not decoded yet.
+			return consumed, 0, ErrUnknownCommand
+		}
+	case 's':
+		switch string(name) {
+		case "set":
+			req.Cmd = CmdSet
+			return d.storage(buf, consumed, nt, noreply, req)
+		case "stats":
+			req.Cmd = CmdStats
+			return consumed, 0, nil
+		case "shutdown":
+			req.Cmd = CmdShutdown
+			return consumed, 0, nil
+		case "slabs":
+			req.Cmd = CmdMisc
+			// memcached honours noreply only in "slabs automove".
+			req.Noreply = nt >= 3 && string(d.toks[1]) == "automove" && noreply
+			return consumed, 0, nil
+		}
+		return consumed, 0, ErrUnknownCommand
+	case 'a':
+		switch string(name) {
+		case "add":
+			req.Cmd = CmdAdd
+			return d.storage(buf, consumed, nt, noreply, req)
+		case "append":
+			req.Cmd = CmdAppend
+			return d.storage(buf, consumed, nt, noreply, req)
+		}
+		return consumed, 0, ErrUnknownCommand
+	case 'c':
+		switch string(name) {
+		case "cas":
+			req.Cmd = CmdCas
+			return d.storage(buf, consumed, nt, noreply, req)
+		case "cache_memlimit":
+			req.Cmd = CmdCacheMemlimit
+			if nt != 2 && nt != 3 {
+				return consumed, 0, ErrUnknownCommand
+			}
+			req.Noreply = noreply
+			v, ok := parseUint32(d.toks[1])
+			if !ok {
+				return consumed, 0, ErrUnknownCommand.silenced(noreply)
+			}
+			req.Num = v
+			return consumed, 0, nil
+		}
+		return consumed, 0, ErrUnknownCommand
+	case 'i', 'd':
+		switch string(name) {
+		case "incr":
+			req.Cmd = CmdIncr
+			return consumed, 0, d.arithmetic(nt, noreply, req)
+		case "decr":
+			req.Cmd = CmdDecr
+			return consumed, 0, d.arithmetic(nt, noreply, req)
+		case "delete":
+			req.Cmd = CmdDelete
+			return consumed, 0, d.delete(nt, noreply, req)
+		}
+		return consumed, 0, ErrUnknownCommand
+	case 't':
+		if string(name) == "touch" {
+			req.Cmd = CmdTouch
+			return consumed, 0, d.touch(nt, noreply, req)
+		}
+		return consumed, 0, ErrUnknownCommand
+	}
+
+	switch string(name) {
+	case "replace":
+		req.Cmd = CmdReplace
+		return d.storage(buf, consumed, nt, noreply, req)
+	case "prepend":
+		req.Cmd = CmdPrepend
+		return d.storage(buf, consumed, nt, noreply, req)
+	case "flush_all":
+		req.Cmd = CmdFlushAll
+		return consumed, 0, d.flushAll(nt, noreply, req)
+	case "version":
+		req.Cmd = CmdVersion
+		return consumed, 0, nil
+	case "quit":
+		req.Cmd = CmdQuit
+		return consumed, 0, nil
+	case "verbosity":
+		req.Cmd = CmdVerbosity
+		if nt != 2 && nt != 3 {
+			return consumed, 0, ErrUnknownCommand
+		}
+		req.Noreply = noreply
+		v, ok := parseUint32(d.toks[1])
+		if !ok {
+			return consumed, 0, ErrBadFormat.silenced(noreply)
+		}
+		req.Num = v
+		return consumed, 0, nil
+	case "lru_crawler":
+		req.Cmd = CmdMisc
+		return consumed, 0, nil
+	case "watch", "refresh_certs":
+		req.Cmd = CmdMisc
+		req.Noreply = noreply
+		return consumed, 0, nil
+	case "lru", "extstore":
+		req.Cmd = CmdMisc
+		if nt < 2 {
+			return consumed, 0, ErrUnknownCommand
+		}
+		req.Noreply = noreply
+		return consumed, 0, nil
+	}
+	if bytes.HasPrefix(d.toks[nt-1], []byte("HTTP/")) {
+		return consumed, 0, ErrHTTP
+	}
+	return consumed, 0, ErrUnknownCommand
+}
+
+func (d *Decoder) maxGetLine() int { return max(d.MaxGetLine, MaxLine) }
+
+// isMultiget reports whether a line may exceed MaxLine: after at most 100
+// spaces it starts with "get " or "gets " (memcached's
+// try_read_command_ascii). buf holds at least MaxLine bytes.
+func isMultiget(buf []byte) bool {
+	i := 0
+	for i < len(buf) && buf[i] == ' ' {
+		i++
+	}
+	if i > multigetSpaces {
+		return false
+	}
+	buf = buf[i:]
+	return bytes.HasPrefix(buf, []byte("get ")) || bytes.HasPrefix(buf, []byte("gets "))
+}
+
+// nextToken returns the token of line that starts at or after i (skipping
+// spaces) and the index after it; tok is empty when the line has no more
+// tokens.
+func nextToken(line []byte, i int) (tok []byte, next int) {
+	for i < len(line) && line[i] == ' ' {
+		i++
+	}
+	if i == len(line) {
+		return nil, i
+	}
+	j := bytes.IndexByte(line[i:], ' ')
+	if j < 0 {
+		return line[i:], len(line)
+	}
+	return line[i : i+j], i + j
+}
+
+// tokenize stores the command token name and the tokens after pos, up to
+// memcached's 23 in all, in d.toks and returns their count (at least 1).
+func (d *Decoder) tokenize(line, name []byte, pos int) int {
+	d.toks[0] = name
+	nt := 1
+	for nt < maxTokens {
+		tok, next := nextToken(line, pos)
+		if len(tok) == 0 {
+			break
+		}
+		d.toks[nt] = tok
+		nt++
+		pos = next
+	}
+	return nt
+}
+
+// retrieval decodes get, gets, gat, gats and bget: every token after the
+// command is a key (after the exptime for gat and gats).
+func (d *Decoder) retrieval(line []byte, pos int, req *Request) error {
+	first, next := nextToken(line, pos)
+	if req.Cmd == CmdNone || len(first) == 0 {
+		// An unknown g-command, or no argument: memcached wants at least
+		// one token after the command before it even looks at the name.
+		req.Cmd = CmdNone
+		return ErrUnknownCommand
+	}
+	if req.Cmd == CmdGat || req.Cmd == CmdGats {
+		exp, ok := parseInt32(first)
+		if !ok {
+			return ErrInvalidExptime
+		}
+		req.Exptime = int64(exp)
+		pos = next
+	}
+	keys := d.keys[:0]
+	for {
+		key, next := nextToken(line, pos)
+		if len(key) == 0 {
+			break
+		}
+		if len(key) > KeyMax {
+			d.keys = keys[:0]
+			return ErrBadFormat
+		}
+		keys = append(keys, key)
+		pos = next
+	}
+	d.keys = keys
+	req.Keys = keys
+	if len(keys) > 0 {
+		req.Key = keys[0]
+	}
+	return nil
+}

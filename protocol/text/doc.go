@@ -1,0 +1,91 @@
+// Package text owns memcached's text protocol codec: a streaming,
+// split-safe request decoder and the append-style reply encoders. It knows
+// nothing of engines or of the server and imports only the standard
+// library. Reference behaviour is memcached 1.6.18 (doc/protocol.txt and
+// proto_text.c); every rule below was checked against that binary.
+//
+// # Decoding
+//
+// A Decoder reads requests from the front of the caller's read buffer:
+//
+//	n, need, err := d.Decode(buf, &req)
+//
+// It answers in one of three ways:
+//
+//   - n > 0, err == nil: one request was decoded into req, or (req.Cmd ==
+//     CmdNone) n bytes of a refused value were swallowed. The caller drops
+//     n bytes from the front of its buffer.
+//   - n == 0, err == nil: buf holds no complete request. need is the total
+//     len(buf) required before a call can make progress (the whole data
+//     block of a storage command, so the caller can grow its buffer once),
+//     or 0 when unknown (wait for any more bytes). The caller calls again
+//     with the same bytes plus more.
+//   - err != nil: a protocol error, always an *Error. n bytes were consumed.
+//     The caller writes err.AppendReply (nothing when err.Silent) and closes
+//     the connection when err.Close. req.Cmd names the command the line
+//     asked for (CmdNone when unknown) and the fields parsed before the error
+//     are set, so the caller can count statistics or, for ErrTooLarge on a
+//     set, drop the stale item as memcached does.
+//
+// The decoded Request aliases buf (and the Decoder's reused Keys and Args
+// arrays) until the next call to Decode. Decode allocates nothing in steady
+// state.
+//
+// Results never depend on how the input was split into reads: feeding a
+// stream whole, split at any offset, or byte by byte gives the same
+// requests and errors.
+//
+// # Memcached's rules, kept exactly
+//
+// Lines end in "\n"; one preceding "\r" is stripped. A NUL byte ends the line
+// early (memcached's strlen). Tokens are separated by runs of spaces (only
+// spaces; leading and trailing spaces are ignored). Like memcached, only the
+// first 23 tokens of a line are looked at, except the keys of a get, gets,
+// gat, gats or bget, which are all read. A "noreply" is the last of those
+// tokens, and it silences the error replies memcached silences (the
+// returned Error then has Silent set).
+//
+// Numbers are parsed as memcached's safe_strtoul, safe_strtol and
+// safe_strtoull on a 64-bit host: leading white space and a sign are
+// accepted, trailing garbage is not (unless it starts with white space
+// other than a space), and 32-bit results are truncated the way memcached
+// truncates them: flags "4294967296" are 0, and a value length of 2^40 is
+// 0. A value length that truncates below 0 or above 2^31-3 is
+// "CLIENT_ERROR bad command line format".
+//
+// A storage command whose item would not fit in the item size limit
+// (48 + key + 1 + (4 if flags != 0) + bytes + 2 + 8 for the CAS > limit,
+// memcached's item header arithmetic) is answered with ErrTooLarge and its
+// data block is swallowed without being buffered: Decode consumes what is
+// in buf and remembers how much is left. A data block that does not end in
+// "\r\n" is ErrBadDataChunk; its bytes+2 bytes are consumed and decoding
+// resumes right after them, as in memcached. A key longer than 250 bytes,
+// or any other bad storage line, does not swallow the data block: the data
+// line is then read as a command, as in memcached.
+//
+// # Deliberate limits
+//
+// A command line may be at most MaxLine-1 bytes plus its "\n" (memcached's
+// read buffer size, 16 KiB); a longer one closes the connection without a
+// reply (ErrLineTooLong). memcached closes such lines when they do not
+// arrive in one read and accepts them when they do; we choose the
+// deterministic side. Lines that start with "get " or "gets " after at most
+// 100 spaces (memcached's multiget exception) may be up to
+// Decoder.MaxGetLine bytes (DefaultMaxGetLine, 1 MiB, about 4000 keys of
+// 250 bytes); memcached grows its buffer without bound for these. The
+// caller therefore never needs to buffer more than MaxGetLine, or one
+// storage command line plus its data block of at most the item size limit.
+//
+// # Not yet decoded
+//
+// The meta commands mg, ms, md, ma and me are answered as unknown commands
+// (ERROR) for now; mn is returned as CmdMisc. memcached's debug-build
+// commands (misbehave, debugtime) are unknown, as in Debian's build.
+//
+// # Encoding
+//
+// Replies are built with append-style functions that allocate nothing when
+// dst has room: AppendValue, AppendValueHeader, AppendStat, AppendUint,
+// AppendUintLine, AppendVersion, and the pre-built reply lines (Stored, End,
+// ...).
+package text

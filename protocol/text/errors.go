@@ -1,0 +1,97 @@
+package text
+
+// Error is a protocol error: the reply memcached sends for a request it
+// refuses, and whether it then closes the connection. Decode returns only
+// *Error values, from the pre-built set below (or their silenced twins,
+// which errors.Is matches to them).
+type Error struct {
+	// Reply is the reply line, without "\r\n". It is empty for the errors
+	// on which memcached closes the connection without a word.
+	Reply string
+	// Silent: nothing is written, because the command carried noreply or
+	// because memcached closes silently.
+	Silent bool
+	// Close: the connection is closed after the reply (if any) is written.
+	Close bool
+
+	desc  string // description when Reply is empty
+	quiet *Error // twin with Silent set, for errors noreply can silence
+}
+
+// Error returns the reply line (or a description of a silent close).
+func (e *Error) Error() string {
+	if e.Reply == "" {
+		return e.desc
+	}
+	return e.Reply
+}
+
+// Is reports whether target is an *Error with the same reply and close
+// behaviour, so that a silenced error matches its pre-built original.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Reply == e.Reply && t.Close == e.Close && t.desc == e.desc
+}
+
+// AppendReply appends the reply line and "\r\n" to dst, or nothing when e
+// is Silent.
+func (e *Error) AppendReply(dst []byte) []byte {
+	if e.Silent || e.Reply == "" {
+		return dst
+	}
+	dst = append(dst, e.Reply...)
+	return append(dst, "\r\n"...)
+}
+
+// silenced returns e's twin that writes nothing, when noreply is set and e
+// is one of the errors noreply silences.
+func (e *Error) silenced(noreply bool) *Error {
+	if noreply && e.quiet != nil {
+		return e.quiet
+	}
+	return e
+}
+
+func newError(reply string) *Error {
+	e := &Error{Reply: reply}
+	e.quiet = &Error{Reply: reply, Silent: true}
+	return e
+}
+
+// The protocol errors.
+var (
+	// ErrUnknownCommand: an unknown command or a wrong number of tokens;
+	// also cache_memlimit with a bad number.
+	ErrUnknownCommand = newError("ERROR")
+	// ErrBadFormat: a malformed command line or a key longer than 250
+	// bytes.
+	ErrBadFormat = newError("CLIENT_ERROR bad command line format")
+	// ErrBadDataChunk: the data block of a storage command does not end in
+	// "\r\n".
+	ErrBadDataChunk = newError("CLIENT_ERROR bad data chunk")
+	// ErrTooLarge: the item would exceed the item size limit; its data
+	// block is swallowed.
+	ErrTooLarge = newError("SERVER_ERROR object too large for cache")
+	// ErrInvalidDelta: incr or decr with a bad amount.
+	ErrInvalidDelta = newError("CLIENT_ERROR invalid numeric delta argument")
+	// ErrInvalidExptime: touch, gat, gats or flush_all with a bad time.
+	ErrInvalidExptime = newError("CLIENT_ERROR invalid exptime argument")
+	// ErrDeleteFormat: delete with arguments other than [0] [noreply].
+	ErrDeleteFormat = newError("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]")
+	// ErrFlushDisabled: flush_all while Decoder.FlushDisabled (memcached's
+	// -F).
+	ErrFlushDisabled = newError("CLIENT_ERROR flush_all not allowed")
+	// ErrLineTooLong: a command line longer than the limits (see the
+	// package documentation); memcached closes the connection silently.
+	ErrLineTooLong = &Error{Silent: true, Close: true, desc: "text: command line too long"}
+	// ErrHTTP: an unknown command whose last token starts with "HTTP/";
+	// memcached closes the connection silently.
+	ErrHTTP = &Error{Silent: true, Close: true, desc: "text: HTTP request"}
+
+	// ErrShutdownDisabled is the reply to shutdown when it is not enabled
+	// (memcached's -A). Decode does not return it.
+	ErrShutdownDisabled = &Error{Reply: "ERROR: shutdown not enabled"}
+	// ErrShutdownMode is the reply to shutdown with arguments other than
+	// "graceful" (see Request.ShutdownMode). Decode does not return it.
+	ErrShutdownMode = &Error{Reply: "CLIENT_ERROR invalid shutdown mode"}
+)

@@ -1,0 +1,446 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Connection states, named as memcached names them in "stats conns".
+const (
+	stateWaiting uint32 = iota
+	stateRead
+	stateNread
+	stateParse
+	stateWrite
+	stateClosing
+)
+
+var stateNames = [...]string{
+	stateWaiting: "conn_waiting",
+	stateRead:    "conn_read",
+	stateNread:   "conn_nread",
+	stateParse:   "conn_parse_cmd",
+	stateWrite:   "conn_mwrite",
+	stateClosing: "conn_closing",
+}
+
+// Conn is one client connection. Its methods and Out are for the Session's
+// use from within Serve (they are not safe for concurrent use), except ID,
+// RemoteAddr, LocalAddr, ListenAddr and Server, which are safe anywhere.
+type Conn struct {
+	// Out is the reply buffer: Serve appends replies to it. It is written
+	// after Serve returns (or by Flush) and then emptied.
+	Out []byte
+
+	srv     *Server
+	nc      net.Conn
+	rc      syscall.RawConn // nil when nc does not expose its descriptor
+	id      uint64
+	ln      *listener
+	session Session
+
+	buf   []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
+	bufp  *[]byte // pool box when buf is a pooled buffer, else nil
+	r, w  int
+	need  int
+	outp  *[]byte // spare pool box for Out
+	dirty bool    // a write failed
+
+	// results of rawRead
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
+
+	state        atomic.Uint32
+	lastCmd      atomic.Int64 // unix nanoseconds
+	bufBytes     atomic.Int64
+	bytesRead    atomic.Uint64
+	bytesWritten atomic.Uint64
+	reads        atomic.Uint64
+	writes       atomic.Uint64
+}
+
+func newConn(s *Server, nc net.Conn, le *listener) *Conn {
+	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.readFn = c.rawRead
+		}
+	}
+	c.lastCmd.Store(time.Now().UnixNano())
+	return c
+}
+
+// ID returns the connection's identifier, unique for the server's life.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr returns the client's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns the connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// ListenAddr returns the address of the listener that accepted the
+// connection.
+func (c *Conn) ListenAddr() net.Addr { return c.ln.l.Addr() }
+
+// Server returns the server the connection belongs to.
+func (c *Conn) Server() *Server { return c.srv }
+
+// NetConn returns the underlying connection. Sessions must not read from
+// it.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Flush writes c.Out now and empties it. After a failed write it returns
+// ErrConnBroken without writing; the connection closes when Serve returns.
+func (c *Conn) Flush() error {
+	if c.dirty {
+		return ErrConnBroken
+	}
+	if len(c.Out) == 0 {
+		return nil
+	}
+	err := c.write()
+	c.state.Store(stateParse)
+	return err
+}
+
+func (c *Conn) info(now time.Time) ConnInfo {
+	return ConnInfo{
+		ID:               c.id,
+		RemoteAddr:       c.nc.RemoteAddr(),
+		LocalAddr:        c.nc.LocalAddr(),
+		ListenAddr:       c.ln.l.Addr(),
+		State:            stateNames[c.state.Load()],
+		SecsSinceLastCmd: (now.UnixNano() - c.lastCmd.Load()) / int64(time.Second),
+	}
+}
+
+// run is the connection's goroutine.
+func (c *Conn) run() {
+	s := c.srv
+	defer c.finish()
+	if !c.newSession() {
+		return
+	}
+	for {
+		u := c.w - c.r
+		switch {
+		case u == 0:
+			c.state.Store(stateWaiting)
+		case c.need > 0:
+			c.state.Store(stateNread)
+		default:
+			c.state.Store(stateRead)
+		}
+		if s.cfg.IdleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
+		// Checked after setting the deadline: Shutdown sets the flag
+		// before it moves the deadline into the past.
+		if s.stopping.Load() {
+			return
+		}
+		if err := c.fill(); err != nil {
+			c.logClose(err)
+			return
+		}
+		if c.w == c.r || c.w-c.r < c.need {
+			continue
+		}
+
+		c.state.Store(stateParse)
+		in := c.buf[c.r:c.w:c.w]
+		consumed, need, err := c.serve(in)
+		if consumed < 0 || consumed > len(in) {
+			c.Out = c.Out[:0]
+			c.logClose(ErrBadConsumed)
+			return
+		}
+		if consumed > 0 {
+			c.lastCmd.Store(time.Now().UnixNano())
+		}
+		c.r += consumed
+		if need <= c.w-c.r {
+			need = 0
+		}
+		c.need = need
+		if len(c.Out) > 0 && !c.dirty {
+			if werr := c.write(); werr != nil {
+				c.logClose(werr)
+				return
+			}
+		}
+		if err != nil {
+			c.logClose(err)
+			return
+		}
+		c.settle()
+	}
+}
+
+func (c *Conn) newSession() (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.logger.Error("server: panic in NewSession", "conn", c.id, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	c.session = c.srv.h.NewSession(c)
+	return c.session != nil
+}
+
+// serve calls the session, recovering a panic.
+func (c *Conn) serve(in []byte) (consumed, need int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.logger.Error("server: panic in session", "conn", c.id, "remote", c.nc.RemoteAddr(), "panic", p, "stack", string(debug.Stack()))
+			c.Out = c.Out[:0]
+			consumed, need, err = 0, 0, ErrSessionPanic
+		}
+	}()
+	if c.Out == nil {
+		c.getOut()
+	}
+	return c.session.Serve(c, in)
+}
+
+func (c *Conn) logClose(err error) {
+	switch {
+	case errors.Is(err, ErrClose), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.srv.stopping.Load():
+		c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return
+	}
+	c.srv.logger.Debug("server: closing connection", "conn", c.id, "err", err)
+}
+
+// write writes c.Out with one write call and empties it.
+func (c *Conn) write() error {
+	c.state.Store(stateWrite)
+	if t := c.srv.cfg.IdleTimeout; t > 0 {
+		// A client that stops reading its replies is idle too.
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	n, err := c.nc.Write(c.Out)
+	c.writes.Add(1)
+	if n > 0 {
+		c.bytesWritten.Add(uint64(n))
+	}
+	if cap(c.Out) > MaxKeptReplyBuffer {
+		c.Out = nil
+	} else {
+		c.Out = c.Out[:0]
+	}
+	if err != nil {
+		c.dirty = true
+	}
+	return err
+}
+
+func (c *Conn) getOut() {
+	p := c.srv.opool.Get().(*[]byte)
+	c.Out = (*p)[:0]
+	*p = nil
+	if c.outp == nil {
+		c.outp = p // keep the box to put the buffer back in
+	}
+}
+
+func (c *Conn) putOut() {
+	if c.Out == nil || cap(c.Out) > MaxKeptReplyBuffer {
+		c.Out = nil
+		return
+	}
+	p := c.outp
+	if p == nil {
+		p = new([]byte)
+	}
+	*p = c.Out[:0]
+	c.srv.opool.Put(p)
+	c.outp = nil
+	c.Out = nil
+}
+
+// setBuf installs b (from the pool when p is not nil) as the read buffer.
+func (c *Conn) setBuf(b []byte, p *[]byte) {
+	c.buf, c.bufp = b[:cap(b)], p
+	c.bufBytes.Store(int64(cap(b)))
+}
+
+func (c *Conn) getPooledBuf() {
+	p := c.srv.rpool.Get().(*[]byte)
+	c.setBuf(*p, p)
+}
+
+// dropBuf releases the read buffer: a pooled one goes back to the pool, a
+// grown one to the garbage collector.
+func (c *Conn) dropBuf() {
+	if c.bufp != nil {
+		c.srv.rpool.Put(c.bufp)
+	}
+	c.buf, c.bufp = nil, nil
+	c.bufBytes.Store(0)
+}
+
+// settle tidies the buffers after a Serve call: it releases buffers the
+// connection no longer needs and moves the unconsumed tail to the front.
+func (c *Conn) settle() {
+	base := c.srv.cfg.ReadBufferSize
+	u := c.w - c.r
+	if u == 0 {
+		c.r, c.w = 0, 0
+		if c.need > 0 {
+			// The session consumed a header and wants the rest:
+			// keep the buffer, sized on the next fill.
+			return
+		}
+		if c.rc != nil || c.bufp == nil {
+			// Nothing buffered: give the buffer back (a descriptor
+			// wait needs none) or drop the grown one.
+			c.dropBuf()
+		}
+		c.putOut()
+		return
+	}
+	if len(c.buf) > base && u <= base && c.need <= base {
+		old := c.buf[c.r:c.w]
+		c.getPooledBuf()
+		copy(c.buf, old)
+		c.r, c.w = 0, u
+		return
+	}
+	if c.r > 0 {
+		copy(c.buf, c.buf[c.r:c.w])
+		c.r, c.w = 0, u
+	}
+}
+
+// reserve makes room in the read buffer for the next read, growing it to
+// fit c.need (or doubling it when it is full and the need is unknown).
+func (c *Conn) reserve() error {
+	max := c.srv.cfg.MaxRequestSize
+	u := c.w - c.r
+	want := 0
+	if c.need > u {
+		want = c.need
+	}
+	if want > max {
+		return ErrRequestTooLarge
+	}
+	if c.buf == nil {
+		if want <= c.srv.cfg.ReadBufferSize {
+			if c.rc == nil {
+				c.getPooledBuf()
+			}
+			// With a descriptor, rawRead takes a pooled buffer
+			// only once bytes have arrived.
+			return nil
+		}
+	} else if u == len(c.buf) && want == 0 {
+		if len(c.buf) >= max {
+			return ErrRequestTooLarge
+		}
+		want = min(2*len(c.buf), max)
+	}
+	if want > len(c.buf) {
+		size := min((want+4095)&^4095, max)
+		nb := make([]byte, size)
+		copy(nb, c.buf[c.r:c.w])
+		c.dropBuf()
+		c.setBuf(nb, nil)
+		c.r, c.w = 0, u
+	} else if c.w == len(c.buf) && c.r > 0 {
+		copy(c.buf, c.buf[c.r:c.w])
+		c.r, c.w = 0, u
+	}
+	return nil
+}
+
+// fill reads at least one byte into the read buffer.
+func (c *Conn) fill() error {
+	if err := c.reserve(); err != nil {
+		return err
+	}
+	var n int
+	var err error
+	if c.rc != nil {
+		c.rn, c.rerr = 0, nil
+		if err := c.rc.Read(c.readFn); err != nil {
+			return err
+		}
+		n, err = c.rn, c.rerr
+		if n == 0 && err == nil {
+			err = io.EOF
+		}
+	} else {
+		n, err = c.nc.Read(c.buf[c.w:])
+	}
+	if n > 0 {
+		c.w += n
+		c.bytesRead.Add(uint64(n))
+		c.reads.Add(1)
+		return nil
+	}
+	if err == nil {
+		// A Reader may return 0, nil; read again.
+		return nil
+	}
+	return err
+}
+
+// rawRead is the function given to syscall.RawConn.Read: it reads from
+// the non-blocking descriptor, taking a pooled buffer only when needed and
+// giving it back while the connection waits for readability.
+func (c *Conn) rawRead(fd uintptr) bool {
+	if c.buf == nil {
+		c.getPooledBuf()
+	}
+	for {
+		n, err := syscall.Read(int(fd), c.buf[c.w:])
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if c.w == 0 && c.bufp != nil {
+				c.dropBuf()
+			}
+			return false
+		case nil:
+			c.rn = n
+		default:
+			c.rerr = err
+		}
+		return true
+	}
+}
+
+// finish releases everything the connection holds.
+func (c *Conn) finish() {
+	c.state.Store(stateClosing)
+	c.nc.Close()
+	if c.session != nil {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					c.srv.logger.Error("server: panic in session Close", "conn", c.id, "panic", p, "stack", string(debug.Stack()))
+				}
+			}()
+			c.session.Close()
+		}()
+	}
+	c.dropBuf()
+	c.putOut()
+	c.r, c.w, c.need = 0, 0, 0
+	c.srv.removeConn(c)
+}

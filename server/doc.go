@@ -1,0 +1,65 @@
+// Package server owns mnemo's network layer: a protocol-agnostic framework
+// for stream servers (TCP and unix sockets) on which the memcached protocols
+// run. It owns listeners, the accept loop, the life of each connection, its
+// read and reply buffers, connection limits (memcached's -c), the idle
+// timeout (memcached's -o idle_timeout), pipelining, connection counters
+// and graceful shutdown. It knows nothing of protocols or engines and
+// imports no other mnemo package.
+//
+// # Connections
+//
+// Each accepted connection runs in its own goroutine: a Handler creates one
+// Session for it, and the connection loop reads bytes and hands them to the
+// Session. A Session may block (an engine waiting on disk stalls only its
+// own connection).
+//
+// # The Session contract
+//
+// Serve is called with every unconsumed byte buffered for the connection.
+// It consumes complete requests from the start of in, appends their replies
+// to c.Out, and returns how many bytes it consumed. When the rest of in is an
+// incomplete request it returns need, the total number of unconsumed bytes
+// it requires before it can make progress (0 when unknown: any more bytes
+// will do); the connection then reads until that many bytes are buffered
+// before calling Serve again. in is only valid during the call: a Session
+// that keeps bytes must copy them. Serve must not append to in. c.Out
+// belongs to the connection: a Session may append to it or replace it, but
+// must not keep a reference to it after Serve returns.
+//
+// After each Serve call whatever is in c.Out is written with one write call,
+// so pipelined requests that arrive together are answered with one write per
+// batch. A Session that produces a large reply (a big multi-get) may call
+// c.Flush to write c.Out early. When Serve returns an error the connection
+// is closed after c.Out has been written; ErrClose is a normal close (the
+// text protocol's "quit"). A panic in Serve is recovered and logged; it
+// closes that connection only, and its partial reply is dropped. Close is
+// called once when the connection ends, whatever the reason.
+//
+// # Buffer policy
+//
+// Memory per idle connection is kept small. A read buffer of
+// Config.ReadBufferSize bytes (16 KiB, memcached's READ_BUFFER_SIZE) comes
+// from a pool shared by all connections. On TCP and unix connections the
+// connection waits for readability without holding a buffer and takes one
+// from the pool only when bytes arrive; it gives it back as soon as every
+// buffered byte has been consumed. (Connections that do not expose their
+// file descriptor, such as wrapped or TLS connections, keep their buffer
+// while they live.) When a Session needs more bytes than the buffer holds
+// (a large value), the buffer is grown once to fit, up to
+// Config.MaxRequestSize; a request larger than that closes the connection.
+// (That cap is a safety net: a protocol that wants to answer an oversized
+// request, as memcached answers "SERVER_ERROR object too large for cache",
+// checks the size itself and consumes the data as it arrives.)
+// Grown buffers are dropped as soon as the large request is consumed, and
+// the connection goes back to a pooled buffer. Reply buffers also come from
+// a pool and go back to it when the connection goes idle; one that grew past
+// 64 KiB is dropped after it is written.
+//
+// # Limits and shutdown
+//
+// Beyond Config.MaxConns open connections, a new connection is sent
+// Config.RejectMessage and closed, and counted as rejected, as memcached
+// does. Shutdown stops accepting, lets every connection finish the batch it
+// is executing and write its replies, closes the connections and waits for
+// their goroutines to end; Close closes everything at once.
+package server

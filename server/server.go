@@ -1,0 +1,481 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Handler creates a Session for each accepted connection.
+type Handler interface {
+	// NewSession is called in the connection's goroutine before its first
+	// read. A panic in it closes the connection.
+	NewSession(c *Conn) Session
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(c *Conn) Session
+
+// NewSession calls f.
+func (f HandlerFunc) NewSession(c *Conn) Session { return f(c) }
+
+// A Session is one connection's protocol state. See the package
+// documentation for the contract.
+type Session interface {
+	// Serve consumes complete requests from the start of in and appends
+	// their replies to c.Out. It returns how many bytes it consumed and,
+	// when the rest of in is an incomplete request, need: the total number
+	// of unconsumed bytes required before it can make progress (0 =
+	// unknown, any more bytes). An error closes the connection after c.Out
+	// has been written (ErrClose for a normal close such as "quit"). Serve
+	// may block (engine I/O); it may call c.Flush to write c.Out early.
+	Serve(c *Conn, in []byte) (consumed, need int, err error)
+	// Close is called once when the connection ends, to release the
+	// session's state.
+	Close()
+}
+
+var (
+	// ErrClose, returned by Session.Serve, closes the connection normally
+	// after its replies have been written.
+	ErrClose = errors.New("server: close connection")
+	// ErrRequestTooLarge is why a connection is closed when a request
+	// needs a read buffer larger than Config.MaxRequestSize.
+	ErrRequestTooLarge = errors.New("server: request too large")
+	// ErrSessionPanic is why a connection is closed when its Session
+	// panicked.
+	ErrSessionPanic = errors.New("server: session panicked")
+	// ErrBadConsumed is why a connection is closed when Session.Serve
+	// returned a consumed count outside [0, len(in)].
+	ErrBadConsumed = errors.New("server: session consumed an invalid byte count")
+	// ErrConnBroken is returned by Conn.Flush after a write on the
+	// connection has failed.
+	ErrConnBroken = errors.New("server: connection broken")
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxConns       = 1024
+	DefaultReadBufferSize = 16 << 10 // memcached's READ_BUFFER_SIZE
+	DefaultMaxRequestSize = 2 << 20
+	// MaxKeptReplyBuffer is the capacity above which a reply buffer is
+	// dropped after it has been written instead of being reused.
+	MaxKeptReplyBuffer = 64 << 10
+)
+
+// DefaultRejectMessage is memcached 1.6's reply to a connection beyond the
+// limit.
+var DefaultRejectMessage = []byte("ERROR Too many open connections\r\n")
+
+const (
+	initialReplyBuffer = 4 << 10
+	rejectWriteTimeout = time.Second
+	minReadBufferSize  = 64
+)
+
+// Config configures a Server. The zero value of every field means its
+// documented default.
+type Config struct {
+	// MaxConns is the most client connections open at once (memcached's
+	// -c); listeners are not counted. 0 means DefaultMaxConns. A
+	// connection beyond it is sent RejectMessage, closed and counted in
+	// Stats.RejectedConns.
+	MaxConns int
+	// RejectMessage is written to a rejected connection; nil means
+	// DefaultRejectMessage.
+	RejectMessage []byte
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (memcached's -o idle_timeout), or that takes longer than this to
+	// accept one batch of replies; 0 means never.
+	IdleTimeout time.Duration
+	// ReadBufferSize is the size of the pooled read buffers; 0 means
+	// DefaultReadBufferSize. Values under 64 are raised to 64.
+	ReadBufferSize int
+	// MaxRequestSize caps how far a connection's read buffer may grow for
+	// one request (the application sets it to its largest item plus a
+	// command line); 0 means DefaultMaxRequestSize. It is raised to
+	// ReadBufferSize if smaller.
+	MaxRequestSize int
+	// Logger receives accept errors, recovered panics and (at debug level)
+	// why connections closed; nil discards.
+	Logger *slog.Logger
+}
+
+// Validate reports a Config whose fields are out of range.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxConns < 0:
+		return fmt.Errorf("server: MaxConns %d is negative", c.MaxConns)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("server: IdleTimeout %v is negative", c.IdleTimeout)
+	case c.ReadBufferSize < 0:
+		return fmt.Errorf("server: ReadBufferSize %d is negative", c.ReadBufferSize)
+	case c.MaxRequestSize < 0:
+		return fmt.Errorf("server: MaxRequestSize %d is negative", c.MaxRequestSize)
+	case c.MaxRequestSize > 0 && c.ReadBufferSize > c.MaxRequestSize:
+		return fmt.Errorf("server: ReadBufferSize %d exceeds MaxRequestSize %d", c.ReadBufferSize, c.MaxRequestSize)
+	}
+	return nil
+}
+
+// String describes the Config, with defaults applied, for logs and
+// "stats settings".
+func (c Config) String() string {
+	c = c.withDefaults()
+	return fmt.Sprintf("maxconns=%d idle_timeout=%v read_buffer_size=%d max_request_size=%d",
+		c.MaxConns, c.IdleTimeout, c.ReadBufferSize, c.MaxRequestSize)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.RejectMessage == nil {
+		c.RejectMessage = DefaultRejectMessage
+	}
+	if c.IdleTimeout < 0 {
+		c.IdleTimeout = 0
+	}
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = DefaultReadBufferSize
+	}
+	if c.ReadBufferSize < minReadBufferSize {
+		c.ReadBufferSize = minReadBufferSize
+	}
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.MaxRequestSize < c.ReadBufferSize {
+		c.MaxRequestSize = c.ReadBufferSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Stats are a Server's counters.
+type Stats struct {
+	CurrConns     uint64 // client connections open now
+	TotalConns    uint64 // client connections accepted since start (rejected ones excluded)
+	RejectedConns uint64 // connections rejected for MaxConns
+	MaxConns      int    // the MaxConns limit in force
+	Listeners     int    // listeners being served now
+	ConnStructs   uint64 // most connections plus listeners open at once
+	BytesRead     uint64 // bytes read from clients
+	BytesWritten  uint64 // bytes written to clients
+	Reads         uint64 // read calls that returned bytes
+	Writes        uint64 // write calls (one per batch of replies, plus Flush calls)
+	ReadBufCount  uint64 // connections holding a read buffer now
+	ReadBufBytes  uint64 // bytes of read buffers held by connections now
+}
+
+// ConnInfo describes one connection or listener, for "stats conns".
+type ConnInfo struct {
+	ID               uint64   // unique for the server's life, in order of creation
+	Listening        bool     // a listener, not a client connection
+	RemoteAddr       net.Addr // nil for a listener; may be nil or unnamed for a unix socket
+	LocalAddr        net.Addr
+	ListenAddr       net.Addr // the address of the listener that accepted it
+	State            string   // "conn_listening", "conn_waiting", "conn_read", "conn_nread", "conn_parse_cmd", "conn_mwrite", "conn_closing"
+	SecsSinceLastCmd int64    // seconds since the last request (or since the connection opened)
+}
+
+// Server serves connections accepted on listeners, one goroutine each.
+type Server struct {
+	h      Handler
+	cfg    Config
+	logger *slog.Logger
+
+	rpool sync.Pool // *[]byte of cfg.ReadBufferSize
+	opool sync.Pool // *[]byte reply buffers
+
+	nextID   atomic.Uint64
+	curr     atomic.Int64
+	total    atomic.Uint64
+	rejected atomic.Uint64
+	stopping atomic.Bool
+
+	mu        sync.Mutex
+	conns     map[*Conn]struct{}
+	listeners map[*listener]struct{}
+	loops     int // accept loops running
+	peak      uint64
+	retired   counters // counters of closed connections
+	done      chan struct{}
+	doneOnce  sync.Once
+}
+
+type counters struct {
+	bytesRead, bytesWritten, reads, writes uint64
+}
+
+type listener struct {
+	l     net.Listener
+	id    uint64
+	start time.Time
+}
+
+// New returns a Server that creates sessions with h. Config fields out of
+// range are replaced by their defaults (call Config.Validate to reject
+// them instead). New panics if h is nil.
+func New(h Handler, cfg Config) *Server {
+	if h == nil {
+		panic("server: nil Handler")
+	}
+	s := &Server{
+		h:         h,
+		cfg:       cfg.withDefaults(),
+		conns:     make(map[*Conn]struct{}),
+		listeners: make(map[*listener]struct{}),
+		done:      make(chan struct{}),
+	}
+	s.logger = s.cfg.Logger
+	size := s.cfg.ReadBufferSize
+	s.rpool.New = func() any { b := make([]byte, size); return &b }
+	s.opool.New = func() any { b := make([]byte, 0, initialReplyBuffer); return &b }
+	return s
+}
+
+// Config returns the server's configuration with defaults applied.
+func (s *Server) Config() Config { return s.cfg }
+
+// Serve accepts connections on l and serves each in its own goroutine until
+// l fails or the server is shut down. Several listeners may be served
+// concurrently. Serve closes l when it returns. It returns nil after
+// Shutdown or Close, and the accept error otherwise.
+func (s *Server) Serve(l net.Listener) error {
+	le := &listener{l: l, id: s.nextID.Add(1), start: time.Now()}
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners[le] = struct{}{}
+	s.loops++
+	s.notePeakLocked()
+	s.mu.Unlock()
+	defer func() {
+		l.Close()
+		s.mu.Lock()
+		delete(s.listeners, le)
+		s.loops--
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.stopping.Load() {
+				return nil
+			}
+			if !temporary(err) {
+				return err
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("server: accept error; retrying", "listener", l.Addr().String(), "err", err, "delay", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		s.accepted(nc, le)
+	}
+}
+
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) accepted(nc net.Conn, le *listener) {
+	if n := s.curr.Add(1); n > int64(s.cfg.MaxConns) {
+		s.curr.Add(-1)
+		s.rejected.Add(1)
+		nc.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
+		nc.Write(s.cfg.RejectMessage)
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc, le)
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		s.curr.Add(-1)
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.notePeakLocked()
+	s.mu.Unlock()
+	s.total.Add(1)
+	go c.run()
+}
+
+func (s *Server) notePeakLocked() {
+	if n := uint64(len(s.conns) + len(s.listeners)); n > s.peak {
+		s.peak = n
+	}
+}
+
+// removeConn is the last thing a connection's goroutine does.
+func (s *Server) removeConn(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.retired.bytesRead += c.bytesRead.Load()
+	s.retired.bytesWritten += c.bytesWritten.Load()
+	s.retired.reads += c.reads.Load()
+	s.retired.writes += c.writes.Load()
+	s.mu.Unlock()
+	s.curr.Add(-1)
+}
+
+// stop marks the server as stopping, closes its listeners and applies
+// fn to every connection, all under the lock so that no connection
+// registered later escapes.
+func (s *Server) stop(fn func(c *Conn)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping.Store(true)
+	s.doneOnce.Do(func() { close(s.done) })
+	var err error
+	for le := range s.listeners {
+		if e := le.l.Close(); e != nil && err == nil && !errors.Is(e, net.ErrClosed) {
+			err = e
+		}
+	}
+	for c := range s.conns {
+		fn(c)
+	}
+	return err
+}
+
+// aLongTimeAgo is a deadline in the past, to wake blocked reads.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Shutdown stops the server gracefully: it closes the listeners, wakes
+// connections waiting for requests, lets every Serve call in progress
+// finish and its replies be written, closes the connections and waits until
+// their goroutines and the accept loops have ended. If ctx is done first,
+// it closes every connection at once and returns ctx's error (a Session
+// blocked in Serve then ends when Serve returns).
+func (s *Server) Shutdown(ctx context.Context) error {
+	lerr := s.stop(func(c *Conn) { c.nc.SetReadDeadline(aLongTimeAgo) })
+	wait := time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		idle := len(s.conns) == 0 && s.loops == 0
+		s.mu.Unlock()
+		if idle {
+			return lerr
+		}
+		select {
+		case <-ctx.Done():
+			s.stop(func(c *Conn) { c.nc.Close() })
+			return ctx.Err()
+		case <-t.C:
+			wait = min(2*wait, 50*time.Millisecond)
+			t.Reset(wait)
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once. It does not
+// wait for connection goroutines; a Session blocked in Serve ends when
+// Serve returns.
+func (s *Server) Close() error {
+	return s.stop(func(c *Conn) { c.nc.Close() })
+}
+
+// Stats returns the server's counters. It costs a pass over the open
+// connections.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		TotalConns:    s.total.Load(),
+		RejectedConns: s.rejected.Load(),
+		MaxConns:      s.cfg.MaxConns,
+		Listeners:     len(s.listeners),
+		ConnStructs:   s.peak,
+		BytesRead:     s.retired.bytesRead,
+		BytesWritten:  s.retired.bytesWritten,
+		Reads:         s.retired.reads,
+		Writes:        s.retired.writes,
+	}
+	if n := s.curr.Load(); n > 0 {
+		st.CurrConns = uint64(n)
+	}
+	for c := range s.conns {
+		st.BytesRead += c.bytesRead.Load()
+		st.BytesWritten += c.bytesWritten.Load()
+		st.Reads += c.reads.Load()
+		st.Writes += c.writes.Load()
+		if b := c.bufBytes.Load(); b > 0 {
+			st.ReadBufCount++
+			st.ReadBufBytes += uint64(b)
+		}
+	}
+	return st
+}
+
+// EachConn calls fn for every listener and open connection, in order of
+// ID (listeners are marked Listening, with State "conn_listening"), for
+// memcached's "stats conns". fn is called without locks held; it may be
+// called from a Session's Serve.
+func (s *Server) EachConn(fn func(ConnInfo)) {
+	now := time.Now()
+	s.mu.Lock()
+	infos := make([]ConnInfo, 0, len(s.listeners)+len(s.conns))
+	for le := range s.listeners {
+		a := le.l.Addr()
+		infos = append(infos, ConnInfo{
+			ID:               le.id,
+			Listening:        true,
+			LocalAddr:        a,
+			ListenAddr:       a,
+			State:            "conn_listening",
+			SecsSinceLastCmd: int64(now.Sub(le.start) / time.Second),
+		})
+	}
+	for c := range s.conns {
+		infos = append(infos, c.info(now))
+	}
+	s.mu.Unlock()
+	slices.SortFunc(infos, func(a, b ConnInfo) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	for _, ci := range infos {
+		fn(ci)
+	}
+}
