@@ -22,6 +22,8 @@
 //     m suffixes (any case) and plain bytes.
 //   - Arguments that are not flags are an error; memcached ignores them.
 //   - -i (license) prints mnemo's license notice and returns ErrHelp.
+//   - -D also has the long name --delimiter (pflag needs one); --napi_ids,
+//     as memcached's -h spells it, parses as well as --napi-ids.
 //   - "stats settings" reports inter as the effective listen list (so
 //     DefaultListen when -l was not given) where memcached prints NULL.
 //
@@ -37,7 +39,8 @@
 //	-R                          one goroutine per connection; no event batching
 //	-b                          Go listens with the kernel's somaxconn
 //	-t                          connections run on goroutines, not a thread pool;
-//	                            reported as num_threads
+//	                            reported as num_threads (the daemon may use it
+//	                            as a parallelism hint)
 //	-r                          core dump limits are left to the environment
 //	-N                          no NAPI-ID thread selection
 //	-o slab_reassign, slab_automove, slab_automove_ratio, slab_automove_window,

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/engine"
 )
@@ -89,3 +90,5 @@ func stat(e *Engine, name string) string {
 	})
 	return v
 }
+
+func waitABit() { time.Sleep(time.Millisecond) }

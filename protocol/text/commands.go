@@ -61,16 +61,19 @@ func (d *Decoder) storage(buf []byte, consumed, nt int, noreply bool, req *Reque
 // and a data block (value and "\r\n") of block bytes fits in the item size
 // limit, computed as memcached's item_size_ok does on a 64-bit host.
 func (d *Decoder) fits(nkey int, flags uint32, block int) bool {
+	limit := d.itemSizeMax
+	if limit <= 0 {
+		limit = DefaultItemSizeMax
+	}
+	if block > limit {
+		return false // and no sum below can overflow
+	}
 	size := itemHeader + nkey + 1 + block
 	if flags != 0 {
 		size += flagsSize
 	}
 	if !d.NoCAS {
 		size += casSize
-	}
-	limit := d.itemSizeMax
-	if limit <= 0 {
-		limit = DefaultItemSizeMax
 	}
 	return size <= limit
 }

@@ -1,0 +1,445 @@
+package memory
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+func TestParseConfig(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Config
+		bad  bool
+	}{
+		{in: "", want: Config{}},
+		{in: "shards=8", want: Config{Shards: 8}},
+		{in: " shards = 3 , sweep_slots=10", want: Config{Shards: 3, SweepSlots: 10}},
+		{in: "reserve=1073741824", want: Config{Reserve: 1 << 30}},
+		{in: "sweep_interval=250ms", want: Config{SweepInterval: 250e6}},
+		{in: "sweep_interval=0", want: Config{SweepInterval: -1}},
+		{in: "shards=0", bad: true},
+		{in: "shards=x", bad: true},
+		{in: "shards=100000", bad: true},
+		{in: "reserve=-1", bad: true},
+		{in: "sweep_interval=soon", bad: true},
+		{in: "colour=blue", bad: true},
+		{in: "shards=2,shards=4", bad: true},
+	} {
+		got, err := ParseConfig(tc.in)
+		if tc.bad {
+			if !errors.Is(err, engine.ErrBadConfig) {
+				t.Errorf("ParseConfig(%q) err = %v, want ErrBadConfig", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseConfig(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestOpenRegistered(t *testing.T) {
+	e, err := engine.Open("memory", engine.Env{MemoryLimit: 4 << 20}, "shards=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := e.(*Engine)
+	if c := me.Config(); c.Shards != 4 || c.SweepInterval <= 0 || c.SweepSlots != 1024 {
+		t.Errorf("resolved config %s", c)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Open("memory", engine.Env{}, "nope=1"); !errors.Is(err, engine.ErrBadConfig) {
+		t.Errorf("unknown key: err %v", err)
+	}
+}
+
+func TestBasic(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "")
+	m1 := set(t, e, "a", "one", 0)
+	if m1.CAS == 0 || m1.Atime != t0 {
+		t.Fatalf("stored meta %+v", m1)
+	}
+	if v, ok := get(t, e, "a"); !ok || v != "one" {
+		t.Fatalf("get a = %q %v", v, ok)
+	}
+	m2 := set(t, e, "a", "two", 0)
+	if m2.CAS <= m1.CAS {
+		t.Fatalf("CAS did not grow: %d then %d", m1.CAS, m2.CAS)
+	}
+	clock.Advance(5)
+	meta, v, ok, err := e.Get([]byte("a"), []byte("x:"), engine.GetTouch)
+	if err != nil || !ok || string(v) != "x:two" || meta.Bits != 0 || meta.Atime != t0 {
+		t.Fatalf("touching get = %+v %q %v %v", meta, v, ok, err)
+	}
+	meta, _, _, _ = e.Get([]byte("a"), nil, engine.GetNoValue)
+	if meta.Bits != engine.BitFetched || meta.Atime != t0+5 {
+		t.Fatalf("after touch meta = %+v", meta)
+	}
+	if ok, err := e.Delete([]byte("a")); !ok || err != nil {
+		t.Fatalf("delete = %v %v", ok, err)
+	}
+	if ok, _ := e.Delete([]byte("a")); ok {
+		t.Fatal("second delete reported a removal")
+	}
+	if _, ok := get(t, e, "a"); ok {
+		t.Fatal("deleted key found")
+	}
+	if st := stat(e, "curr_items"); st != "0" {
+		t.Fatalf("curr_items %s", st)
+	}
+	if st := stat(e, "total_items"); st != "2" {
+		t.Fatalf("total_items %s", st)
+	}
+}
+
+func TestExplicitCASAndMeta(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "")
+	_, m, err := e.Update([]byte("k"), &setM{value: []byte("v"), cas: 999, flags: 7})
+	if err != nil || m.CAS != 999 || m.Flags != 7 {
+		t.Fatalf("explicit CAS store: %+v %v", m, err)
+	}
+	clock.Advance(3)
+	touch := funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+		if !found {
+			return engine.OpNone
+		}
+		next.Meta = cur.Meta
+		next.Exptime = t0 + 100
+		next.Bits |= engine.BitStale
+		next.CAS = 0 // fresh
+		return engine.OpMeta
+	})
+	op, m, err := e.Update([]byte("k"), touch)
+	if err != nil || op != engine.OpMeta || m.CAS == 999 || m.CAS == 0 || m.Exptime != t0+100 || m.Flags != 7 || m.Bits != engine.BitStale {
+		t.Fatalf("OpMeta: op %d meta %+v err %v", op, m, err)
+	}
+	got, v, ok, _ := e.Get([]byte("k"), nil, 0)
+	if !ok || string(v) != "v" || got != m {
+		t.Fatalf("after OpMeta get %+v %q, want %+v", got, v, m)
+	}
+	// The rewritten header still checks.
+	sh := e.shardOf(e.hash([]byte("k")))
+	_, ent := sh.find(e.mem, e.hash([]byte("k"))&tagMask, []byte("k"))
+	if !recAt(e.mem, entryOff(ent)).valid(int(e.segSize)) {
+		t.Fatal("record CRC invalid after OpMeta")
+	}
+	// OpMeta on a missing key does nothing.
+	if op, _, _ := e.Update([]byte("absent"), funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op { return engine.OpMeta })); op != engine.OpNone {
+		t.Fatalf("OpMeta on absent key returned op %d", op)
+	}
+}
+
+// A Mutator that stores cur.Value itself (aliasing the arena) must work.
+func TestStoreAliasingArena(t *testing.T) {
+	e, _ := testEngine(t, engine.Env{}, "")
+	set(t, e, "k", "hello", 0)
+	again := funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+		next.Value = cur.Value[1:]
+		next.Flags = 3
+		return engine.OpStore
+	})
+	for range 3 {
+		if _, _, err := e.Update([]byte("k"), again); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := get(t, e, "k"); v != "lo" {
+		t.Fatalf("value %q, want lo", v)
+	}
+}
+
+func TestKeysAndSizes(t *testing.T) {
+	e, _ := testEngine(t, engine.Env{ItemSizeMax: 2 << 20}, "")
+	if _, _, _, err := e.Get(nil, nil, 0); !errors.Is(err, engine.ErrBadKey) {
+		t.Errorf("empty key: %v", err)
+	}
+	long := bytes.Repeat([]byte("k"), engine.KeyMax+1)
+	if _, _, err := e.Update(long, &setM{}); !errors.Is(err, engine.ErrBadKey) {
+		t.Errorf("long key: %v", err)
+	}
+	if _, err := e.Delete(long); !errors.Is(err, engine.ErrBadKey) {
+		t.Errorf("long key delete: %v", err)
+	}
+	key := bytes.Repeat([]byte("k"), engine.KeyMax)
+	for _, tc := range []struct {
+		size int
+		err  error
+	}{
+		{1<<20 + 1000, nil},
+		{2<<20 - len(key) - 100, nil},
+		{2<<20 - len(key) - hdrSize, nil},
+		{2<<20 - len(key) - hdrSize + 1, engine.ErrTooLarge},
+		{3 << 20, engine.ErrTooLarge},
+	} {
+		val := bytes.Repeat([]byte{'x'}, tc.size)
+		val[0], val[len(val)-1] = 'a', 'z'
+		_, _, err := e.Update(key, &setM{value: val})
+		if !errors.Is(err, tc.err) {
+			t.Errorf("value of %d bytes: err %v, want %v", tc.size, err, tc.err)
+			continue
+		}
+		if err == nil {
+			if v, ok := get(t, e, string(key)); !ok || v != string(val) {
+				t.Errorf("value of %d bytes did not round-trip", tc.size)
+			}
+		}
+	}
+}
+
+func TestExpiryLazy(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "")
+	set(t, e, "soon", "v", t0+10)
+	set(t, e, "never", "v", 0)
+	set(t, e, "born-dead", "v", t0)
+	if _, ok := get(t, e, "born-dead"); ok {
+		t.Error("item with exptime == now is served")
+	}
+	clock.Set(t0 + 9)
+	if _, ok := get(t, e, "soon"); !ok {
+		t.Error("item expired early")
+	}
+	clock.Set(t0 + 10)
+	if _, ok := get(t, e, "soon"); ok {
+		t.Error("expired item is served")
+	}
+	if got := stat(e, "curr_items"); got != "1" {
+		t.Errorf("curr_items = %s after lazy removal, want 1", got)
+	}
+	if got := stat(e, "expired_unfetched"); got != "2" {
+		t.Errorf("expired_unfetched = %s, want 2", got)
+	}
+	// Update sees an expired key as absent and replaces it.
+	set(t, e, "soon2", "v", t0+11)
+	clock.Set(t0 + 20)
+	var sawFound bool
+	e.Update([]byte("soon2"), funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+		sawFound = found
+		next.Value = []byte("new")
+		return engine.OpStore
+	}))
+	if sawFound {
+		t.Error("Mutator saw an expired item as found")
+	}
+	if v, _ := get(t, e, "soon2"); v != "new" {
+		t.Errorf("soon2 = %q", v)
+	}
+}
+
+func TestExpirySweep(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "shards=4,sweep_interval=0")
+	for i := range 500 {
+		exp := int64(0)
+		if i%2 == 0 {
+			exp = t0 + 5
+		}
+		set(t, e, "k"+strconv.Itoa(i), "v", exp)
+	}
+	clock.Set(t0 + 5)
+	removed := 0
+	for range 100 {
+		n := e.sweep(16)
+		removed += n
+	}
+	if removed != 250 {
+		t.Errorf("sweep removed %d, want 250", removed)
+	}
+	if got := stat(e, "curr_items"); got != "250" {
+		t.Errorf("curr_items = %s, want 250", got)
+	}
+	for i := range 500 {
+		_, ok := get(t, e, "k"+strconv.Itoa(i))
+		if ok != (i%2 == 1) {
+			t.Fatalf("k%d present = %v", i, ok)
+		}
+	}
+}
+
+// The background goroutine removes expired items without any access.
+func TestExpiryBackground(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "shards=2,sweep_interval=1ms")
+	for i := range 100 {
+		set(t, e, "k"+strconv.Itoa(i), "v", t0+1)
+	}
+	clock.Set(t0 + 1)
+	e.sweepDoneWait(t, func() bool { return stat(e, "curr_items") == "0" })
+}
+
+func TestFlushImmediate(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "")
+	set(t, e, "old", "v", 0)
+	clock.Advance(1)
+	set(t, e, "same-second", "v", 0)
+	if err := e.Flush(clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	set(t, e, "after", "v", 0)
+	for key, want := range map[string]bool{"old": false, "same-second": false, "after": true} {
+		if _, ok := get(t, e, key); ok != want {
+			t.Errorf("%s present = %v, want %v", key, ok, want)
+		}
+	}
+	clock.Advance(10)
+	if _, ok := get(t, e, "after"); !ok {
+		t.Error("item stored after the flush vanished later")
+	}
+	// A past-time flush is immediate too.
+	e.Flush(t0 - 100)
+	if _, ok := get(t, e, "after"); ok {
+		t.Error("flush with a past time did not flush")
+	}
+}
+
+func TestFlushDelayed(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "")
+	set(t, e, "a", "v", 0)
+	e.Flush(t0 + 10)
+	clock.Set(t0 + 9)
+	set(t, e, "b", "v", 0)
+	if _, ok := get(t, e, "a"); !ok {
+		t.Fatal("delayed flush took effect early")
+	}
+	clock.Set(t0 + 10)
+	set(t, e, "c", "v", 0)
+	for key, want := range map[string]bool{"a": false, "b": false, "c": true} {
+		if _, ok := get(t, e, key); ok != want {
+			t.Errorf("%s present = %v, want %v", key, ok, want)
+		}
+	}
+	// A later flush replaces a pending one ...
+	set(t, e, "d", "v", 0)
+	e.Flush(t0 + 100)
+	e.Flush(t0 + 200)
+	clock.Set(t0 + 150)
+	if _, ok := get(t, e, "d"); !ok {
+		t.Error("replaced pending flush still applied")
+	}
+	// ... but one that has happened keeps applying: "a" and "b" stay gone
+	// although the current pending flush has not come yet.
+	for _, key := range []string{"a", "b"} {
+		if _, ok := get(t, e, key); ok {
+			t.Errorf("%s revived by a later pending flush", key)
+		}
+	}
+	clock.Set(t0 + 200)
+	if _, ok := get(t, e, "d"); ok {
+		t.Error("pending flush did not apply")
+	}
+}
+
+func TestIterate(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "shards=4")
+	want := map[string]string{}
+	for i := range 300 {
+		k, v := "k"+strconv.Itoa(i), "value-"+strconv.Itoa(i)
+		exp := int64(0)
+		if i%10 == 0 {
+			exp = t0 + 1
+		} else {
+			want[k] = v
+		}
+		set(t, e, k, v, exp)
+	}
+	clock.Advance(1)
+	got := map[string]string{}
+	err := e.Iterate(func(key []byte, it *engine.Item) bool {
+		if _, dup := got[string(key)]; dup {
+			t.Errorf("%s visited twice", key)
+		}
+		got[string(key)] = string(it.Value)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("visited %d items, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	n := 0
+	e.Iterate(func([]byte, *engine.Item) bool { n++; return n < 5 })
+	if n != 5 {
+		t.Errorf("Iterate went on after fn returned false: %d calls", n)
+	}
+}
+
+func TestClose(t *testing.T) {
+	e, _ := testEngine(t, engine.Env{}, "sweep_interval=1s")
+	set(t, e, "k", "v", 0)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.Get([]byte("k"), nil, 0); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Get: %v", err)
+	}
+	if _, _, err := e.Update([]byte("k"), &setM{}); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Update: %v", err)
+	}
+	if _, err := e.Delete([]byte("k")); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Delete: %v", err)
+	}
+	if err := e.Flush(0); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Flush: %v", err)
+	}
+	if err := e.Iterate(func([]byte, *engine.Item) bool { return true }); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Iterate: %v", err)
+	}
+	if err := e.SetMemoryLimit(8 << 20); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("SetMemoryLimit: %v", err)
+	}
+	if err := e.Close(); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestStatsAndGroups(t *testing.T) {
+	e, _ := testEngine(t, engine.Env{MemoryLimit: 8 << 20}, "")
+	set(t, e, "k", "v", 0)
+	st := map[string]string{}
+	e.Stats(func(n, v string) { st[n] = v })
+	want := map[string]string{
+		"curr_items": "1", "total_items": "1", "bytes": strconv.Itoa(int(recSize(1, 1))),
+		"limit_maxbytes": strconv.Itoa(8 << 20), "evictions": "0", "memory_segments_total": "8",
+		"memory_segments_free": "7", "memory_segment_size": strconv.Itoa(1 << 20),
+	}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("stat %s = %q, want %q", k, st[k], v)
+		}
+	}
+	for _, g := range []string{"items", "slabs", "sizes"} {
+		n := 0
+		if !e.GroupStats(g, func(string, string) { n++ }) || n == 0 {
+			t.Errorf("group %s: not answered", g)
+		}
+	}
+	if e.GroupStats("conns", func(string, string) {}) {
+		t.Error("unknown group answered")
+	}
+	e.ResetStats()
+	if stat(e, "total_items") != "0" || stat(e, "curr_items") != "1" {
+		t.Error("ResetStats cleared the wrong counters")
+	}
+}
+
+// sweepDoneWait polls cond, running for at most about ten seconds; the
+// background sweep makes it true.
+func (e *Engine) sweepDoneWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 10000; i++ {
+		if cond() {
+			return
+		}
+		waitABit()
+	}
+	t.Fatal("background sweep did not remove the expired items")
+}

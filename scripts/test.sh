@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs mnemo's whole test suite: vet, then every package's tests under the
+# race detector, interop tests included.
+#
+# The interop tests talk to real memcached software from Debian:
+#   memcached            the reference server (differential tests)
+#   libmemcached-tools   memccapable, the protocol conformance tester
+#   python3-pymemcache   a real Python client
+# When one is missing this script installs it with apt-get if it runs as
+# root, and otherwise stops, naming the packages to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v memcached >/dev/null 2>&1 || need+=(memcached)
+command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
+# Debian's python3 is the one that sees Debian's pymemcache; a python3 of
+# pyenv or a virtualenv earlier on PATH does not.
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3 || echo python3)
+"$PYTHON" -c 'import pymemcache' >/dev/null 2>&1 || need+=(python3-pymemcache)
+if [ "${#need[@]}" -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "test.sh: installing ${need[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${need[@]}" python3 >/dev/null
+	else
+		echo "test.sh: missing Debian packages: ${need[*]}" >&2
+		echo "test.sh: install them (sudo apt-get install ${need[*]}) and run again" >&2
+		exit 1
+	fi
+fi
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+export MNEMO_PYTHON="$PYTHON" # the interop tests run pymemcache with it
+
+go vet ./...
+go test -race -count=1 -timeout 20m ./...
