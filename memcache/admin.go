@@ -22,16 +22,7 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	switch r.Cmd {
 	case text.CmdFlushAll:
 		s.cs.CmdFlush.Add(1)
-		var delay int64
-		if len(r.Args) > 0 && !bytes.Equal(r.Args[0], noreplyToken) {
-			d, ok := parseInt32(r.Args[0])
-			if !ok {
-				s.replyString(c, r, "CLIENT_ERROR invalid exptime argument")
-				return nil
-			}
-			delay = d
-		}
-		if err := s.cs.Cache().FlushAll(delay); err != nil {
+		if err := s.cs.Cache().FlushAll(r.Exptime); err != nil {
 			s.replyString(c, r, "CLIENT_ERROR flush_all not allowed")
 			return nil
 		}
@@ -39,12 +30,7 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	case text.CmdVersion:
 		c.Out = append(c.Out, "VERSION "+Version+"\r\n"...)
 	case text.CmdVerbosity:
-		level, ok := parseUint32(firstArg(r))
-		if !ok {
-			s.replyString(c, r, "CLIENT_ERROR bad command line format")
-			return nil
-		}
-		s.h.Verbosity.Store(int32(min(level, 2)))
+		s.h.Verbosity.Store(int32(min(r.Num, 2)))
 		s.reply(c, r, text.OK)
 	case text.CmdQuit:
 		return server.ErrClose
@@ -54,33 +40,26 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 		s.memlimit(c, r)
 	case text.CmdStats:
 		s.stats(c, r)
+	case text.CmdMisc:
+		if string(r.Name) == "mn" {
+			c.Out = append(c.Out, text.MN...)
+			return nil
+		}
+		c.Out = append(c.Out, text.ErrorReply...)
 	default:
 		c.Out = append(c.Out, text.ErrorReply...)
 	}
 	return nil
 }
 
-var noreplyToken = []byte("noreply")
-
-func firstArg(r *text.Request) []byte {
-	if len(r.Args) == 0 {
-		return nil
-	}
-	return r.Args[0]
-}
-
 func (s *session) shutdown(c *server.Conn, r *text.Request) error {
 	if !s.h.cfg.EnableShutdown {
-		c.Out = append(c.Out, "ERROR: shutdown not enabled\r\n"...)
+		c.Out = text.ErrShutdownDisabled.AppendReply(c.Out)
 		return nil
 	}
-	graceful := false
-	switch {
-	case len(r.Args) == 0:
-	case len(r.Args) == 1 && string(r.Args[0]) == "graceful":
-		graceful = true
-	default:
-		c.Out = append(c.Out, "CLIENT_ERROR invalid shutdown mode\r\n"...)
+	graceful, ok := r.ShutdownMode()
+	if !ok {
+		c.Out = text.ErrShutdownMode.AppendReply(c.Out)
 		return nil
 	}
 	if s.h.cfg.Shutdown != nil {
@@ -90,10 +69,8 @@ func (s *session) shutdown(c *server.Conn, r *text.Request) error {
 }
 
 func (s *session) memlimit(c *server.Conn, r *text.Request) {
-	mb, ok := parseUint32(firstArg(r))
+	mb := r.Num
 	switch {
-	case !ok:
-		s.reply(c, r, text.ErrorReply)
 	case mb < 8:
 		s.replyString(c, r, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
 	case mb > 1000000000:

@@ -40,6 +40,14 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 				return consumed, 0, derr
 			}
 			c.Out = perr.AppendReply(c.Out)
+			if errors.Is(perr, text.ErrTooLarge) {
+				s.cs.StoreTooLarge.Add(1)
+				if s.req.Cmd == text.CmdSet {
+					// Like memcached: a set that fails must not leave
+					// the old value to be served.
+					s.cs.Delete(s.req.Key, 0)
+				}
+			}
 			if perr.Close {
 				return consumed, 0, server.ErrClose
 			}

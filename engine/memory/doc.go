@@ -110,7 +110,8 @@
 // # Memory
 //
 // SetMemoryLimit grows the usable segments within the reserved address
-// space at once; shrinking releases free segments at once (madvise
+// space (by default four times the starting limit, at least 1 GiB; config
+// reserve=) at once; shrinking releases free segments at once (madvise
 // MADV_DONTNEED and PROT_NONE), evicts full segments beyond the new limit
 // and retires the ones being written when they are reclaimed.
 // Get, and Update storing a value in steady state, allocate nothing.

@@ -39,9 +39,10 @@ var (
 const (
 	minSegSize = 1 << 20
 	pageSize   = 4096
-	// defaultReserve is the address space reserved (not committed) so that
-	// SetMemoryLimit can grow the arena in place.
-	defaultReserve = 64 << 30
+	// defaultReserve is the least address space reserved (not committed)
+	// so that SetMemoryLimit can grow the arena in place; by default the
+	// reserve is 4× the memory limit and at least this.
+	defaultReserve = 1 << 30
 )
 
 // Config is the engine's configuration string, parsed. Its zero value means
@@ -51,8 +52,8 @@ type Config struct {
 	// 0 means 4×GOMAXPROCS rounded up, at least 256.
 	Shards int
 	// Reserve is the address space reserved for the arena, the most that
-	// SetMemoryLimit can grow it to. 0 means the larger of the memory limit
-	// and 64 GiB (address space only; nothing is committed).
+	// SetMemoryLimit can grow it to. 0 means four times the memory limit,
+	// at least 1 GiB (address space only; nothing is committed).
 	Reserve int64
 	// SweepInterval is how often the background sweep runs. 0 means one
 	// second; negative disables it.
@@ -165,7 +166,7 @@ type Engine struct {
 	closed atomic.Bool
 	cmu    sync.Mutex // serializes Close
 
-	bufs      sync.Pool // *[]byte, for values that alias the arena
+	scratch   sync.Pool // *scratch
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 }
@@ -194,7 +195,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 	segSize := max(int64(minSegSize), (int64(env.ItemSizeMax)+pageSize-1)&^(pageSize-1))
 	n := max(2, int(env.MemoryLimit/segSize))
 	if cfg.Reserve == 0 {
-		cfg.Reserve = max(env.MemoryLimit, defaultReserve)
+		cfg.Reserve = max(4*min(env.MemoryLimit, maxArena/4), defaultReserve)
 	}
 	cfg.Reserve = min(max(cfg.Reserve, int64(n)*segSize), maxArena)
 	nres := int(cfg.Reserve / segSize)
@@ -248,7 +249,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 	for i := range e.stripes {
 		e.stripes[i].head = -1
 	}
-	e.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	e.scratch.New = func() any { return new(scratch) }
 	if cfg.SweepInterval > 0 {
 		e.stopSweep = make(chan struct{})
 		e.sweepDone = make(chan struct{})
@@ -378,6 +379,13 @@ func (e *Engine) dropLocked(sh *shard, slot int, r rec, expired bool) {
 	e.segs[off/e.segSize].live.Add(-size)
 }
 
+// scratch holds an Update's Mutator arguments (which escape through the
+// interface call) and a buffer for values that alias the arena.
+type scratch struct {
+	cur, next engine.Item
+	buf       []byte
+}
+
 // seen is what a Mutator saw: the entry (0 if absent) and, if the item was
 // live, its metadata.
 type seen struct {
@@ -425,16 +433,17 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 	sh := e.shardOf(h)
 	now := e.clock.Now()
 	fm := e.flush.Load()
-	var (
-		cur, next engine.Item
-		s         seen
-		pooled    *[]byte
-	)
+	sc := e.scratch.Get().(*scratch)
 	defer func() {
-		if pooled != nil {
-			e.bufs.Put(pooled)
+		// Drop references into the arena and the caller's buffers.
+		sc.cur, sc.next = engine.Item{}, engine.Item{}
+		if cap(sc.buf) > 64<<10 {
+			sc.buf = nil
 		}
+		e.scratch.Put(sc)
 	}()
+	cur, next := &sc.cur, &sc.next
+	var s seen
 	for {
 		sh.mu.Lock()
 		if e.closed.Load() {
@@ -442,7 +451,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			return engine.OpNone, zero, engine.ErrClosed
 		}
 		slot, ent := sh.find(e.mem, tag, key)
-		cur, next, s = engine.Item{}, engine.Item{}, seen{ent: ent}
+		*cur, *next, s = engine.Item{}, engine.Item{}, seen{ent: ent}
 		var r rec
 		if slot >= 0 {
 			r = recAt(e.mem, entryOff(ent))
@@ -453,7 +462,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 				s.meta = cur.Meta
 			}
 		}
-		op := m.Mutate(&cur, s.alive, &next)
+		op := m.Mutate(cur, s.alive, next)
 		switch op {
 		case engine.OpStore:
 		case engine.OpMeta:
@@ -490,11 +499,8 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		// OpStore.
 		val := next.Value
 		if e.inArena(val) {
-			if pooled == nil {
-				pooled = e.bufs.Get().(*[]byte)
-			}
-			*pooled = append((*pooled)[:0], val...)
-			val = *pooled
+			sc.buf = append(sc.buf[:0], val...)
+			val = sc.buf
 		}
 		sh.mu.Unlock()
 		if hdrSize+len(key)+len(val) > e.itemMax {

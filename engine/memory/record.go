@@ -137,16 +137,24 @@ func (r rec) setBits(bits uint8) {
 	}
 }
 
+// klenVersion[k] is the byte pair (k, recVersion) that the CRC covers
+// after the fixed fields; a global so that computeCRC never allocates (a
+// stack buffer would escape through crc32's dispatch).
+var klenVersion = func() (t [256][2]byte) {
+	for k := range t {
+		t[k] = [2]byte{byte(k), recVersion}
+	}
+	return t
+}()
+
 // computeCRC returns the CRC of the record's immutable fields, key and
-// value.
+// value. A record whose version is not recVersion gets a CRC that cannot
+// match (valid checks the version first).
 func (r rec) computeCRC() uint32 {
-	var h [hdrSize - offCAS - 2]byte // bytes 8..31 plus klen and version
-	copy(h[:offInfo-offCAS], r.b[offCAS:offInfo])
 	w := r.info()
-	h[offInfo-offCAS] = byte(infoKlen(w))
-	h[offInfo-offCAS+1] = infoVersion(w)
-	c := crc32.Update(0, castagnoli, h[:])
 	k, v := infoKlen(w), r.vlen()
+	c := crc32.Update(0, castagnoli, r.b[offCAS:offInfo])
+	c = crc32.Update(c, castagnoli, klenVersion[k][:])
 	return crc32.Update(c, castagnoli, r.b[hdrSize:hdrSize+k+v])
 }
 

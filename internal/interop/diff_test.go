@@ -1,0 +1,324 @@
+package interop
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The differential test: every script in testdata/diff is sent to Debian's
+// memcached and to mnemo, and the replies must be the same bytes after the
+// Normalisations. testdata/diff/README.md documents the script format.
+
+// chunkPause is how long #chunk waits so that the server sees separate reads.
+const chunkPause = 50 * time.Millisecond
+
+// sessionTimeout bounds one scripted session on one server.
+const sessionTimeout = 15 * time.Second
+
+// segment is bytes written with one Write, then a pause.
+type segment struct {
+	data  []byte
+	pause time.Duration
+}
+
+// script is a parsed testdata/diff file.
+type script struct {
+	flags    []string
+	segments []segment
+}
+
+// parseScript parses the script format described in testdata/diff/README.md.
+func parseScript(src string) (*script, error) {
+	s := &script{}
+	var cur []byte
+	flush := func(pause time.Duration) {
+		s.segments = append(s.segments, segment{data: cur, pause: pause})
+		cur = nil
+	}
+	src = strings.TrimSuffix(src, "\n")
+	for i, line := range strings.Split(src, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		lineNo := i + 1
+		if !strings.HasPrefix(line, "#") {
+			b, eol, err := unescapeLine(line)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", lineNo, err)
+			}
+			cur = append(cur, b...)
+			if eol {
+				cur = append(cur, "\r\n"...)
+			}
+			continue
+		}
+		name, arg, _ := strings.Cut(line[1:], ":")
+		arg = strings.TrimSpace(arg)
+		switch {
+		case name == "" || strings.HasPrefix(name, " ") || strings.HasPrefix(name, "#"):
+			// A comment.
+		case name == "flags":
+			if lineNo != 1 {
+				return nil, fmt.Errorf("line %d: #flags must be the first line", lineNo)
+			}
+			s.flags = strings.Fields(arg)
+		case name == "sleep":
+			secs, err := strconv.ParseFloat(arg, 64)
+			if err != nil || secs < 0 || secs > 5 {
+				return nil, fmt.Errorf("line %d: bad #sleep %q", lineNo, arg)
+			}
+			flush(time.Duration(secs * float64(time.Second)))
+		case name == "chunk":
+			flush(chunkPause)
+		case name == "send-raw":
+			b, err := strconv.Unquote(arg)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: #send-raw wants a Go-quoted string: %v", lineNo, err)
+			}
+			cur = append(cur, b...)
+		case name == "repeat":
+			n, q, _ := strings.Cut(arg, " ")
+			count, err := strconv.Atoi(n)
+			if err != nil || count < 0 || count > 1<<26 {
+				return nil, fmt.Errorf("line %d: bad #repeat count %q", lineNo, n)
+			}
+			b, err := strconv.Unquote(strings.TrimSpace(q))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: #repeat wants a Go-quoted string: %v", lineNo, err)
+			}
+			cur = append(cur, bytes.Repeat([]byte(b), count)...)
+		default:
+			return nil, fmt.Errorf("line %d: unknown directive %q", lineNo, line)
+		}
+	}
+	flush(0)
+	return s, nil
+}
+
+// unescapeLine decodes a request line's escapes (\\ \r \n \t \xHH) and
+// reports whether the line ends with a line end: a single trailing
+// backslash means it does not.
+func unescapeLine(line string) (b []byte, eol bool, err error) {
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c != '\\' {
+			b = append(b, c)
+			continue
+		}
+		if i == len(line)-1 {
+			return b, false, nil
+		}
+		i++
+		switch line[i] {
+		case '\\':
+			b = append(b, '\\')
+		case 'r':
+			b = append(b, '\r')
+		case 'n':
+			b = append(b, '\n')
+		case 't':
+			b = append(b, '\t')
+		case 'x':
+			if i+2 >= len(line) {
+				return nil, false, errors.New(`short \x escape`)
+			}
+			v, perr := strconv.ParseUint(line[i+1:i+3], 16, 8)
+			if perr != nil {
+				return nil, false, fmt.Errorf(`bad \x escape %q`, line[i-1:i+3])
+			}
+			b = append(b, byte(v))
+			i += 2
+		default:
+			return nil, false, fmt.Errorf(`unknown escape \%c`, line[i])
+		}
+	}
+	return b, true, nil
+}
+
+// sessionResult is what one server answered to a script.
+type sessionResult struct {
+	reply []byte
+	err   error // a read error other than EOF or a reset
+}
+
+// runSession sends the script's segments to addr and reads the replies
+// until the server closes the connection.
+func runSession(addr string, s *script) sessionResult {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return sessionResult{err: err}
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(sessionTimeout))
+	read := make(chan sessionResult, 1)
+	go func() {
+		reply, err := io.ReadAll(conn)
+		if err != nil && isReset(err) {
+			err = nil
+		}
+		read <- sessionResult{reply: reply, err: err}
+	}()
+	for _, seg := range s.segments {
+		if len(seg.data) > 0 {
+			if _, err := conn.Write(seg.data); err != nil {
+				break // the server closed the connection: see what it said
+			}
+		}
+		time.Sleep(seg.pause)
+	}
+	return <-read
+}
+
+// isReset reports whether err is the peer resetting the connection, which
+// a server that closes with unread input causes.
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "connection reset")
+}
+
+func TestDifferential(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "diff", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scripts in testdata/diff")
+	}
+	lookPath(t, "memcached", "memcached")
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".txt")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := parseScript(string(src))
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			compareSession(t, s)
+		})
+	}
+}
+
+// compareSession runs s against a fresh memcached and a fresh mnemo at
+// the same time and compares the replies.
+func compareSession(t *testing.T, s *script) {
+	t.Helper()
+	mcAddr := startMemcached(t, s.flags...)
+	mnAddr := startMnemo(t, s.flags...)
+	mcDone := make(chan sessionResult, 1)
+	go func() { mcDone <- runSession(mcAddr, s) }()
+	mn := runSession(mnAddr, s)
+	mc := <-mcDone
+	if mc.err != nil {
+		t.Errorf("memcached session: %v (reply so far %q)", mc.err, clip(mc.reply))
+	}
+	if mn.err != nil {
+		t.Errorf("mnemo session: %v (reply so far %q)", mn.err, clip(mn.reply))
+	}
+	want, got := Normalise(mc.reply), Normalise(mn.reply)
+	if !bytes.Equal(want, got) {
+		t.Errorf("replies differ (flags %q)\n%s", s.flags, describeDiff(want, got))
+	}
+}
+
+// describeDiff shows where two reply streams part and what follows.
+func describeDiff(want, got []byte) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	// Start the excerpt at the beginning of the line that differs.
+	start := bytes.LastIndexByte(want[:i], '\n') + 1
+	return fmt.Sprintf("memcached %d bytes, mnemo %d bytes; first difference at byte %d\n"+
+		"  memcached: %q\n  mnemo:     %q\nfull memcached: %q\nfull mnemo:     %q",
+		len(want), len(got), i, clip(want[start:]), clip(got[start:]), clip(want), clip(got))
+}
+
+// clip shortens a reply for a message.
+func clip(b []byte) []byte {
+	const max = 600
+	if len(b) <= max {
+		return b
+	}
+	return append(append(bytes.Clone(b[:max/2]), "..."...), b[len(b)-max/2:]...)
+}
+
+func TestParseScript(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		flags []string
+		segs  []segment
+		err   bool
+	}{
+		{name: "plain", src: "get a\nquit\n", segs: []segment{{data: []byte("get a\r\nquit\r\n")}}},
+		{name: "flags", src: "#flags: -I 2m -C\nquit\n", flags: []string{"-I", "2m", "-C"},
+			segs: []segment{{data: []byte("quit\r\n")}}},
+		{name: "escapes", src: `a\x00b\\c\r\n\t` + "\n", segs: []segment{{data: []byte("a\x00b\\c\r\n\t\r\n")}}},
+		{name: "no line end", src: "set a 0 0 1\\\n#chunk\nX\nquit\n", segs: []segment{
+			{data: []byte("set a 0 0 1"), pause: chunkPause}, {data: []byte("X\r\nquit\r\n")}}},
+		{name: "sleep", src: "x\n#sleep: 1.5\ny\n", segs: []segment{
+			{data: []byte("x\r\n"), pause: 1500 * time.Millisecond}, {data: []byte("y\r\n")}}},
+		{name: "raw and repeat", src: "#send-raw: \"a\\r\"\n#repeat: 3 \"xy\"\n# comment\n",
+			segs: []segment{{data: []byte("a\rxyxyxy")}}},
+		{name: "empty line", src: "\nquit\n", segs: []segment{{data: []byte("\r\nquit\r\n")}}},
+		{name: "unknown directive", src: "#bogus\n", err: true},
+		{name: "late flags", src: "x\n#flags: -C\n", err: true},
+		{name: "bad escape", src: `a\q` + "\n", err: true},
+		{name: "short hex", src: `a\x4` + "\n", err: true},
+		{name: "bad sleep", src: "#sleep: soon\n", err: true},
+		{name: "bad raw", src: "#send-raw: abc\n", err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parseScript(tt.src)
+			if tt.err {
+				if err == nil {
+					t.Fatalf("parseScript(%q) succeeded, want an error", tt.src)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseScript(%q): %v", tt.src, err)
+			}
+			if fmt.Sprint(s.flags) != fmt.Sprint(tt.flags) {
+				t.Errorf("flags = %q, want %q", s.flags, tt.flags)
+			}
+			if len(s.segments) != len(tt.segs) {
+				t.Fatalf("segments = %v, want %v", s.segments, tt.segs)
+			}
+			for i := range tt.segs {
+				if !bytes.Equal(s.segments[i].data, tt.segs[i].data) || s.segments[i].pause != tt.segs[i].pause {
+					t.Errorf("segment %d = %q/%v, want %q/%v", i, s.segments[i].data, s.segments[i].pause,
+						tt.segs[i].data, tt.segs[i].pause)
+				}
+			}
+		})
+	}
+}
+
+func TestNormalise(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"VERSION 1.6.18-mnemo\r\n", "VERSION <version>\r\n"},
+		{"VERSION 1.6.18\r\n", "VERSION <version>\r\n"},
+		{"OK\r\nVERSION 1.6.18\r\nEND\r\n", "OK\r\nVERSION <version>\r\nEND\r\n"},
+		// Only whole reply lines: a value that says VERSION is left alone.
+		{"VALUE k 0 12\r\nxVERSION 1.6\r\nEND\r\n", "VALUE k 0 12\r\nxVERSION 1.6\r\nEND\r\n"},
+		{"STORED\r\n", "STORED\r\n"},
+	}
+	for _, tt := range tests {
+		if got := string(Normalise([]byte(tt.in))); got != tt.want {
+			t.Errorf("Normalise(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
