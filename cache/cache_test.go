@@ -284,7 +284,7 @@ func TestStoreAllocs(t *testing.T) {
 	c, _ := newCache(t, cache.Options{})
 	s := c.NewSession()
 	defer s.Close()
-	k, v := []byte("key"), []byte("value-value-value")
+	k, v, x := []byte("key"), []byte("value-value-value"), []byte("x")
 	dst := make([]byte, 0, 64)
 	s.Store(cache.ModeSet, k, 0, 0, v, 0)
 	if n := testing.AllocsPerRun(1000, func() {
@@ -298,7 +298,7 @@ func TestStoreAllocs(t *testing.T) {
 		t.Errorf("get allocates %.1f times", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() {
-		s.Store(cache.ModeAppend, k, 0, 0, []byte("x"), 0)
+		s.Store(cache.ModeAppend, k, 0, 0, x, 0)
 		s.Store(cache.ModeSet, k, 0, 0, v, 0)
 	}); n != 0 {
 		t.Errorf("append allocates %.1f times", n)

@@ -225,6 +225,9 @@ func compareSession(t *testing.T, s *script) {
 	if mn.err != nil {
 		t.Errorf("mnemo session: %v (reply so far %q)", mn.err, clip(mn.reply))
 	}
+	if os.Getenv("INTEROP_SHOW") != "" {
+		t.Logf("memcached: %q\nmnemo:     %q", clip(mc.reply), clip(mn.reply))
+	}
 	want, got := Normalise(mc.reply), Normalise(mn.reply)
 	if !bytes.Equal(want, got) {
 		t.Errorf("replies differ (flags %q)\n%s", s.flags, describeDiff(want, got))
