@@ -154,7 +154,11 @@ type Counters struct {
 	TouchHits, TouchMisses                      atomic.Uint64
 	StoreTooLarge, StoreNoMemory                atomic.Uint64
 	AuthCmds, AuthErrors                        atomic.Uint64
-	_                                           [64]byte // keep sessions' counters off each other's cache lines
+	// TotalItems counts items stored by commands (memcached's
+	// total_items): an incr or decr that rewrites its value in place
+	// stores no new item.
+	TotalItems atomic.Uint64
+	_          [64]byte // keep sessions' counters off each other's cache lines
 }
 
 // counterFields lists the counters with their memcached stat names, in
@@ -178,11 +182,12 @@ func (k *Counters) fields() []struct {
 		{"touch_hits", &k.TouchHits}, {"touch_misses", &k.TouchMisses},
 		{"store_too_large", &k.StoreTooLarge}, {"store_no_memory", &k.StoreNoMemory},
 		{"auth_cmds", &k.AuthCmds}, {"auth_errors", &k.AuthErrors},
+		{"total_items", &k.TotalItems},
 	}
 }
 
 // Stats reports the command counters of all sessions, live and ended, by
-// their memcached names (cmd_get, get_hits, ...).
+// their memcached names (cmd_get, get_hits, ..., and total_items last).
 func (c *Cache) Stats(add func(name string, value uint64)) {
 	var total Counters
 	tf := total.fields()

@@ -31,6 +31,13 @@ type Session struct {
 	touch   touchMutator
 	del     deleteMutator
 	scratch []byte // values built by mutators (append, incr)
+
+	// The meta commands' mutators (meta.go).
+	metaGet   metaGetMutator
+	metaClaim claimMutator
+	metaStore metaStoreMutator
+	metaDel   metaDeleteMutator
+	metaArith metaArithMutator
 }
 
 // Close ends the session and folds its counters into the cache's totals.
@@ -74,9 +81,9 @@ func (s *Session) Get(key, dst []byte) (engine.Meta, []byte, bool, error) {
 }
 
 // GetAndTouch appends key's value to dst and sets its exptime (gat),
-// counting a get and a touch. The returned Meta carries the new exptime.
+// counting a touch (cmd_touch, touch_hits, touch_misses) as memcached does.
+// The returned Meta carries the new exptime.
 func (s *Session) GetAndTouch(key, dst []byte, exptime int64) (engine.Meta, []byte, bool, error) {
-	s.CmdGet.Add(1)
 	s.CmdTouch.Add(1)
 	t := &s.touch
 	*t = touchMutator{exptime: Expiry(exptime, s.c.clock.Now()), dst: dst, copyValue: true}
@@ -87,11 +94,9 @@ func (s *Session) GetAndTouch(key, dst []byte, exptime int64) (engine.Meta, []by
 		return m, dst, false, err
 	}
 	if !t.found {
-		s.GetMisses.Add(1)
 		s.TouchMisses.Add(1)
 		return m, dst, false, nil
 	}
-	s.GetHits.Add(1)
 	s.TouchHits.Add(1)
 	return s.cas(m), dst, true, nil
 }
@@ -131,6 +136,12 @@ func (s *Session) Store(mode StoreMode, key []byte, flags uint32, exptime int64,
 	_, meta, err := s.c.eng.Update(key, m)
 	s.scratch = m.scratch
 	m.value = nil
+	if err != nil && (mode == ModeAppend || mode == ModePrepend) &&
+		(errors.Is(err, engine.ErrTooLarge) || errors.Is(err, engine.ErrNoMemory)) {
+		// memcached: an append that cannot allocate the combined item
+		// is NOT_STORED.
+		return NotStored, meta, nil
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, engine.ErrTooLarge):
@@ -139,6 +150,9 @@ func (s *Session) Store(mode StoreMode, key []byte, flags uint32, exptime int64,
 			s.StoreNoMemory.Add(1)
 		}
 		return StatusNone, meta, err
+	}
+	if m.status == Stored {
+		s.TotalItems.Add(1)
 	}
 	switch mode {
 	case ModeCAS:
@@ -214,6 +228,11 @@ func (s *Session) Arith(key []byte, a Arith) (Status, uint64, engine.Meta, error
 		s.IncrMisses.Add(1)
 	case m.status == NotFound:
 		s.DecrMisses.Add(1)
+	}
+	if m.status == Stored && m.linked {
+		s.TotalItems.Add(1)
+	}
+	switch {
 	case m.status == Stored && a.Incr:
 		s.IncrHits.Add(1)
 	case m.status == Stored:
@@ -338,6 +357,7 @@ type arithMutator struct {
 	scratch []byte
 	status  Status
 	result  uint64
+	linked  bool // a new item was made: created, or too long to rewrite in place
 }
 
 func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
@@ -348,7 +368,7 @@ func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 		}
 		m.result = m.a.Initial
 		m.scratch = strconv.AppendUint(m.scratch[:0], m.a.Initial, 10)
-		m.status = Stored
+		m.status, m.linked = Stored, true
 		next.Meta = engine.Meta{Exptime: m.a.Exptime}
 		next.Value = m.scratch
 		return engine.OpStore
@@ -371,6 +391,7 @@ func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 	}
 	m.result = v
 	buf := strconv.AppendUint(m.scratch[:0], v, 10)
+	m.linked = len(buf) > len(cur.Value)
 	// memcached rewrites a value that still fits in place, padding it
 	// with spaces to the old length.
 	for len(buf) < len(cur.Value) {

@@ -3,7 +3,6 @@ package memcache
 import (
 	"bytes"
 	"fmt"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -41,10 +40,6 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	case text.CmdStats:
 		s.stats(c, r)
 	case text.CmdMisc:
-		if string(r.Name) == "mn" {
-			c.Out = append(c.Out, text.MN...)
-			return nil
-		}
 		c.Out = append(c.Out, text.ErrorReply...)
 	default:
 		c.Out = append(c.Out, text.ErrorReply...)
@@ -133,7 +128,7 @@ func (s *session) stats(c *server.Conn, r *text.Request) {
 			c.Out = append(c.Out, "CLIENT_ERROR stats cachedump not allowed\r\n"...)
 			return
 		}
-		c.Out = append(c.Out, text.End...)
+		s.cachedump(c, r)
 		return
 	default:
 		gs, ok := eng.(engine.GroupStater)
@@ -141,6 +136,46 @@ func (s *session) stats(c *server.Conn, r *text.Request) {
 			c.Out = append(c.Out, text.ErrorReply...)
 			return
 		}
+	}
+	c.Out = append(c.Out, text.End...)
+}
+
+// maxSlabClasses is memcached's MAX_NUMBER_OF_SLAB_CLASSES: the class ids
+// "stats cachedump" accepts.
+const maxSlabClasses = 64
+
+// cachedumpLimit bounds a cachedump reply, as memcached's 2 MB.
+const cachedumpLimit = 2 << 20
+
+// cachedump answers "stats cachedump <class> <limit>". The memory engine
+// has one class, 1; its items are listed in no particular order, at most
+// limit of them (0: as many as fit in 2 MB).
+func (s *session) cachedump(c *server.Conn, r *text.Request) {
+	if len(r.Args) < 3 {
+		c.Out = append(c.Out, "CLIENT_ERROR bad command line\r\n"...)
+		return
+	}
+	id, ok1 := parseUint32(r.Args[1])
+	limit, ok2 := parseUint32(r.Args[2])
+	switch {
+	case !ok1 || !ok2:
+		c.Out = append(c.Out, "CLIENT_ERROR bad command line format\r\n"...)
+		return
+	case id >= maxSlabClasses:
+		c.Out = append(c.Out, "CLIENT_ERROR Illegal slab id\r\n"...)
+		return
+	}
+	if id == 1 {
+		start, n := len(c.Out), uint32(0)
+		s.cs.Cache().Engine().Iterate(func(key []byte, it *engine.Item) bool {
+			line := fmt.Appendf(nil, "ITEM %s [%d b; %d s]\r\n", key, len(it.Value), it.Exptime)
+			if len(c.Out)-start+len(line) > cachedumpLimit {
+				return false
+			}
+			c.Out = append(c.Out, line...)
+			n++
+			return limit == 0 || n < limit
+		})
 	}
 	c.Out = append(c.Out, text.End...)
 }
@@ -168,25 +203,50 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 	u("total_connections", st.TotalConns)
 	u("rejected_connections", st.RejectedConns)
 	u("connection_structures", uint64(st.CurrConns))
-	s.cs.Cache().Stats(u)
+	var totalItems uint64
+	s.cs.Cache().Stats(func(name string, v uint64) {
+		if name == "total_items" {
+			totalItems = v
+			return
+		}
+		u(name, v)
+	})
 	u("bytes_read", st.BytesRead)
 	u("bytes_written", st.BytesWritten)
-	var engStats [][2]string
+	engStats := map[string]string{}
+	var engOrder []string
 	s.cs.Cache().Engine().Stats(func(name, value string) {
-		engStats = append(engStats, [2]string{name, value})
+		if _, dup := engStats[name]; !dup {
+			engOrder = append(engOrder, name)
+		}
+		engStats[name] = value
 	})
-	for _, kv := range engStats {
-		if kv[0] == "limit_maxbytes" {
-			add(kv[0], kv[1])
+	printed := map[string]bool{"total_items": true}
+	emit := func(name string) {
+		if v, ok := engStats[name]; ok && !printed[name] {
+			add(name, v)
+			printed[name] = true
 		}
 	}
+	emit("limit_maxbytes")
 	add("accepting_conns", "1")
-	u("threads", uint64(max(s.h.cfg.Threads, runtime.GOMAXPROCS(0))))
-	for _, kv := range engStats {
-		if kv[0] != "limit_maxbytes" {
-			add(kv[0], kv[1])
-		}
+	u("threads", uint64(max(s.h.cfg.Threads, 1)))
+	// The item figures, in memcached's order, then the engine's own.
+	emit("bytes")
+	emit("curr_items")
+	u("total_items", totalItems)
+	for _, name := range engineStatsOrder {
+		emit(name)
 	}
+	for _, name := range engOrder {
+		emit(name)
+	}
+}
+
+// engineStatsOrder is the order in which memcached prints the item
+// statistics that follow total_items.
+var engineStatsOrder = []string{
+	"expired_unfetched", "evicted_unfetched", "evicted_active", "evictions", "reclaimed",
 }
 
 // connStats writes "stats conns": one group of lines per connection.

@@ -600,7 +600,9 @@ func (e *Engine) Flush(at int64) error {
 	}
 	if at <= now {
 		nm.pastAt = now
-		nm.pastCAS = e.cas.Load() + 1
+		// Like memcached's oldest_cas = get_cas_id(): an immediate
+		// flush takes a CAS value of its own.
+		nm.pastCAS = e.cas.Add(1)
 	} else {
 		nm.pendAt = at
 	}

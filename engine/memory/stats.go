@@ -80,11 +80,11 @@ func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
 		add("items:1:age", itoa(max(age, 0)))
 		add("items:1:evicted", utoa(c.evictions))
 		add("items:1:evicted_nonzero", "0")
+		add("items:1:outofmemory", "0")
+		add("items:1:reclaimed", utoa(c.reclaimed))
+		add("items:1:expired_unfetched", utoa(c.expiredUnfetched))
 		add("items:1:evicted_unfetched", utoa(c.evictedUnfetched))
 		add("items:1:evicted_active", utoa(c.evictedActive))
-		add("items:1:expired_unfetched", utoa(c.expiredUnfetched))
-		add("items:1:reclaimed", utoa(c.reclaimed))
-		add("items:1:outofmemory", "0")
 		return true
 	case "slabs":
 		e.amu.Lock()

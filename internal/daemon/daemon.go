@@ -71,9 +71,6 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
-	if cfg.Threads > 0 {
-		runtime.GOMAXPROCS(cfg.Threads)
-	}
 	env := engine.Env{
 		MemoryLimit: cfg.MemoryLimit,
 		ItemSizeMax: cfg.ItemSizeMax,
@@ -88,6 +85,13 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	}
 	d.eng = eng
 	c := cache.New(eng, d.clock, cache.Options{DisableCAS: cfg.DisableCAS, DisableFlush: cfg.DisableFlush})
+	var authCreds *memcache.Credentials
+	if cfg.AuthFile != "" {
+		if authCreds, err = memcache.LoadCredentials(cfg.AuthFile); err != nil {
+			d.closeAll()
+			return nil, err
+		}
+	}
 	d.handler = memcache.NewHandler(memcache.Config{
 		Cache:           c,
 		ItemSizeMax:     cfg.ItemSizeMax,
@@ -100,6 +104,11 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 		DisableWatch:    cfg.DisableWatch,
 		DisableDumping:  cfg.DisableDumping,
 		Logger:          d.log,
+
+		Protocol:         cfg.Protocol,
+		SASL:             cfg.SASL,
+		SASLPasswordFile: cfg.SASLPwdb,
+		AuthCredentials:  authCreds,
 	})
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
@@ -268,6 +277,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintln(stderr, err)
 		return 64 // EX_USAGE, as memcached
+	}
+	// -t: the cores that run Go code, like memcached's worker threads.
+	// Set here and not in Start, so that a server started in-process by a
+	// test does not change its process.
+	if cfg.Threads > 0 {
+		runtime.GOMAXPROCS(cfg.Threads)
 	}
 	d, err := Start(cfg, stderr)
 	if err != nil {

@@ -194,19 +194,28 @@ func TestDifferential(t *testing.T) {
 	lookPath(t, "memcached", "memcached")
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
+		if _, ok := knownBugScripts[name]; ok {
+			continue // run by TestKnownBugScripts
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			src, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := parseScript(string(src))
-			if err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			compareSession(t, s)
+			runScriptFile(t, file)
 		})
 	}
+}
+
+// runScriptFile parses one script and compares the two servers' replies.
+func runScriptFile(t *testing.T, file string) {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseScript(string(src))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	compareSession(t, s)
 }
 
 // compareSession runs s against a fresh memcached and a fresh mnemo at

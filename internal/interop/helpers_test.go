@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,20 +199,4 @@ func (c *client) stats(group string) (names []string, values map[string]string) 
 		names = append(names, f[1])
 		values[f[1]] = f[2]
 	}
-}
-
-// buildMnemo builds cmd/mnemo into a temporary directory and returns the
-// binary's path.
-func buildMnemo(t testing.TB) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go tool not found: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "mnemo")
-	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/mnemo-cache/mnemo/cmd/mnemo")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build cmd/mnemo: %v\n%s", err, out)
-	}
-	return bin
 }
