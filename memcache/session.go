@@ -164,6 +164,8 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 			return nil
 		}
 		s.reply(c, r, statusReplies[st])
+	case text.CmdMetaGet, text.CmdMetaSet, text.CmdMetaDelete, text.CmdMetaArith, text.CmdMetaNoop, text.CmdMetaDebug:
+		return s.meta(c, r)
 	default:
 		return s.admin(c, r)
 	}

@@ -49,8 +49,9 @@ type Decoder struct {
 	itemSizeMax int
 	swallow     int // bytes of a refused data block still to discard
 
-	toks [maxTokens][]byte
-	keys [][]byte
+	toks   [maxTokens][]byte
+	keys   [][]byte
+	keybuf [KeyMax]byte // a meta command's key decoded from base64
 }
 
 // NewDecoder returns a Decoder for items of at most itemSizeMax bytes
@@ -145,12 +146,7 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 	switch name[0] {
 	case 'm':
 		if len(name) == 2 {
-			if name[1] == 'n' {
-				req.Cmd = CmdMisc
-				return consumed, 0, nil
-			}
-			// The other meta commands are not decoded yet.
-			return consumed, 0, ErrUnknownCommand
+			return d.meta(buf, consumed, nt, req)
 		}
 	case 's':
 		switch string(name) {

@@ -76,11 +76,22 @@
 // caller therefore never needs to buffer more than MaxGetLine, or one
 // storage command line plus its data block of at most the item size limit.
 //
-// # Not yet decoded
+// # Meta commands
 //
-// The meta commands mg, ms, md, ma and me are answered as unknown commands
-// (ERROR) for now; mn is returned as CmdMisc. memcached's debug-build
-// commands (misbehave, debugtime) are unknown, as in Debian's build.
+// mg, ms, md, ma, mn and me share the decoder and the connection with the
+// classic commands. A meta request's key is in Key, decoded from base64
+// into a Decoder-owned buffer when the b flag is set; its flags are parsed
+// into Request.Meta, and Meta.Tokens keeps the flag tokens in order for the
+// reply. The checks follow memcached 1.6.18: at most 19 tokens on the line,
+// every flag at most once, known flags only, numeric arguments as
+// safe_strtol/strtoul/strtoull read them, base64 as memcached decodes it.
+// Meta errors are never silenced by q. An ms error found once its data
+// length is known swallows the data block; an ms that would not fit in the
+// item size limit is returned with Meta.TooLarge set and its data
+// swallowed, so the caller can reply and drop the old item. The flags E,
+// x, and N and s on ms (later memcached releases) are decoded too.
+// memcached's debug-build commands (misbehave, debugtime) are unknown, as
+// in Debian's build.
 //
 // # Encoding
 //

@@ -88,6 +88,39 @@ var (
 	// memcached closes the connection silently.
 	ErrHTTP = &Error{Silent: true, Close: true, desc: "text: HTTP request"}
 
+	// Errors of the meta commands. memcached never silences them, not even
+	// with the q flag.
+
+	// ErrMetaFlagsTooLong: an mg line with 19 tokens or more.
+	ErrMetaFlagsTooLong = &Error{Reply: "CLIENT_ERROR options flags are too long"}
+	// ErrMetaOptionsTooLong: an ms, md or ma line with 19 tokens or more.
+	ErrMetaOptionsTooLong = &Error{Reply: "CLIENT_ERROR options flags too long"}
+	// ErrMetaDuplicateFlag: a flag given twice (or a flag byte of 127 or
+	// more), for mg and ms.
+	ErrMetaDuplicateFlag = &Error{Reply: "CLIENT_ERROR duplicate flag"}
+	// ErrMetaInvalidFlag: an unknown flag, for mg and ms.
+	ErrMetaInvalidFlag = &Error{Reply: "CLIENT_ERROR invalid flag"}
+	// ErrMetaInvalidOrDuplicate: any bad flag of md and ma.
+	ErrMetaInvalidOrDuplicate = &Error{Reply: "CLIENT_ERROR invalid or duplicate flag"}
+	// ErrMetaBadToken: a bad numeric argument of N, T, R, C or E.
+	ErrMetaBadToken = &Error{Reply: "CLIENT_ERROR bad token in command line format"}
+	// ErrMetaKeyDecode: the b flag with a key that is not base64.
+	ErrMetaKeyDecode = &Error{Reply: "CLIENT_ERROR error decoding key"}
+	// ErrMetaModeLength: an M token that is not two bytes long.
+	ErrMetaModeLength = &Error{Reply: "CLIENT_ERROR incorrect length for M token"}
+	// ErrMetaInitial: a bad J argument.
+	ErrMetaInitial = &Error{Reply: "CLIENT_ERROR invalid numeric initial value"}
+	// ErrMetaDelta: a bad D argument.
+	ErrMetaDelta = &Error{Reply: "CLIENT_ERROR invalid numeric delta value"}
+	// ErrMetaOpaqueTooLong: an O token longer than MaxOpaque. Decode
+	// returns it for ms and md; for mg and ma the caller replies it after
+	// running the command (see MetaFlags.OpaqueTooLong).
+	ErrMetaOpaqueTooLong = &Error{Reply: "CLIENT_ERROR opaque token too long"}
+	// ErrMetaSetMode: an ms mode other than E, A, P, R, S.
+	ErrMetaSetMode = &Error{Reply: "CLIENT_ERROR invalid mode for ms M token"}
+	// ErrMetaArithMode: an ma mode other than I, +, D, -.
+	ErrMetaArithMode = &Error{Reply: "CLIENT_ERROR invalid mode for ma M token"}
+
 	// ErrShutdownDisabled is the reply to shutdown when it is not enabled
 	// (memcached's -A). Decode does not return it.
 	ErrShutdownDisabled = &Error{Reply: "ERROR: shutdown not enabled"}

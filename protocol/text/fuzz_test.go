@@ -12,6 +12,11 @@ func FuzzDecode(f *testing.F) {
 	for _, tt := range decodeTests {
 		f.Add([]byte(tt.in))
 	}
+	for _, tt := range metaDecodeTests {
+		if len(tt.in) <= 4096 {
+			f.Add([]byte(tt.in))
+		}
+	}
 	f.Add([]byte("set k 0 0 400\r\n" + string(make([]byte, 400)) + "\r\nget k\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, newDec := range []func() *Decoder{

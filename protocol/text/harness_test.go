@@ -15,7 +15,11 @@ func fmtReq(r *Request) string {
 		fmt.Fprintf(&b, " name=%q", r.Name)
 	}
 	if r.Key != nil {
-		fmt.Fprintf(&b, " k=%s", r.Key)
+		if r.Meta.Base64 {
+			fmt.Fprintf(&b, " k=%q", r.Key)
+		} else {
+			fmt.Fprintf(&b, " k=%s", r.Key)
+		}
 	}
 	if len(r.Keys) > 1 {
 		b.WriteString(" keys=[")
@@ -42,6 +46,9 @@ func fmtReq(r *Request) string {
 	if r.Num != 0 {
 		fmt.Fprintf(&b, " n=%d", r.Num)
 	}
+	if r.Cmd.IsMeta() {
+		fmtMeta(&b, &r.Meta)
+	}
 	if r.Data != nil {
 		fmt.Fprintf(&b, " data=%q", r.Data)
 	}
@@ -55,6 +62,49 @@ func fmtReq(r *Request) string {
 		}
 	}
 	return b.String()
+}
+
+// fmtMeta renders the decoded flags of a meta command.
+func fmtMeta(b *strings.Builder, m *MetaFlags) {
+	if m.Base64 {
+		b.WriteString(" b64")
+	}
+	if m.Quiet {
+		b.WriteString(" q")
+	}
+	if len(m.Tokens) > 0 {
+		fmt.Fprintf(b, " flags=%q", m.Tokens)
+	}
+	if m.Mode != 0 {
+		fmt.Fprintf(b, " M=%c", m.Mode)
+	}
+	if m.ClientFlags != 0 {
+		fmt.Fprintf(b, " F=%d", m.ClientFlags)
+	}
+	if m.TTL != 0 {
+		fmt.Fprintf(b, " T=%d", m.TTL)
+	}
+	if m.VivifyTTL != 0 {
+		fmt.Fprintf(b, " N=%d", m.VivifyTTL)
+	}
+	if m.RecacheTTL != 0 {
+		fmt.Fprintf(b, " R=%d", m.RecacheTTL)
+	}
+	if m.CompareCAS != 0 {
+		fmt.Fprintf(b, " C=%d", m.CompareCAS)
+	}
+	if m.NewCAS != 0 {
+		fmt.Fprintf(b, " E=%d", m.NewCAS)
+	}
+	if m.Delta != 1 && m.Delta != 0 {
+		fmt.Fprintf(b, " D=%d", m.Delta)
+	}
+	if m.Initial != 0 {
+		fmt.Fprintf(b, " J=%d", m.Initial)
+	}
+	if m.TooLarge {
+		b.WriteString(" toolarge")
+	}
 }
 
 // fmtErr renders a decode error and the command it was for.
@@ -117,6 +167,12 @@ func run(t testing.TB, d *Decoder, chunks [][]byte) []string {
 			}
 			if need != 0 {
 				t.Fatalf("Decode(%q) returned need %d with n %d", buf, need, n)
+			}
+			if req.Cmd == CmdMetaSet && !req.Meta.TooLarge {
+				want, _ := parseInt32(req.Args[1])
+				if len(req.Data) != int(want) {
+					t.Fatalf("Decode(%q): ms data %q is not %d bytes", buf, req.Data, want)
+				}
 			}
 			if req.Cmd.IsStorage() {
 				want, _ := parseInt32(req.Args[3])

@@ -213,6 +213,14 @@ func TestDecodeZeroAllocs(t *testing.T) {
 		"set a 0 0 1\r\nxy\r\n",
 		"bogus\r\n",
 		"set k 0 0 2000000\r\nxx",
+		"mg Zm9v b v c f O123 k q t\r\n",
+		"ms a 2 T10 F5 c MA I\r\nxy\r\n",
+		"ms a 2000000 T10\r\nxy",
+		"ms a 1 z\r\nx\r\n",
+		"md a q I T30 C5\r\n",
+		"ma a D5 N0 J3 MD v\r\n",
+		"me Zm9v b\r\n",
+		"mn\r\n",
 	}
 	d := NewDecoder(0)
 	var req Request

@@ -55,8 +55,22 @@ const (
 	CmdStats
 	// CmdMisc: a known administrative command that the decoder does not
 	// parse further (slabs, lru_crawler, watch, lru, extstore,
-	// refresh_certs, mn). Name holds the command, Args the tokens after it.
+	// refresh_certs). Name holds the command, Args the tokens after it.
 	CmdMisc
+	// CmdMetaGet: mg <key> <flags>*. Key is decoded (from base64 when the
+	// b flag is set); Meta holds the flags.
+	CmdMetaGet
+	// CmdMetaSet: ms <key> <datalen> <flags>*, its data block in Data
+	// (unless Meta.TooLarge).
+	CmdMetaSet
+	// CmdMetaDelete: md <key> <flags>*.
+	CmdMetaDelete
+	// CmdMetaArith: ma <key> <flags>*.
+	CmdMetaArith
+	// CmdMetaNoop: mn (any arguments are ignored).
+	CmdMetaNoop
+	// CmdMetaDebug: me <key> [b].
+	CmdMetaDebug
 
 	numCommands
 )
@@ -85,6 +99,12 @@ var commandNames = [numCommands]string{
 	CmdCacheMemlimit: "cache_memlimit",
 	CmdStats:         "stats",
 	CmdMisc:          "misc",
+	CmdMetaGet:       "mg",
+	CmdMetaSet:       "ms",
+	CmdMetaDelete:    "md",
+	CmdMetaArith:     "ma",
+	CmdMetaNoop:      "mn",
+	CmdMetaDebug:     "me",
 }
 
 // String returns the command's protocol name ("misc" for CmdMisc, "none"
@@ -99,6 +119,10 @@ func (c Command) String() string {
 // IsStorage reports whether c carries a data block (set, add, replace,
 // append, prepend, cas).
 func (c Command) IsStorage() bool { return c >= CmdSet && c <= CmdCas }
+
+// IsMeta reports whether c is one of the meta commands mg, ms, md, ma,
+// mn and me.
+func (c Command) IsMeta() bool { return c >= CmdMetaGet && c <= CmdMetaDebug }
 
 // IsRetrieval reports whether c is one of get, gets, gat, gats.
 func (c Command) IsRetrieval() bool { return c >= CmdGet && c <= CmdGats }
@@ -136,6 +160,8 @@ type Request struct {
 	// the line memcached looks at) for every command but the retrieval
 	// ones. Its backing array is reused between Decode calls.
 	Args [][]byte
+	// Meta holds the decoded flags of a meta command.
+	Meta MetaFlags
 }
 
 // ShutdownMode interprets the arguments of a shutdown command as memcached
