@@ -62,9 +62,18 @@
 //	                            extstore tuning; extstore itself (ext_path) is
 //	                            not supported, see Unsupported
 //
-// The flags that name features mnemo does not have yet (-S, -Y, -Z and the
-// ssl_* options, -e, -U other than 0, -d, -L, -k, -o ext_path) parse, and
+// The flags that name features mnemo does not have yet (-Z and the ssl_*
+// options, -e, -U other than 0, -d, -L, -k, -o ext_path) parse, and
 // Unsupported reports them.
+//
+// # Authentication
+//
+// -S turns on binary-protocol SASL (mechanisms PLAIN and CRAM-MD5). Where
+// memcached asks cyrus-sasl, mnemo reads the password database memcached
+// reads when built with --enable-sasl-pwdb: a file of user:password lines
+// named by MEMCACHED_SASL_PWDB, or by mnemo's --sasl-pwdb flag, which wins.
+// -S without either is an error. -Y FILE is memcached's ascii
+// authentication, with a file of the same form.
 package config
 
 import (
@@ -264,6 +273,11 @@ type Config struct {
 	// AuthFile enables ascii authentication with this user:pass file (-Y,
 	// --auth-file); default "" (off).
 	AuthFile string
+	// SASLPwdb is the SASL password database, a file of user:password
+	// lines (--sasl-pwdb, long only; when not given, Parse takes the
+	// MEMCACHED_SASL_PWDB environment variable, as memcached does);
+	// default "". -S requires it.
+	SASLPwdb string
 	// TLS enables TLS (-Z, --enable-ssl).
 	TLS bool
 	// TLSOptions holds the -o ssl_* options.

@@ -103,6 +103,10 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 	}
 	// memcached: SASL implies the binary protocol and ascii auth the ascii
 	// protocol unless -B was given (Validate reports a conflict).
+	// memcached's SASL password database comes from the environment.
+	if c.SASLPwdb == "" {
+		c.SASLPwdb = os.Getenv("MEMCACHED_SASL_PWDB")
+	}
 	if !fs.Changed("protocol") {
 		if c.SASL {
 			c.Protocol = "binary"
@@ -198,6 +202,7 @@ func (c *Config) flagSet(action *string) *pflag.FlagSet {
 	v(stringValue{&c.Engine}, "engine", "")
 	v(stringValue{&c.EngineConfig}, "engine-config", "")
 	v(stringValue{&c.Pprof}, "pprof", "")
+	v(stringValue{&c.SASLPwdb}, "sasl-pwdb", "")
 	return fs
 }
 

@@ -77,6 +77,7 @@ func TestParseForms(t *testing.T) {
 		{[]string{"-I", "512K"}, func(c *Config) { c.ItemSizeMax = 512 << 10 }},
 		{[]string{"-I", "5000"}, func(c *Config) { c.ItemSizeMax = 5000 }},
 		{[]string{"-S"}, func(c *Config) { c.SASL, c.Protocol = true, "binary" }},
+		{[]string{"-S", "--sasl-pwdb=/pw"}, func(c *Config) { c.SASL, c.Protocol, c.SASLPwdb = true, "binary", "/pw" }},
 		{[]string{"-S", "-B", "ascii"}, func(c *Config) { c.SASL, c.Protocol = true, "ascii" }},
 		{[]string{"-F"}, func(c *Config) { c.DisableFlush = true }},
 		{[]string{"-X"}, func(c *Config) { c.DisableDumping = true }},
@@ -391,4 +392,18 @@ func FuzzParse(f *testing.F) {
 		_ = c.String()
 		_ = c.ListenAddrs()
 	})
+}
+
+func TestParseSASLPwdbEnv(t *testing.T) {
+	t.Setenv("MEMCACHED_SASL_PWDB", "/env/pw")
+	c := mustParse(t, "-S")
+	if c.SASLPwdb != "/env/pw" {
+		t.Errorf("SASLPwdb = %q, want the environment's", c.SASLPwdb)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	if c := mustParse(t, "-S", "--sasl-pwdb", "/flag/pw"); c.SASLPwdb != "/flag/pw" {
+		t.Errorf("SASLPwdb = %q, want the flag's", c.SASLPwdb)
+	}
 }

@@ -59,12 +59,12 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: %s)\n", protocolText(d.Protocol))
 	p("-I, --max-item-size=<num> adjusts max item size\n")
 	p("                          (default: %dm, min: %dk, max: %dm)\n", d.ItemSizeMax>>20, ItemSizeMaxLower>>10, ItemSizeMaxUpper>>20)
-	p("-S, --enable-sasl         turn on Sasl authentication%s\n", ns)
+	p("-S, --enable-sasl         turn on Sasl authentication (see --sasl-pwdb)\n")
 	p("-F, --disable-flush-all   disable flush_all command\n")
 	p("-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n")
 	p("-W, --disable-watch       disable watch commands (live logging)\n")
 	p("-Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:\n")
-	p("                          user:pass\\nuser2:pass2\\n%s\n", ns)
+	p("                          user:pass\\nuser2:pass2\\n\n")
 	p("-e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory.\n")
 	p("                          use only in ram disks or persistent memory mounts!\n")
 	p("                          enables restartable cache (stop with SIGUSR1)%s\n", ns)
@@ -157,6 +157,8 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	}
 	p("--pprof=<addr>            serve net/http/pprof on <addr>, a loopback address\n")
 	p("                          such as 127.0.0.1:6060 (default: off)\n")
+	p("--sasl-pwdb=<file>        SASL password database for -S: user:password lines\n")
+	p("                          (default: $MEMCACHED_SASL_PWDB)\n")
 	_, _ = io.WriteString(w, b.String())
 }
 

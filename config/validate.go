@@ -148,6 +148,9 @@ func (c *Config) Validate() error {
 		if c.UDPPort != 0 {
 			bad("-S", "cannot enable UDP while using binary SASL authentication")
 		}
+		if c.SASLPwdb == "" {
+			bad("-S", "no SASL password database: set MEMCACHED_SASL_PWDB or --sasl-pwdb to a file of user:password lines")
+		}
 	}
 	if c.AuthFile != "" && c.Protocol != "ascii" {
 		bad("-Y", "you cannot allow the BINARY protocol while using ascii authentication tokens")
@@ -243,8 +246,6 @@ func (c *Config) Unsupported() error {
 	}
 	d := Default()
 	t, dt := c.TLSOptions, d.TLSOptions
-	add(c.SASL, "-S", "SASL")
-	add(c.AuthFile != "", "-Y", "ascii authentication")
 	add(c.TLS, "-Z", "TLS")
 	add(t.ChainCert != dt.ChainCert, "-o ssl_chain_cert", "TLS")
 	add(t.Key != dt.Key, "-o ssl_key", "TLS")

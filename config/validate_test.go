@@ -67,7 +67,8 @@ func TestValidate(t *testing.T) {
 		{"idle timeout", func(c *Config) { c.IdleTimeout = -time.Second }, "-o idle_timeout"},
 		{"delimiter", func(c *Config) { c.Delimiter = 0 }, "-D: no delimiter specified"},
 		{"sasl ascii", func(c *Config) { c.SASL = true }, "-S: you cannot allow the ASCII protocol while using SASL"},
-		{"sasl binary", func(c *Config) { c.SASL, c.Protocol = true, "binary" }, ""},
+		{"sasl binary", func(c *Config) { c.SASL, c.Protocol, c.SASLPwdb = true, "binary", "/pw" }, ""},
+		{"sasl no pwdb", func(c *Config) { c.SASL, c.Protocol = true, "binary" }, "-S: no SASL password database"},
 		{"sasl udp", func(c *Config) { c.SASL, c.Protocol, c.UDPPort = true, "binary", 5 }, "cannot enable UDP while using binary SASL"},
 		{"auth file binary", func(c *Config) { c.AuthFile = "/a" }, "-Y: you cannot allow the BINARY protocol"},
 		{"tls without port", func(c *Config) { c.TLS, c.Port = true, 0 }, "-Z: you cannot enable TLS without a TCP port"},
@@ -155,8 +156,6 @@ func TestUnsupported(t *testing.T) {
 		args []string
 		want []string // one line per flag, in this order; nil when supported
 	}{
-		{[]string{"-S"}, []string{"mnemo: -S (SASL) is not supported yet"}},
-		{[]string{"-Y", "/a"}, []string{"mnemo: -Y (ascii authentication) is not supported yet"}},
 		{[]string{"-Z"}, []string{"mnemo: -Z (TLS) is not supported yet"}},
 		{[]string{"-o", "ssl_chain_cert=/c,ssl_key=/k"}, []string{
 			"mnemo: -o ssl_chain_cert (TLS) is not supported yet", "mnemo: -o ssl_key (TLS) is not supported yet"}},
@@ -172,9 +171,11 @@ func TestUnsupported(t *testing.T) {
 		{[]string{"-L"}, []string{"mnemo: -L (large memory pages) is not supported yet"}},
 		{[]string{"-k"}, []string{"mnemo: -k (lock memory) is not supported yet"}},
 		{[]string{"-S", "-d", "-k"}, []string{
-			"mnemo: -S (SASL) is not supported yet", "mnemo: -d (daemonize) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
+			"mnemo: -d (daemonize) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
 		// Accepted with no effect, or supported: not errors.
 		{[]string{"-U", "0"}, nil},
+		{[]string{"-S", "--sasl-pwdb", "/pw"}, nil},
+		{[]string{"-Y", "/a"}, nil},
 		{[]string{"-f", "1.1", "-n", "64", "-R", "5", "-b", "10", "-t", "2", "-r", "-N", "1"}, nil},
 		{[]string{"-o", "slab_reassign,slab_automove=2,slab_chunk_max=1024,lru_crawler_sleep=5,hot_lru_pct=10,hash_algorithm=xxh3,no_modern"}, nil},
 		{[]string{"-o", "ext_item_size=100,ext_threads=4,ssl_keyformat=1,ssl_min_version=2"}, nil},

@@ -50,6 +50,25 @@ type Config struct {
 	DisableWatch, DisableDumping bool
 	// Logger receives the handler's log records; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Protocol restricts the protocols a connection may speak (memcached
+	// -B): "auto" or "" detects it from each connection's first byte
+	// (0x80: binary, anything else: text), "ascii" speaks only text,
+	// "binary" only binary. SASL forces "binary".
+	Protocol string
+	// SASL requires binary-protocol SASL authentication (memcached -S):
+	// until a connection authenticates, every command but the SASL ones
+	// and VERSION answers AUTH_ERROR and closes it.
+	SASL bool
+	// SASLPasswordFile is the SASL password database, "user:password"
+	// lines (memcached's MEMCACHED_SASL_PWDB). It is read at each
+	// authentication, as memcached does, so edits take effect at once.
+	SASLPasswordFile string
+	// AuthCredentials, when not nil, turn on memcached's ascii
+	// authentication (-Y) for the text protocol: a connection must first
+	// send "set <key> <flags> <exptime> <bytes>" with the data
+	// "<user> <password>".
+	AuthCredentials *Credentials
 }
 
 // Handler is the memcached application. It implements server.Handler.
@@ -80,6 +99,9 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SASL {
+		cfg.Protocol = "binary"
+	}
 	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
@@ -100,8 +122,24 @@ func (h *Handler) NewSession(c *server.Conn) server.Session {
 		h.srv = c.Server()
 	}
 	h.srvMu.Unlock()
+	switch h.cfg.Protocol {
+	case "binary":
+		return h.newBinarySession()
+	case "ascii":
+		return h.newTextSession()
+	}
+	return &detectSession{h: h}
+}
+
+// newTextSession returns a text-protocol session, behind memcached's ascii
+// authentication when it is on.
+func (h *Handler) newTextSession() server.Session {
 	dec := text.NewDecoder(h.cfg.ItemSizeMax)
 	opts := h.cfg.Cache.Options()
 	dec.NoCAS, dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
-	return &session{h: h, cs: h.cfg.Cache.NewSession(), dec: dec}
+	s := &session{h: h, cs: h.cfg.Cache.NewSession(), dec: dec}
+	if h.cfg.AuthCredentials != nil {
+		return &asciiAuthSession{text: s}
+	}
+	return s
 }

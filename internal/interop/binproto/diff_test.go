@@ -113,17 +113,20 @@ var diffScripts = []diffScript{
 		s(store(bin.OpAddQ, 4, 0, "big2", strings.Repeat("x", 1<<20+100), 0, 0), req(bin.OpAppend, 5, 0, nil, "big2", strings.Repeat("y", 1<<20))),
 		s(store(bin.OpSet, 6, 0, "fits", strings.Repeat("z", 1<<19), 0, 0), get(bin.OpGet, 7, "fits")),
 	}},
+	// memcached answers E2BIG, then reads the value as requests (see
+	// README): only the reply is compared.
 	{name: "body 2^32-1 on set", steps: []step{
-		nFrames(1, raw(0x80, bin.OpSet, 3, 8, 1<<32-1, 1, "\x00\x00\x00\x00\x00\x00\x00\x00key"+strings.Repeat("v", 100))),
+		nFrames(1, raw(0x80, bin.OpSet, 3, 8, 1<<32-1, 1, "\x00\x00\x00\x00\x00\x00\x00\x00key")),
 	}},
 	{name: "body 2^32-1 on get", steps: []step{closes(raw(0x80, bin.OpGet, 3, 0, 1<<32-1, 1, "key"))}},
-	{name: "bad magic", steps: []step{closes(raw(0x81, bin.OpNoop, 0, 0, 0, 1, ""))}},
+	{name: "bad magic", flags: []string{"-B", "binary"}, steps: []step{closes(raw(0x81, bin.OpNoop, 0, 0, 0, 1, ""))}},
+	{name: "text on binary only", flags: []string{"-B", "binary"}, steps: []step{closes([]byte("version\r\nget a b c d e f g h i j k l m\r\n"))}},
 	{name: "bad magic after a request", steps: []step{
 		s(simple(bin.OpNoop, 1)),
 		closes(raw(0x00, bin.OpNoop, 0, 0, 0, 2, "")),
 	}},
-	{name: "key longer than body", steps: []step{closes(raw(0x80, bin.OpGet, 5, 0, 3, 1, "abc"))}},
-	{name: "extras longer than body", steps: []step{closes(raw(0x80, bin.OpSet, 0, 8, 4, 1, "abcd"))}},
+	{name: "key longer than body", steps: []step{closes(raw(0x80, bin.OpGet, 5, 0, 3, 1, "abcde"))}},
+	{name: "extras longer than body", steps: []step{closes(raw(0x80, bin.OpSet, 0, 8, 4, 1, "abcdefgh"))}},
 	{name: "key too long", steps: []step{closes(get(bin.OpGet, 1, strings.Repeat("k", 251)))}},
 	{name: "get with extras", steps: []step{closes(raw(0x80, bin.OpGet, 1, 4, 5, 1, "xxxxk"))}},
 	{name: "set without key", steps: []step{closes(raw(0x80, bin.OpSet, 0, 8, 8, 1, "xxxxxxxx"))}},

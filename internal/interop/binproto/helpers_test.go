@@ -281,3 +281,7 @@ func raw(magic byte, op bin.Opcode, keyLen uint16, extLen uint8, bodyLen uint32,
 }
 
 func cat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func writeFileErr(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

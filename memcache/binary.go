@@ -1,0 +1,399 @@
+package memcache
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/mnemo-cache/mnemo/cache"
+	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
+	"github.com/mnemo-cache/mnemo/server"
+)
+
+// binSession is one binary-protocol connection's state. It executes each
+// request with the same cache.Session methods as the text protocol.
+type binSession struct {
+	h      *Handler
+	cs     *cache.Session
+	dec    binary.Decoder
+	req    binary.Request
+	val    []byte // value scratch for gets
+	noCAS  bool
+	authed bool
+	sasl   saslState
+}
+
+func (h *Handler) newBinarySession() *binSession {
+	opts := h.cfg.Cache.Options()
+	s := &binSession{h: h, cs: h.cfg.Cache.NewSession(), noCAS: opts.DisableCAS}
+	s.dec = binary.Decoder{
+		ItemSizeMax: h.cfg.ItemSizeMax,
+		NoCAS:       opts.DisableCAS,
+		SASL:        h.cfg.SASL,
+		RequireAuth: h.cfg.SASL,
+	}
+	return s
+}
+
+// Close releases the session's state when the connection ends.
+func (s *binSession) Close() {
+	s.cs.Close()
+	s.val = nil
+	s.sasl = saslState{}
+}
+
+// Serve decodes and executes every complete request at the start of in.
+// Replies are appended to c.Out and written once the batch is done, so a
+// pipeline of quiet gets ended by NOOP is answered with one write.
+func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
+	for consumed < len(in) {
+		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
+		consumed += n
+		if derr != nil {
+			var perr *binary.Error
+			if !errors.As(derr, &perr) {
+				return consumed, 0, derr
+			}
+			s.protocolError(c, perr)
+			if perr.Close {
+				return consumed, 0, server.ErrClose
+			}
+			continue
+		}
+		if n == 0 {
+			return consumed, need, nil
+		}
+		if s.req.Empty() {
+			continue
+		}
+		if err := s.execute(c, &s.req); err != nil {
+			return consumed, 0, err
+		}
+		if len(c.Out) > flushThreshold {
+			if err := c.Flush(); err != nil {
+				return consumed, 0, err
+			}
+		}
+	}
+	return consumed, 0, nil
+}
+
+// protocolError answers a frame the decoder refused.
+func (s *binSession) protocolError(c *server.Conn, e *binary.Error) {
+	r := &s.req
+	if errors.Is(e, binary.ErrTooLarge) {
+		s.cs.StoreTooLarge.Add(1)
+		if r.Opcode.Base() == binary.OpSet {
+			// Like memcached: a set that fails must not leave the old
+			// value to be served.
+			s.cs.Delete(r.Key, 0)
+		}
+	}
+	if e.Close {
+		s.h.cfg.Logger.Debug("binary protocol error, closing connection", "conn", c.ID(), "opcode", r.Opcode.String(), "err", e.Error())
+	}
+	c.Out = e.AppendReply(c.Out, r)
+}
+
+// ok appends a success response with no body unless the command is quiet.
+func (s *binSession) ok(c *server.Conn, r *binary.Request, cas uint64) {
+	if !r.Opcode.Quiet() {
+		c.Out = binary.AppendResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, cas, nil, nil, nil)
+	}
+}
+
+// fail appends an error response (errors are sent even for quiet
+// commands).
+func (s *binSession) fail(c *server.Conn, r *binary.Request, st binary.Status, msg string) {
+	c.Out = binary.AppendError(c.Out, r.Opcode, st, r.Opaque, msg)
+}
+
+// engineErr answers an engine or cache error.
+func (s *binSession) engineErr(c *server.Conn, r *binary.Request, err error, noMemory string) {
+	switch {
+	case errors.Is(err, engine.ErrTooLarge):
+		s.fail(c, r, binary.StatusTooLarge, "")
+	case errors.Is(err, engine.ErrNoMemory):
+		s.fail(c, r, binary.StatusNoMemory, noMemory)
+	case errors.Is(err, engine.ErrBadKey):
+		s.fail(c, r, binary.StatusInvalid, "")
+	default:
+		s.h.cfg.Logger.Error("engine error", "err", err)
+		s.fail(c, r, binary.StatusNoMemory, err.Error())
+	}
+}
+
+// execute runs one decoded request.
+func (s *binSession) execute(c *server.Conn, r *binary.Request) error {
+	switch r.Opcode.Base() {
+	case binary.OpGet, binary.OpGetK, binary.OpGAT, binary.OpGATK, binary.OpTouch:
+		s.get(c, r)
+	case binary.OpSet, binary.OpAdd, binary.OpReplace, binary.OpAppend, binary.OpPrepend:
+		s.store(c, r)
+	case binary.OpDelete:
+		s.h.detail.recordDelete(r.Key)
+		st, err := s.cs.Delete(r.Key, r.CAS)
+		switch {
+		case err != nil:
+			s.engineErr(c, r, err, "")
+		case st == cache.Deleted:
+			s.ok(c, r, 0)
+		case st == cache.Exists:
+			s.fail(c, r, binary.StatusKeyExists, "")
+		default:
+			s.fail(c, r, binary.StatusKeyNotFound, "")
+		}
+	case binary.OpIncrement, binary.OpDecrement:
+		s.arith(c, r)
+	case binary.OpQuit:
+		s.ok(c, r, 0)
+		return server.ErrClose
+	case binary.OpFlush:
+		if err := s.cs.Cache().FlushAll(int64(r.Exptime)); err != nil {
+			// memcached answers a disabled flush (-F) so.
+			s.fail(c, r, binary.StatusAuthError, "")
+			return nil
+		}
+		s.cs.CmdFlush.Add(1)
+		s.ok(c, r, 0)
+	case binary.OpNoop:
+		s.ok(c, r, 0)
+	case binary.OpVersion:
+		c.Out = binary.AppendStringResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, 0, Version)
+	case binary.OpStat:
+		s.stat(c, r)
+	case binary.OpSASLListMechs:
+		s.setAuthed(false)
+		c.Out = binary.AppendStringResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, 0, SASLMechanisms)
+	case binary.OpSASLAuth, binary.OpSASLStep:
+		s.saslAuth(c, r)
+	default:
+		// The decoder refuses every other opcode.
+		s.fail(c, r, binary.StatusUnknownCommand, "")
+	}
+	return nil
+}
+
+// get answers GET, GETK, GAT, GATK, TOUCH and their quiet forms.
+func (s *binSession) get(c *server.Conn, r *binary.Request) {
+	base := r.Opcode.Base()
+	var (
+		m   engine.Meta
+		ok  bool
+		err error
+	)
+	if base == binary.OpGet || base == binary.OpGetK {
+		m, s.val, ok, err = s.cs.Get(r.Key, s.val[:0])
+	} else {
+		m, s.val, ok, err = s.cs.GetAndTouch(r.Key, s.val[:0], int64(r.Exptime))
+	}
+	s.h.detail.recordGet(r.Key, ok)
+	withKey := base == binary.OpGetK || base == binary.OpGATK
+	switch {
+	case err != nil:
+		s.engineErr(c, r, err, "")
+	case ok:
+		var key, value []byte
+		if withKey {
+			key = r.Key
+		}
+		if base != binary.OpTouch {
+			value = s.val
+		}
+		c.Out = binary.AppendItem(c.Out, r.Opcode, r.Opaque, m.CAS, m.Flags, key, value)
+	case r.Opcode.Quiet():
+		// Quiet gets say nothing on a miss.
+	case withKey:
+		c.Out = binary.AppendResponse(c.Out, r.Opcode, binary.StatusKeyNotFound, r.Opaque, 0, nil, r.Key, nil)
+	default:
+		s.fail(c, r, binary.StatusKeyNotFound, "")
+	}
+	if cap(s.val) > flushThreshold {
+		s.val = nil // a big value was read: do not keep its buffer
+	}
+}
+
+// store answers SET, ADD, REPLACE, APPEND, PREPEND and their quiet forms.
+func (s *binSession) store(c *server.Conn, r *binary.Request) {
+	base := r.Opcode.Base()
+	var mode cache.StoreMode
+	switch base {
+	case binary.OpSet:
+		mode = cache.ModeSet
+	case binary.OpAdd:
+		mode = cache.ModeAdd
+	case binary.OpReplace:
+		mode = cache.ModeReplace
+	case binary.OpAppend:
+		mode = cache.ModeAppend
+	default:
+		mode = cache.ModePrepend
+	}
+	casv := r.CAS
+	if s.noCAS {
+		casv = 0 // memcached -C ignores the CAS of a request
+	}
+	if casv != 0 && (base == binary.OpSet || base == binary.OpAdd || base == binary.OpReplace) {
+		// memcached turns any of these with a CAS into a cas command.
+		mode = cache.ModeCAS
+	}
+	s.h.detail.recordSet(r.Key)
+	st, meta, err := s.cs.Store(mode, r.Key, r.Flags, int64(r.Exptime), r.Value, casv)
+	if err != nil {
+		s.engineErr(c, r, err, "Out of memory allocating item")
+		if base == binary.OpSet {
+			// Like memcached: a set that fails must not leave the old
+			// value to be served.
+			s.cs.Delete(r.Key, 0)
+		}
+		return
+	}
+	switch st {
+	case cache.Stored:
+		s.ok(c, r, meta.CAS)
+	case cache.Exists:
+		s.fail(c, r, binary.StatusKeyExists, "")
+	case cache.NotFound:
+		s.fail(c, r, binary.StatusKeyNotFound, "")
+	default: // NotStored
+		switch base {
+		case binary.OpAdd:
+			s.fail(c, r, binary.StatusKeyExists, "")
+		case binary.OpReplace:
+			s.fail(c, r, binary.StatusKeyNotFound, "")
+		default:
+			s.fail(c, r, binary.StatusNotStored, "")
+		}
+	}
+}
+
+// arith answers INCREMENT and DECREMENT and their quiet forms.
+func (s *binSession) arith(c *server.Conn, r *binary.Request) {
+	a := cache.Arith{Incr: r.Opcode.Base() == binary.OpIncrement, Delta: r.Delta, CAS: r.CAS}
+	if r.Exptime != binary.NoCreate {
+		a.Create, a.Initial, a.Exptime = true, r.Initial, int64(r.Exptime)
+	}
+	st, v, meta, err := s.cs.Arith(r.Key, a)
+	switch {
+	case err != nil:
+		s.engineErr(c, r, err, "Out of memory incrementing value")
+	case st == cache.Stored:
+		if !r.Opcode.Quiet() {
+			c.Out = binary.AppendCounter(c.Out, r.Opcode, r.Opaque, meta.CAS, v)
+		}
+	case st == cache.NonNumeric:
+		s.fail(c, r, binary.StatusDeltaBadval, "")
+	case st == cache.Exists:
+		s.fail(c, r, binary.StatusKeyExists, "")
+	default:
+		s.fail(c, r, binary.StatusKeyNotFound, "")
+	}
+}
+
+// stat answers STAT: one packet per statistic, then an empty one. The key
+// names the group as the text "stats" argument does.
+func (s *binSession) stat(c *server.Conn, r *binary.Request) {
+	opaque := r.Opaque
+	add := func(name, value string) { c.Out = binary.AppendStat(c.Out, opaque, name, value) }
+	group := r.Key
+	eng := s.cs.Cache().Engine()
+	// memcached matches the group names by prefix (strncmp).
+	switch {
+	case len(group) == 0:
+		// The text protocol's code path, with binary packets.
+		(&session{h: s.h, cs: s.cs}).generalStats(c, add)
+	case bytes.HasPrefix(group, []byte("reset")):
+		s.cs.Cache().ResetStats()
+		if rs, ok := eng.(engine.StatsResetter); ok {
+			rs.ResetStats()
+		}
+	case bytes.HasPrefix(group, []byte("settings")):
+		if s.h.cfg.Settings != nil {
+			s.h.cfg.Settings(add)
+		}
+	case bytes.HasPrefix(group, []byte("detail")):
+		switch sub := group[len("detail"):]; {
+		case bytes.HasPrefix(sub, []byte(" dump")):
+			dump := s.h.detail.dump(nil)
+			dump = append(dump, "END\r\n"...)
+			add("detailed", string(dump))
+		case bytes.HasPrefix(sub, []byte(" on")):
+			s.h.detail.setEnabled(true)
+		case bytes.HasPrefix(sub, []byte(" off")):
+			s.h.detail.setEnabled(false)
+		default:
+			s.fail(c, r, binary.StatusKeyNotFound, "")
+			return
+		}
+	case string(group) == "conns":
+		(&session{h: s.h, cs: s.cs}).connStats(c, add)
+	default:
+		gs, ok := eng.(engine.GroupStater)
+		if !ok || !gs.GroupStats(string(group), add) {
+			s.fail(c, r, binary.StatusKeyNotFound, "")
+			return
+		}
+	}
+	add("", "")
+}
+
+// setAuthed records whether the connection has authenticated.
+func (s *binSession) setAuthed(ok bool) {
+	if !s.h.cfg.SASL {
+		return
+	}
+	s.authed = ok
+	s.dec.RequireAuth = !ok
+}
+
+// credentials reads the SASL password database.
+func (s *binSession) credentials() (*Credentials, error) {
+	path := s.h.cfg.SASLPasswordFile
+	if path == "" {
+		return nil, errors.New("memcache: no SASL password database configured")
+	}
+	return loadPWDB(path)
+}
+
+// saslAuth answers SASL_AUTH and SASL_STEP. Like memcached, every attempt
+// first drops an earlier authentication.
+func (s *binSession) saslAuth(c *server.Conn, r *binary.Request) {
+	s.setAuthed(false)
+	var (
+		res       saslResult
+		challenge []byte
+		err       error
+	)
+	if r.Opcode == binary.OpSASLAuth {
+		res, challenge, err = s.sasl.start(s.credentials, r.Key, r.Value)
+	} else {
+		res, challenge, err = s.sasl.step(s.credentials, r.Value)
+	}
+	if err != nil {
+		// Never log what the client sent: it holds credentials.
+		s.h.cfg.Logger.Warn("SASL password database unreadable", "err", err)
+	}
+	switch res {
+	case saslOK:
+		s.setAuthed(true)
+		s.cs.AuthCmds.Add(1)
+		c.Out = binary.AppendStringResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, 0, "Authenticated")
+	case saslContinue:
+		c.Out = binary.AppendResponse(c.Out, r.Opcode, binary.StatusAuthContinue, r.Opaque, 0, nil, nil, challenge)
+	default:
+		s.cs.AuthCmds.Add(1)
+		s.cs.AuthErrors.Add(1)
+		s.h.cfg.Logger.Info("SASL authentication failed", "conn", c.ID(), "mech", safeMech(r))
+		s.fail(c, r, binary.StatusAuthError, "")
+	}
+}
+
+// safeMech returns the mechanism name for logs when it is one mnemo
+// knows, and "other" otherwise (a client could put anything there).
+func safeMech(r *binary.Request) string {
+	switch string(r.Key) {
+	case "PLAIN", "CRAM-MD5":
+		return string(r.Key)
+	}
+	return "other"
+}
