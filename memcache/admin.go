@@ -29,7 +29,11 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	case text.CmdVersion:
 		c.Out = append(c.Out, "VERSION "+Version+"\r\n"...)
 	case text.CmdVerbosity:
-		s.h.Verbosity.Store(int32(min(r.Num, 2)))
+		level := min(r.Num, 2)
+		s.h.Verbosity.Store(int32(level))
+		if s.h.cfg.SetVerbosity != nil {
+			s.h.cfg.SetVerbosity(int(level))
+		}
 		s.reply(c, r, text.OK)
 	case text.CmdQuit:
 		return server.ErrClose

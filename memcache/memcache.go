@@ -48,6 +48,9 @@ type Config struct {
 	// DisableWatch and DisableDumping refuse "watch" and "lru_crawler
 	// metadump" (memcached -W, -X).
 	DisableWatch, DisableDumping bool
+	// SetVerbosity, when not nil, is called with the level of each
+	// verbosity command (0 to 2), to change what the server logs.
+	SetVerbosity func(level int)
 	// Logger receives the handler's log records; nil means slog.Default().
 	Logger *slog.Logger
 

@@ -38,6 +38,7 @@ const shutdownGrace = 10 * time.Second
 type Daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	level   *slog.LevelVar // the log level, changed by the verbosity command
 	clock   *coarseClock
 	eng     engine.Engine
 	srv     *server.Server
@@ -62,12 +63,14 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	}
 	d := &Daemon{
 		cfg:      cfg,
-		log:      newLogger(logOut, cfg.Verbose),
+		level:    new(slog.LevelVar),
 		clock:    newCoarseClock(),
 		stopped:  make(chan struct{}),
 		serveErr: make(chan error, 8),
 		requests: make(chan bool, 1),
 	}
+	d.log = newLogger(logOut, d.level)
+	setLevel(d.level, cfg.Verbose)
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
@@ -103,6 +106,7 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 		Settings:        d.settings,
 		DisableWatch:    cfg.DisableWatch,
 		DisableDumping:  cfg.DisableDumping,
+		SetVerbosity:    func(v int) { setLevel(d.level, v) },
 		Logger:          d.log,
 
 		Protocol:         cfg.Protocol,
@@ -301,20 +305,26 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger maps memcached's verbosity onto slog levels: warnings and
-// errors by default, -v info, -vv and more debug.
-func newLogger(w io.Writer, verbose int) *slog.Logger {
+// newLogger returns the daemon's logger, writing text records to w at the
+// level held by level.
+func newLogger(w io.Writer, level *slog.LevelVar) *slog.Logger {
 	if w == nil {
 		w = io.Discard
 	}
-	level := slog.LevelWarn
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// setLevel maps memcached's verbosity onto slog levels: warnings and
+// errors by default, -v info, -vv and more debug.
+func setLevel(level *slog.LevelVar, verbose int) {
 	switch {
 	case verbose >= 2:
-		level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	case verbose == 1:
-		level = slog.LevelInfo
+		level.Set(slog.LevelInfo)
+	default:
+		level.Set(slog.LevelWarn)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // coarseClock is an engine.Clock that reads the system clock once a second
