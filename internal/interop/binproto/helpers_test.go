@@ -8,139 +8,25 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mnemo-cache/mnemo/config"
-	"github.com/mnemo-cache/mnemo/internal/daemon"
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 	bin "github.com/mnemo-cache/mnemo/protocol/binary"
 )
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers: the daemon's
-// log goes there.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type lockedBuffer = testserver.LockedBuffer
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startMnemo starts mnemo in-process on a free loopback port with the given
-// extra memcached flags and returns its address and its log. The test
-// stops it.
-func startMnemo(t testing.TB, flags ...string) (string, *lockedBuffer) {
-	t.Helper()
-	args := append([]string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}, flags...)
-	cfg, err := config.Parse(args, io.Discard)
-	if err != nil {
-		t.Fatalf("mnemo flags %q: %v", args, err)
-	}
-	logs := &lockedBuffer{}
-	d, err := daemon.Start(cfg, logs)
-	if err != nil {
-		t.Fatalf("mnemo start %q: %v", args, err)
-	}
-	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("mnemo stop: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("mnemo log:\n%s", logs.String())
-		}
-	})
-	return d.Addrs()[0].String(), logs
-}
-
-func lookPath(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install Debian package %s (or run scripts/test.sh)", name, pkg)
-	}
-	return p
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startMemcached starts Debian's memcached on a free loopback port with the
-// given environment additions and flags, and returns its address. The test
-// kills it.
-func startMemcached(t testing.TB, env []string, flags ...string) string {
-	t.Helper()
-	path := lookPath(t, "memcached", "memcached")
-	var lastErr error
-	for range 5 {
-		port := freePort(t)
-		args := []string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "64"}
-		if os.Geteuid() == 0 {
-			args = append(args, "-u", "root")
-		}
-		args = append(args, flags...)
-		cmd := exec.Command(path, args...)
-		cmd.Env = append(os.Environ(), env...)
-		var out lockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("memcached %q: %v", args, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := waitListening(addr, exited); err != nil {
-			cmd.Process.Kill()
-			lastErr = fmt.Errorf("memcached %q: %v; output: %s", args, err, out.String())
-			continue
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		return addr
-	}
-	t.Fatalf("could not start memcached: %v", lastErr)
-	return ""
-}
-
-func waitListening(addr string, exited <-chan error) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited early: %v", err)
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("not listening on %s after 5s", addr)
-}
+var (
+	startMnemo     = testserver.Mnemo
+	startMemcached = testserver.Memcached
+	lookPath       = testserver.LookPath
+	freePort       = testserver.FreePort
+	waitListening  = testserver.WaitListening
+)
 
 // writeFile writes content to a new file in the test's temporary directory.
 func writeFile(t testing.TB, name, content string) string {
