@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# compare.sh measures mnemo side by side with Debian's memcached: it
+# builds mnemo and the load generator (cmd/mnemo-bench), starts memcached
+# and mnemo with the same flags on loopback ports, runs the same load
+# against each in alternation (memcached, mnemo, memcached, mnemo, ...),
+# and writes a table of ratios mnemo/memcached over the median of the runs.
+#
+# Usage: bench/compare.sh [-r RUNS] [-d DURATION] [-o OUTDIR] [SCENARIO...]
+#
+# Scenarios (default: all but gc-10m):
+#   tput-t1-p1 tput-t1-p16    throughput and latency, both servers -t 1
+#   tput-def-p1 tput-def-p16  the same, both servers with default threads
+#   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
+#   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
+#   idle-10k                  memory per idle connection, 10k connections
+#   gc-10m                    10M items: p99.9 at a fixed rate, steady vs. with
+#                             a GC forced every 250 ms (mnemo; memcached as a
+#                             control)
+#
+# Environment:
+#   SERVER_CPUS  CPUs the servers are pinned to (taskset -c), default 0
+#   CLIENT_CPUS  CPUs the load generator is pinned to, default 1
+#   MEMCACHED    the memcached binary, default memcached
+#   BIN          where the built binaries go, default /tmp/mnemo-bench-bin
+#   NOBUILD=1    use the binaries already in $BIN
+#
+# The results go to OUTDIR (default /tmp/mnemo-bench-results/<date>): one JSON file per
+# run, the servers' logs, and results.md, the table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+RUNS=3
+DUR=10s
+OUT=""
+while getopts "r:d:o:h" opt; do
+	case $opt in
+	r) RUNS=$OPTARG ;;
+	d) DUR=$OPTARG ;;
+	o) OUT=$OPTARG ;;
+	*) sed -n '2,28p' "$0"; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(tput-t1-p1 tput-t1-p16 tput-def-p1 tput-def-p16 rss-1m hit-zipf idle-10k)
+
+SERVER_CPUS=${SERVER_CPUS:-0}
+CLIENT_CPUS=${CLIENT_CPUS:-1}
+MEMCACHED=${MEMCACHED:-memcached}
+BIN=${BIN:-/tmp/mnemo-bench-bin}
+OUT=${OUT:-/tmp/mnemo-bench-results/$(date +%Y%m%d-%H%M%S)}
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+mkdir -p "$OUT" "$BIN"
+
+if [ "${NOBUILD:-}" != 1 ]; then
+	CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
+	CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
+fi
+MCVER=$($MEMCACHED -V 2>&1 | head -1)
+USER_FLAG=()
+[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
+NCPU=$(nproc)
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "host: $(uname -srm), $NCPU CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "memcached: $MCVER ($(command -v "$MEMCACHED"))"
+	echo "mnemo: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +dirty), $(go version | cut -d' ' -f3)"
+	echo "servers on CPUs $SERVER_CPUS, load generator on CPUs $CLIENT_CPUS; runs $RUNS, duration $DUR"
+} >"$OUT/env.txt"
+cat "$OUT/env.txt"
+
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PIDS=()
+}
+trap cleanup EXIT
+
+# Ports below the ephemeral range (32768-60999), so that no client socket
+# holds one.
+port() { echo $((20000 + RANDOM % 12000)); }
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	echo "server on port $1 did not start" >&2
+	return 1
+}
+
+# start NAME PORT FLAGS...: starts memcached or mnemo pinned to
+# SERVER_CPUS; sets SPID.
+start() {
+	local name=$1 p=$2
+	shift 2
+	local cmd
+	if [ "$name" = memcached ]; then
+		cmd=("$MEMCACHED" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
+	else
+		cmd=("$BIN/mnemo" -U 0 -l 127.0.0.1 -p "$p" "$@")
+	fi
+	echo "  start: taskset -c $SERVER_CPUS ${cmd[*]}" >>"$OUT/commands.txt"
+	taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$name.log" 2>&1 &
+	SPID=$!
+	PIDS+=("$SPID")
+	wait_port "$p"
+}
+
+stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	local keep=()
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# bench OUTFILE ARGS...: runs the load generator pinned to CLIENT_CPUS.
+bench() {
+	local f=$1
+	shift
+	echo "  bench: taskset -c $CLIENT_CPUS mnemo-bench $*" >>"$OUT/commands.txt"
+	taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -json "$@" >"$f" || {
+		echo "mnemo-bench failed (see $f)" >&2
+		return 1
+	}
+}
+
+LOAD=(-conns 50 -ratio 1:10 -keys 100000 -key-size 15 -value-size 100)
+
+# Throughput: each server started once, filled once, then RUNS timed runs
+# in alternation after a warm-up run.
+tput() {
+	local sc=$1 threads=$2 pipe=$3
+	local -A port pid
+	local tflag=()
+	[ "$threads" = 1 ] && tflag=(-t 1)
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	for s in memcached mnemo; do
+		port[$s]=$(port)
+		start "$s" "${port[$s]}" "${tflag[@]}" -m 1024 -c 4096
+		pid[$s]=$SPID
+		bench "$OUT/$sc-$s-fill.json" -server "127.0.0.1:${port[$s]}" "${LOAD[@]}" -fill -duration 2s -pipeline "$pipe"
+	done
+	for i in $(seq 1 "$RUNS"); do
+		for s in memcached mnemo; do
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${LOAD[@]}" -pipeline "$pipe" -duration "$DUR" -warmup 1s -seed "$i" -label "$sc $s run $i"
+		done
+	done
+	for s in memcached mnemo; do stop "${pid[$s]}"; done
+}
+
+# RSS after filling 1M items, a fresh server per run.
+rss() {
+	local sc=$1
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	for i in $(seq 1 "$RUNS"); do
+		for s in memcached mnemo; do
+			local p
+			p=$(port)
+			start "$s" "$p" -m 1024
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys 1000000 -key-size 15 -value-size 100 -fill -duration 0 -label "$sc $s run $i"
+			stop "$SPID"
+		done
+	done
+}
+
+# Hit ratio: 1M keys, Zipf(0.99), read-through; -m 19 holds 10% of the
+# keys in memcached (100k items in its 192-byte slab class need 18.3 MiB
+# of pages; both servers get the same -m).
+hit() {
+	local sc=$1
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	for i in $(seq 1 "$RUNS"); do
+		for s in memcached mnemo; do
+			local p
+			p=$(port)
+			start "$s" "$p" -m 19
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 8 -pipeline 8 -ratio 0:1 -read-through -dist zipf -zipf 0.99 -keys 1000000 -key-size 15 -value-size 100 -requests 4000000 -duration 0 -seed "$i" -label "$sc $s run $i"
+			stop "$SPID"
+		done
+	done
+}
+
+# Memory per idle connection: a fresh server, then 10k connections that
+# each send one request and stay open.
+idle() {
+	local sc=$1
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	for i in $(seq 1 "$RUNS"); do
+		for s in memcached mnemo; do
+			local p
+			p=$(port)
+			start "$s" "$p" -c 12000
+			sleep 0.5
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle 10000 -idle-settle 3s -label "$sc $s run $i"
+			stop "$SPID"
+		done
+	done
+}
+
+# GC: 10M items, a paced load (40k ops/s, 50 connections) in three
+# phases of 20 s: steady; "poke", where curl fetches mnemo's cheap
+# /debug/pprof/cmdline every 250 ms (the cost of the poking itself); and
+# "gc", where curl fetches /debug/pprof/heap?gc=1 every 250 ms, which runs a
+# full GC each time. memcached runs the same three phases with no poking
+# (a control for the machine's noise).
+gc10m() {
+	local sc=$1
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	local args=(-conns 50 -ratio 1:10 -keys 10000000 -key-size 15 -value-size 100 -rate 40000 -duration 20s -warmup 2s)
+	for s in memcached mnemo; do
+		local p pp
+		p=$(port)
+		pp=$(port)
+		if [ $s = mnemo ]; then
+			GODEBUG=gctrace=1 start mnemo "$p" -m 3072 --pprof "127.0.0.1:$pp"
+		else
+			start memcached "$p" -m 3072
+		fi
+		bench "$OUT/$sc-$s-fill.json" -server "127.0.0.1:$p" -server-pid "$SPID" "${args[@]}" -fill -duration 0 -warmup 0
+		for i in $(seq 1 "$RUNS"); do
+			for phase in steady poke gc; do
+				local loop=""
+				if [ $s = mnemo ] && [ $phase != steady ]; then
+					local url="http://127.0.0.1:$pp/debug/pprof/cmdline"
+					[ $phase = gc ] && url="http://127.0.0.1:$pp/debug/pprof/heap?gc=1"
+					echo "  poke: every 250 ms: curl $url" >>"$OUT/commands.txt"
+					(while :; do taskset -c "$CLIENT_CPUS" curl -s -o /dev/null "$url"; sleep 0.25; done) &
+					loop=$!
+				fi
+				bench "$OUT/$sc-$s-$phase-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" "${args[@]}" -seed "$i" -label "$sc $s $phase $i"
+				if [ -n "$loop" ]; then
+					kill "$loop"
+					wait "$loop" 2>/dev/null || true
+				fi
+			done
+		done
+		stop "$SPID"
+	done
+}
+
+for sc in "${SCENARIOS[@]}"; do
+	case $sc in
+	tput-t1-p1) tput "$sc" 1 1 ;;
+	tput-t1-p16) tput "$sc" 1 16 ;;
+	tput-def-p1) tput "$sc" def 1 ;;
+	tput-def-p16) tput "$sc" def 16 ;;
+	rss-1m) rss "$sc" ;;
+	hit-zipf) hit "$sc" ;;
+	idle-10k) idle "$sc" ;;
+	gc-10m) gc10m "$sc" ;;
+	*) echo "unknown scenario $sc" >&2; exit 2 ;;
+	esac
+done
+
+"$PY" "$ROOT/bench/table.py" "$OUT" | tee "$OUT/results.md"

@@ -1,0 +1,73 @@
+package allocs
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/mnemo-cache/mnemo/config"
+	"github.com/mnemo-cache/mnemo/internal/daemon"
+)
+
+// roundTrip writes req and reads exactly len(want) reply bytes into buf.
+func roundTrip(t *testing.T, c net.Conn, req, want, buf []byte) {
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, buf[:len(want)]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:len(want)], want) {
+		t.Fatalf("reply %q, want %q", buf[:len(want)], want)
+	}
+}
+
+// TestSteadyStateAllocs counts the heap allocations of the whole process
+// (server goroutines included: testing.AllocsPerRun reads the global
+// malloc count) per get and per set of a 100-byte value over loopback,
+// after a warm-up. The server's reply buffers come from sync.Pool, which
+// drops items at random under the race detector, so there the bound is
+// looser.
+func TestSteadyStateAllocs(t *testing.T) {
+	cfg, err := config.Parse([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "64", "-t", "2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	c, err := net.Dial("tcp", d.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	value := bytes.Repeat([]byte("v"), 100)
+	set := append(append([]byte("set key:00000042 0 0 100\r\n"), value...), "\r\n"...)
+	get := []byte("get key:00000042\r\n")
+	hit := append(append([]byte("VALUE key:00000042 0 100\r\n"), value...), "\r\nEND\r\n"...)
+	buf := make([]byte, 4096)
+	for range 200 {
+		roundTrip(t, c, set, []byte("STORED\r\n"), buf)
+		roundTrip(t, c, get, hit, buf)
+	}
+	limit := 0.0
+	if raceEnabled {
+		limit = 1
+	}
+	for _, tc := range []struct {
+		name      string
+		req, want []byte
+	}{
+		{"set", set, []byte("STORED\r\n")},
+		{"get", get, hit},
+		{"get miss", []byte("get key:00000043\r\n"), []byte("END\r\n")},
+	} {
+		if n := testing.AllocsPerRun(2000, func() { roundTrip(t, c, tc.req, tc.want, buf) }); n > limit {
+			t.Errorf("%s: %v heap allocations per request, want %v", tc.name, n, limit)
+		}
+	}
+}
