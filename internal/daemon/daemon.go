@@ -268,7 +268,20 @@ func (d *Daemon) settings(add func(name, value string)) {
 // EngineHelp documents each built-in engine's configuration string for
 // "mnemo -h".
 var EngineHelp = `    memory: no configuration needed; optional shards=<n> (a power of two)
-            sets the number of index shards.`
+            sets the number of index shards.
+    persistent: the memory engine (same -m) in front of a durable store
+            holding every item; survives restarts and crashes.
+            path=<dir>          data directory (required; locked while in use)
+            durability=async    ack before the disk; a crash loses at most
+                                the writes of the last interval (default)
+            durability=sync     ack after a group-committed fsync
+            interval=100ms      write-behind commit period (async loss window)
+            queue=<bytes>       write-behind queue bound; writers wait when
+                                full (default -m/4, 4 MiB..64 MiB)
+            sweep_interval=1s   expired/flushed items removed from disk per
+            sweep_batch=10000   this many items per interval (0s: off)
+            warmup=true         load items into memory in the background
+            cache=16777216      disk block cache bytes (outside -m)`
 
 // Run parses args as memcached's command line, runs the server until
 // SIGINT, SIGTERM or the shutdown command, and returns the exit status.
@@ -282,11 +295,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 64 // EX_USAGE, as memcached
 	}
-	// -t: the cores that run Go code, like memcached's worker threads.
-	// Set here and not in Start, so that a server started in-process by a
-	// test does not change its process.
+	// -t: the cores that run Go code, like memcached's worker threads,
+	// but never more than the cores the process may use (more would only
+	// add scheduling on the same cores). Set here and not in Start, so that
+	// a server started in-process by a test does not change its process.
 	if cfg.Threads > 0 {
-		runtime.GOMAXPROCS(cfg.Threads)
+		runtime.GOMAXPROCS(min(cfg.Threads, runtime.GOMAXPROCS(0)))
 	}
 	d, err := Start(cfg, stderr)
 	if err != nil {

@@ -49,9 +49,19 @@ type Decoder struct {
 	itemSizeMax int
 	swallow     int // bytes of a refused data block still to discard
 
+	// The buffers below are allocated on first use and kept, so that an
+	// idle connection's decoder stays small.
 	toks   [maxTokens][]byte
 	keys   [][]byte
-	keybuf [KeyMax]byte // a meta command's key decoded from base64
+	keybuf *[KeyMax]byte // a meta command's key decoded from base64
+}
+
+// keyBuffer returns the buffer for a base64-decoded key.
+func (d *Decoder) keyBuffer() []byte {
+	if d.keybuf == nil {
+		d.keybuf = new([KeyMax]byte)
+	}
+	return d.keybuf[:]
 }
 
 // NewDecoder returns a Decoder for items of at most itemSizeMax bytes
@@ -64,7 +74,6 @@ func NewDecoder(itemSizeMax int) *Decoder {
 	return &Decoder{
 		MaxGetLine:  DefaultMaxGetLine,
 		itemSizeMax: itemSizeMax,
-		keys:        make([][]byte, 0, 32),
 	}
 }
 

@@ -200,7 +200,7 @@ func (d *Decoder) metaDebug(nt int, req *Request) error {
 	}
 	req.Key = d.toks[1]
 	if nt >= 3 && len(d.toks[2]) == 1 && d.toks[2][0] == 'b' {
-		n, ok := decodeBase64(d.keybuf[:], req.Key)
+		n, ok := decodeBase64(d.keyBuffer(), req.Key)
 		if !ok {
 			return ErrBadFormat
 		}
@@ -235,7 +235,7 @@ func (d *Decoder) metaFlags(start, nt int, req *Request) *Error {
 		arg := tok[1:]
 		switch o {
 		case 'b':
-			n, ok := decodeBase64(d.keybuf[:], req.Key)
+			n, ok := decodeBase64(d.keyBuffer(), req.Key)
 			if !ok {
 				ferr, failed = ErrMetaKeyDecode, true
 			}
