@@ -5,5 +5,6 @@
 package all
 
 import (
-	_ "github.com/mnemo-cache/mnemo/engine/memory" // "memory", the default
+	_ "github.com/mnemo-cache/mnemo/engine/memory"     // "memory", the default
+	_ "github.com/mnemo-cache/mnemo/engine/persistent" // "persistent"
 )

@@ -1,0 +1,229 @@
+package persistent
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// Warm-up states, for stats.
+const (
+	warmRunning int32 = iota
+	warmDone
+	warmFull
+	warmStopped
+	warmOff
+)
+
+var warmNames = [...]string{"running", "done", "memory_full", "stopped", "off"}
+
+// warmChunk is how many items warm-up reads per store snapshot.
+const warmChunk = 4096
+
+// stripeSeqs snapshots every stripe's wseq into seqs.
+func (e *Engine) stripeSeqs(seqs []uint64) {
+	for i := range e.stripes {
+		s := &e.stripes[i]
+		s.mu.Lock()
+		seqs[i] = s.wseq
+		s.mu.Unlock()
+	}
+}
+
+// warmup loads the stored items into the memory tier in the background
+// until memory is 90% full, logging and counting its progress. The server
+// serves from disk meanwhile.
+func (e *Engine) warmup() {
+	defer e.bg.Done()
+	start := time.Now()
+	e.st.warmStart.Store(start.UnixNano())
+	e.log.Info("persistent: warm-up started", "path", e.cfg.Path)
+	state := e.warmScan()
+	end := time.Now()
+	e.st.warmEnd.Store(end.UnixNano())
+	e.st.warmState.Store(state)
+	e.log.Info("persistent: warm-up "+warmNames[state], "items", e.st.warmItems.Load(),
+		"bytes", e.st.warmBytes.Load(), "seconds", end.Sub(start).Seconds())
+}
+
+func (e *Engine) warmScan() int32 {
+	seqs := make([]uint64, nStripes)
+	from := dataLower
+	lastLog := time.Now()
+	var d diskItem
+	evictions := int64(-1)
+	if e.memoryFull(&evictions) {
+		return warmFull
+	}
+	for {
+		e.stripeSeqs(seqs)
+		n, more, state := 0, false, warmDone
+		e.kvmu.RLock()
+		if e.closed.Load() {
+			e.kvmu.RUnlock()
+			return warmStopped
+		}
+		err := e.kv.Scan(from, dataUpper, func(k, v []byte) bool {
+			if n == warmChunk {
+				from, more = bytes.Clone(k), true
+				return false
+			}
+			n++
+			if n%16 == 0 {
+				select {
+				case <-e.stopBG:
+					state = warmStopped
+					return false
+				default:
+				}
+				if e.memoryFull(&evictions) {
+					state = warmFull
+					return false
+				}
+			}
+			key := k[1:]
+			e.decode(key, v, true, &d)
+			if !d.found || !e.alive(&d.meta, e.clock.Now()) {
+				return true
+			}
+			i := e.stripeIndex(key)
+			s := &e.stripes[i]
+			s.mu.Lock()
+			if _, q := s.queued(key); !q && s.wseq == seqs[i] {
+				// Nothing changed the key since the snapshot: the disk
+				// item is current.
+				e.loadLocked(key, &d)
+				e.st.warmItems.Add(1)
+				e.st.warmBytes.Add(uint64(len(key) + len(d.value)))
+			}
+			s.mu.Unlock()
+			return true
+		})
+		e.kvmu.RUnlock()
+		if err != nil {
+			e.st.readErrors.Add(1)
+			e.log.Error("persistent: warm-up read failed; the rest is read through on demand", "err", err)
+			return warmStopped
+		}
+		if state != warmDone || !more {
+			return state
+		}
+		if t := time.Now(); t.Sub(lastLog) >= 5*time.Second {
+			lastLog = t
+			e.log.Info("persistent: warm-up progress", "items", e.st.warmItems.Load(),
+				"bytes", e.st.warmBytes.Load(), "seconds", t.Sub(time.Unix(0, e.st.warmStart.Load())).Seconds())
+		}
+	}
+}
+
+// memoryFull reports whether the memory tier is 90% full or has started
+// evicting since evictions was read (a negative evictions reads it).
+func (e *Engine) memoryFull(evictions *int64) bool {
+	mt, err := e.tier()
+	if err != nil {
+		return true
+	}
+	var used, limit, ev int64
+	mt.Stats(func(name, value string) {
+		switch name {
+		case "bytes":
+			used, _ = strconv.ParseInt(value, 10, 64)
+		case "limit_maxbytes":
+			limit, _ = strconv.ParseInt(value, 10, 64)
+		case "evictions":
+			ev, _ = strconv.ParseInt(value, 10, 64)
+		}
+	})
+	if *evictions < 0 {
+		*evictions = ev
+	}
+	return used >= limit/10*9 || ev > *evictions
+}
+
+// sweepLoop runs a sweep step every SweepInterval.
+func (e *Engine) sweepLoop() {
+	defer e.bg.Done()
+	t := time.NewTicker(e.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopBG:
+			return
+		case <-t.C:
+		}
+		e.sweepStep(e.cfg.SweepBatch)
+	}
+}
+
+// sweepStep looks at up to n stored items from the sweep cursor and queues
+// the deletion of those that are expired, flushed or damaged. A deletion
+// is queued only if nothing touched the key's stripe since the snapshot
+// the items were read from, so a newer write is never deleted. It returns
+// how many deletions it queued. Only the sweep goroutine (or a test) calls
+// it.
+func (e *Engine) sweepStep(n int) int {
+	seqs := make([]uint64, nStripes)
+	e.stripeSeqs(seqs)
+	var (
+		dead  [][]byte
+		live  int64
+		seen  int
+		more  bool
+		m     engine.Meta
+		start = e.sweepFrom
+	)
+	if start == nil {
+		start = dataLower
+	}
+	now := e.clock.Now()
+	e.kvmu.RLock()
+	if e.closed.Load() {
+		e.kvmu.RUnlock()
+		return 0
+	}
+	err := e.kv.Scan(start, dataUpper, func(k, v []byte) bool {
+		if seen == n {
+			e.sweepFrom, more = bytes.Clone(k), true
+			return false
+		}
+		seen++
+		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
+			dead = append(dead, bytes.Clone(k[1:]))
+		} else {
+			live++
+		}
+		return true
+	})
+	e.kvmu.RUnlock()
+	if err != nil {
+		e.st.readErrors.Add(1)
+		e.log.Error("persistent: sweep read failed", "err", err)
+		return 0
+	}
+	e.st.sweepScanned.Add(uint64(seen))
+	e.sweepLive += live
+	e.st.sweepPassScanned.Add(uint64(seen))
+	if !more {
+		e.sweepFrom = nil
+		e.st.sweepPasses.Add(1)
+		e.st.diskItems.Store(e.sweepLive)
+		e.st.sweepPassScanned.Store(0)
+		e.sweepLive = 0
+	}
+	removed := 0
+	for _, key := range dead {
+		i := e.stripeIndex(key)
+		s := &e.stripes[i]
+		s.mu.Lock()
+		if _, q := s.queued(key); !q && s.wseq == seqs[i] && !e.closed.Load() {
+			e.q.enqueueLocked(s, key, nil)
+			seqs[i] = s.wseq
+			removed++
+		}
+		s.mu.Unlock()
+	}
+	e.st.sweepRemoved.Add(uint64(removed))
+	return removed
+}

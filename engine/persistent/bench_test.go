@@ -1,0 +1,160 @@
+package persistent
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// benchEngine opens an engine on a temp dir with the real fsync.
+func benchEngine(b *testing.B, memLimit int64, config string) *Engine {
+	b.Helper()
+	env := engine.Env{MemoryLimit: memLimit}
+	dir := b.TempDir()
+	e, err := New(env, "path="+dir+","+config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func benchKeys(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte("bench:key:" + strconv.Itoa(i))
+	}
+	return keys
+}
+
+func benchSet(b *testing.B, config string) {
+	e := benchEngine(b, 64<<20, config)
+	keys := benchKeys(100_000)
+	val := make([]byte, 100)
+	var seq atomic.Uint64
+	b.SetBytes(int64(len(val)))
+	b.ReportAllocs()
+	b.SetParallelism(8) // several connections per core, as a server has
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		m := storeM{engine.Item{Value: val}}
+		for pb.Next() {
+			k := keys[seq.Add(1)%uint64(len(keys))]
+			if _, _, err := e.Update(k, m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkSetAsync measures set throughput with durability=async.
+func BenchmarkSetAsync(b *testing.B) { benchSet(b, "durability=async,warmup=false") }
+
+// BenchmarkSetSync measures set throughput with durability=sync (every
+// set waits for a group-committed fsync).
+func BenchmarkSetSync(b *testing.B) { benchSet(b, "durability=sync,warmup=false") }
+
+// BenchmarkGetHit measures memory hits.
+func BenchmarkGetHit(b *testing.B) {
+	e := benchEngine(b, 64<<20, "warmup=false")
+	keys := benchKeys(100_000)
+	val := make([]byte, 100)
+	for _, k := range keys {
+		e.Update(k, storeM{engine.Item{Value: val}})
+	}
+	var seq atomic.Uint64
+	b.SetBytes(int64(len(val)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		dst := make([]byte, 0, 256)
+		for pb.Next() {
+			k := keys[seq.Add(7919)%uint64(len(keys))]
+			_, _, found, err := e.Get(k, dst[:0], engine.GetTouch)
+			if err != nil || !found {
+				b.Errorf("Get %s: %v, %v", k, found, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkReadThrough measures uniformly random gets over a data set four
+// times the memory tier (32 MiB of 1 KiB values, 8 MiB of memory): most
+// gets read through from disk.
+func BenchmarkReadThrough(b *testing.B) {
+	e := benchEngine(b, 8<<20, "warmup=false")
+	keys := benchKeys(32 << 10)
+	val := make([]byte, 1024)
+	for _, k := range keys {
+		e.Update(k, storeM{engine.Item{Value: val}})
+	}
+	for e.q.items.Load() > 0 {
+		ch := *e.q.room.Load()
+		e.q.wake()
+		<-ch
+	}
+	reads0 := e.st.diskReads.Load()
+	b.SetBytes(int64(len(val)))
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		dst := make([]byte, 0, 2048)
+		for pb.Next() {
+			k := keys[r.IntN(len(keys))]
+			_, _, found, err := e.Get(k, dst[:0], engine.GetTouch)
+			if err != nil || !found {
+				b.Errorf("Get %s: %v, %v", k, found, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(e.st.diskReads.Load()-reads0)/float64(b.N), "diskreads/op")
+}
+
+// BenchmarkWarmup1M measures the warm-up of one million 100-byte items
+// (15-byte keys) into a memory tier that holds them all: the time from
+// New to the end of the warm-up. Run it on demand:
+//
+//	go test -run '^$' -bench Warmup1M -benchtime 1x ./engine/persistent
+func BenchmarkWarmup1M(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	env := engine.Env{MemoryLimit: 1 << 30}
+	e, err := New(env, "path="+dir+",warmup=false")
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 100)
+	for i := range n {
+		e.Update([]byte("warm:"+strconv.Itoa(1_000_000_000+i)), storeM{engine.Item{Value: val}})
+	}
+	e.Close()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		e, err := New(env, "path="+dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for e.st.warmState.Load() == warmRunning {
+			time.Sleep(time.Millisecond)
+		}
+		d := time.Since(start)
+		b.ReportMetric(d.Seconds(), "s/warmup")
+		b.ReportMetric(float64(e.st.warmItems.Load()), "items")
+		if got := e.st.warmItems.Load(); got != n {
+			b.Errorf("warm-up loaded %d items, want %d (state %s)", got, n, warmNames[e.st.warmState.Load()])
+		}
+		b.StopTimer()
+		e.Close()
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,113 @@
+// Package persistent owns mnemo's persistent storage engine: a two-level
+// cache that survives restarts and crashes. The memory engine (package
+// memory, with the server's -m budget) sits in front of a durable store
+// (Pebble, behind the small kv interface) that holds the whole data set;
+// memory is a cache over it. It registers itself as "persistent"
+// (engine.Open("persistent", env, config)); New opens one directly.
+//
+// # Configuration
+//
+// The configuration string (see ParseConfig and Config) takes:
+//
+//	path=DIR            data directory, created if missing. Required. An
+//	                    exclusive flock on DIR/mnemo.lock keeps a second
+//	                    engine (or mnemo) out: ErrLocked.
+//	durability=async    (default) a write is acknowledged once it is in
+//	                    memory and in the write-behind queue.
+//	durability=sync     a write is acknowledged after the batch holding it
+//	                    is committed with fsync (group commit).
+//	interval=100ms      how often the queue is committed (async).
+//	queue=BYTES         bound of the write-behind queue; default -m/4,
+//	                    at least 4 MiB, at most 64 MiB.
+//	sweep_interval=1s   period of the background sweep of expired and
+//	                    flushed items on disk; 0 turns it off.
+//	sweep_batch=10000   items the sweep looks at per period.
+//	warmup=true         load stored items into memory at start.
+//	cache=16777216      Pebble's block cache in bytes (outside -m).
+//
+// # Writes
+//
+// Every write (Update, Delete) runs the caller's Mutator in the memory
+// tier and puts the resulting record, or a deletion, in a write-behind
+// queue, both under the key's stripe lock (1024 stripes), so memory and
+// queue see a key's writes in the same order. The queue coalesces per key
+// (a newer write of a key replaces the queued one). One flusher goroutine
+// collects the queue of every stripe that has writes and commits them as
+// one Pebble batch with fsync, every interval (async) or as soon as a
+// writer waits (sync): the writers that arrive while a commit runs share
+// the next one. When the queue holds more than queue bytes, writers wait
+// for a commit (back-pressure), so memory never grows without bound.
+//
+// Loss window (async): a crash loses the writes acknowledged since the
+// start of the last commit that finished: at most interval plus the
+// duration of one commit (stats persistent_commit_last_us; the longest
+// wait any write had is persistent_queue_lag_max_us), and never more than
+// queue bytes. A commit is a write plus one fsync of Pebble's WAL, so
+// this holds for a power loss too, not only a process crash. Sync mode
+// loses nothing that was acknowledged.
+//
+// # Reads
+//
+// A Get that hits memory touches nothing else. A miss reads through: the
+// key's stripe queue (pending, then the batch being committed), then the
+// disk, with the stripe lock released around the disk read (a per-stripe
+// change counter detects a write that raced the read, which is then
+// retried), so a disk read stalls only its own connection. The item found
+// is loaded into memory. Update on a key that memory does not have shows
+// the caller's Mutator the disk item, so add, replace, cas, append,
+// incr, touch and the meta commands behave the same for keys only on
+// disk. Memory may evict at any time without losing data: the queue and
+// the disk have every acknowledged write.
+//
+// # Deletes, flush_all, expiry
+//
+// A delete is queued like a write and becomes a Pebble deletion. Flush
+// sets a flush mark (as the memory engine does: items last stored before
+// a time, or with a CAS below a mark, are dead; a delayed flush takes
+// effect at its time), persisted synchronously in the store before it
+// takes effect. An immediate flush also replaces the memory tier with an
+// empty one. Items on disk are checked against the mark and their exptime
+// on every read, so nothing deleted, expired or flushed is served, after
+// an eviction or a restart. A paced background sweep (sweep_batch items
+// per sweep_interval) deletes dead items from disk, never a newer write
+// of the key (it checks the stripe's change counter), and counts the
+// live ones (persistent_disk_items).
+//
+// # Start
+//
+// New opens the store (Pebble replays its WAL), checks the store's format
+// record, loads the CAS high-water mark and the flush mark, and returns:
+// the server serves at once, from disk, while a background warm-up loads
+// stored items into memory until memory is 90% full or starts evicting.
+// Progress (items, bytes, seconds) is logged and in stats
+// (persistent_warmup_*).
+//
+// CAS values come from the engine's counter, seeded from a high-water
+// mark persisted (synchronously) casBlock values ahead of it, so they are
+// unique and increasing across restarts and crashes.
+//
+// # On disk
+//
+// Item records (key "d"+key) carry a version, the flags, exptime, CAS,
+// atime, bits and a CRC-32C over header, key and value; meta records
+// (key "m"+name) carry a version and a CRC; see the drawings in
+// record.go. A damaged record is never served (it reads as a miss, is
+// logged and counted as persistent_corrupt_records, and the sweep removes
+// it). A store Pebble cannot open, or one without a valid format record,
+// is refused at start with ErrCorrupt or ErrOpen, naming the directory.
+// Pebble runs with bloom filters on every level, so a miss rarely reads a
+// data block, and with Snappy/MinLZ compression. Pebble builds without
+// cgo (CGO_ENABLED=0); with cgo on, its zstd uses DataDog/zstd unless the
+// pebblegozstd build tag is set.
+//
+// # Faults
+//
+// A failed commit is counted (persistent_commit_errors,
+// persistent_write_errors) and logged at error level. In sync mode the
+// writers of the batch get ErrWrite (SERVER_ERROR) and their writes are
+// undone (dropped from the queue and from memory), so the key reads as it
+// is on disk. In async mode the writes stay queued and are retried by the
+// next commit; if the queue fills while the disk keeps failing, writers
+// get ErrWrite instead of waiting forever. A failed disk read returns
+// ErrRead. The engine never crashes on a disk error.
+package persistent

@@ -1,0 +1,184 @@
+package persistent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"golang.org/x/sys/unix"
+)
+
+// kv is the durable tier as the engine uses it: point reads, atomic
+// batches of writes, and ordered scans. Pebble implements it (pebbleKV);
+// tests wrap it to inject faults. Keys are full store keys (with their
+// prefix byte).
+type kv interface {
+	// Get appends the value stored under key to dst. found is false when
+	// the key is absent.
+	Get(key, dst []byte) (value []byte, found bool, err error)
+	// Commit applies ops atomically; with sync it returns only once they
+	// are on stable storage.
+	Commit(ops []kvOp, sync bool) error
+	// Scan calls fn for each key in [lower, upper) in order, on one
+	// consistent snapshot, until fn returns false. key and value are
+	// valid only during the call.
+	Scan(lower, upper []byte, fn func(key, value []byte) bool) error
+	// DiskUsage reports the bytes the store takes on disk.
+	DiskUsage() uint64
+	// Close releases the store.
+	Close() error
+}
+
+// kvOp is one write of a Commit: a set of Key to Value, or a deletion of
+// Key when Delete is true.
+type kvOp struct {
+	Key, Value []byte
+	Delete     bool
+}
+
+// lockName is the file in the data directory that a running engine holds
+// an exclusive flock(2) on.
+const lockName = "mnemo.lock"
+
+// pebbleKV is the kv over a Pebble database.
+type pebbleKV struct {
+	db   *pebble.DB
+	lock *os.File
+}
+
+// openPebble opens (creating it if needed) the Pebble store in dir, after
+// taking the directory's lock file.
+func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)) (*pebbleKV, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if bgErr == nil {
+		bgErr = func(error) {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("persistent: data directory %s: %w", dir, err)
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("persistent: data directory %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lf.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is in use by another running mnemo (or another engine in this process); stop it or choose another path=", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("persistent: lock %s: %w", filepath.Join(dir, lockName), err)
+	}
+	opts := &pebble.Options{
+		CacheSize:          cacheSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log},
+		EventListener: &pebble.EventListener{
+			BackgroundError: bgErr,
+		},
+	}
+	for i := range opts.Levels {
+		// Bloom filters on every level: a miss then reads no data block.
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		opts.Levels[i].FilterType = pebble.TableFilter
+	}
+	// Snappy/MinLZ: pure Go and fast; zstd is left out so that no build
+	// depends on cgo for it.
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		lf.Close()
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("%w: %s: %v; move the directory aside to start with an empty cache", ErrCorrupt, dir, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v (a damaged store: move the directory aside to start with an empty cache)", ErrOpen, dir, err)
+	}
+	return &pebbleKV{db: db, lock: lf}, nil
+}
+
+func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
+	v, closer, err := p.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return dst, false, nil
+	}
+	if err != nil {
+		return dst, false, err
+	}
+	dst = append(dst, v...)
+	closer.Close()
+	return dst, true, nil
+}
+
+func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
+	b := p.db.NewBatch()
+	defer b.Close()
+	for i := range ops {
+		var err error
+		if ops[i].Delete {
+			err = b.Delete(ops[i].Key, nil)
+		} else {
+			err = b.Set(ops[i].Key, ops[i].Value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	return b.Commit(wo)
+}
+
+func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) error {
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !fn(it.Key(), v) {
+			break
+		}
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (p *pebbleKV) DiskUsage() uint64 { return p.db.Metrics().DiskSpaceUsage() }
+
+func (p *pebbleKV) Close() error {
+	err := p.db.Close()
+	p.lock.Close() // releases the flock
+	return err
+}
+
+// pebbleLogger sends Pebble's log lines to the engine's logger.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug("persistent: pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("persistent: pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf is called by Pebble on an unrecoverable internal error; Pebble
+// does not expect it to return.
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error("persistent: pebble: fatal: " + msg)
+	panic("persistent: pebble: " + msg)
+}

@@ -1,0 +1,383 @@
+package persistent
+
+import (
+	"errors"
+	"fmt"
+	stdbits "math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// stripe is a slice of the key space: the writes of its keys not yet on
+// disk, and the lock that orders them.
+type stripe struct {
+	mu    sync.Mutex
+	index int // in Engine.stripes
+	// wseq counts the changes to the stripe's durable state (a write
+	// queued, a batch committed); a reader that released mu around a
+	// disk read compares it to know that nothing changed meanwhile.
+	wseq uint64
+	// pending maps keys to their newest queued record (nil: deleted),
+	// not yet collected by the flusher; inflight holds the records of the
+	// batch being committed. Records are never modified once queued.
+	pending  map[string][]byte
+	inflight map[string][]byte
+	spare    map[string][]byte
+	_        [64]byte
+}
+
+// queued returns key's newest queued record: ok is false when the key has
+// nothing queued; a nil record is a deletion. s.mu must be held.
+func (s *stripe) queued(key []byte) (rec []byte, ok bool) {
+	if rec, ok = s.pending[string(key)]; ok {
+		return rec, true
+	}
+	rec, ok = s.inflight[string(key)]
+	return rec, ok
+}
+
+// round is one commit of the write-behind queue; done is closed when it
+// is over, err then tells how it went.
+type round struct {
+	done chan struct{}
+	err  error
+}
+
+// queue is the write-behind queue: the stripes' pending maps, drained by
+// one flusher goroutine into one store batch per round. In Async mode a
+// round runs every Interval, or sooner when the queue is half full; in
+// Sync mode writers wake it and wait for the round holding their write,
+// so the writes that arrive during one commit share the next (group
+// commit).
+type queue struct {
+	e *Engine
+
+	items, bytes atomic.Int64 // queued and in-flight entries
+	// cur is the round that will collect the writes queued now. A
+	// writer reads it under its stripe lock when it queues; the flusher
+	// replaces it before it collects any stripe, so a writer may wait
+	// for one round more than needed, never one too few.
+	cur atomic.Pointer[round]
+	// dirty has a bit for each stripe whose pending map may be non-empty:
+	// set by the write that makes it non-empty, cleared by the flusher
+	// before it collects the stripe.
+	dirty [nStripes / 64]atomic.Uint64
+
+	kick        chan struct{}
+	room        atomic.Pointer[chan struct{}] // closed after each round
+	stopc, done chan struct{}
+	stopErr     error
+
+	firstPending  atomic.Int64 // unix ns of the oldest write not yet collected; 0: none
+	inflightSince atomic.Int64 // unix ns of the oldest write in the batch being committed
+	errSeq        atomic.Uint64
+	lastErr       atomic.Pointer[error]
+
+	// Flusher only.
+	ops     []kvOp
+	touched []int
+	lastLog time.Time
+	failing int
+}
+
+func (q *queue) init(e *Engine) {
+	q.e = e
+	q.kick = make(chan struct{}, 1)
+	q.stopc = make(chan struct{})
+	q.done = make(chan struct{})
+	ch := make(chan struct{})
+	q.room.Store(&ch)
+	q.cur.Store(&round{done: make(chan struct{})})
+	for i := range e.stripes {
+		e.stripes[i].pending = map[string][]byte{}
+	}
+}
+
+// wake makes the flusher run a round now.
+func (q *queue) wake() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueLocked queues rec (nil: a deletion) as key's newest state and
+// returns the round that will commit it. The caller holds s.mu.
+func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
+	if old, ok := s.pending[string(key)]; ok {
+		q.bytes.Add(int64(len(rec) - len(old)))
+		q.e.st.coalesced.Add(1)
+	} else {
+		q.items.Add(1)
+		q.bytes.Add(int64(len(key) + len(rec) + entryOverhead))
+		if len(s.pending) == 0 {
+			i := s.index
+			q.dirty[i/64].Or(1 << (i % 64))
+		}
+	}
+	s.pending[string(key)] = rec
+	s.wseq++
+	q.e.st.queued.Add(1)
+	if q.firstPending.Load() == 0 {
+		q.firstPending.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	if q.bytes.Load() > q.e.cfg.Queue/2 {
+		q.wake()
+	}
+	return q.cur.Load()
+}
+
+// wait waits, in Sync mode, for the round r that holds a write.
+func (q *queue) wait(r *round) error {
+	if q.e.cfg.Durability != Sync {
+		return nil
+	}
+	q.wake()
+	<-r.done
+	if r.err != nil {
+		return fmt.Errorf("%w: %v", ErrWrite, r.err)
+	}
+	return nil
+}
+
+// waitRoom makes a writer wait while the queue is full (back-pressure).
+// It gives up with ErrWrite when a commit fails while it waits.
+func (q *queue) waitRoom() error {
+	limit := q.e.cfg.Queue
+	if q.bytes.Load() <= limit {
+		return nil
+	}
+	q.e.st.waits.Add(1)
+	seq := q.errSeq.Load()
+	for q.bytes.Load() > limit {
+		if q.e.closed.Load() {
+			return engine.ErrClosed
+		}
+		ch := *q.room.Load()
+		q.wake()
+		<-ch
+		if q.errSeq.Load() != seq && q.bytes.Load() > limit {
+			return fmt.Errorf("%w: the write-behind queue is full and the disk is failing: %v", ErrWrite, q.err())
+		}
+	}
+	return nil
+}
+
+// err returns the last commit error.
+func (q *queue) err() error {
+	if p := q.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// run is the flusher goroutine.
+func (q *queue) run() {
+	defer close(q.done)
+	t := time.NewTicker(q.e.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stopc:
+			q.stopErr = q.flush()
+			if q.stopErr != nil && q.e.cfg.Durability == Async {
+				q.stopErr = q.flush() // one more try for the acknowledged writes
+			}
+			closed := make(chan struct{})
+			close(closed)
+			old := q.room.Swap(&closed)
+			close(*old)
+			return
+		case <-t.C:
+		case <-q.kick:
+		}
+		q.flush()
+	}
+}
+
+// stop commits what is queued and stops the flusher; it returns the
+// final commit's error.
+func (q *queue) stop() error {
+	close(q.stopc)
+	<-q.done
+	return q.stopErr
+}
+
+// lag returns how long the oldest write not yet on disk has waited.
+func (q *queue) lag() time.Duration {
+	oldest := q.inflightSince.Load()
+	if p := q.firstPending.Load(); p != 0 && (oldest == 0 || p < oldest) {
+		oldest = p
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return time.Duration(max(0, time.Now().UnixNano()-oldest))
+}
+
+// flush runs one round: it collects every stripe's pending writes,
+// commits them in one batch (with fsync), and settles the round.
+func (q *queue) flush() error {
+	e := q.e
+	r := q.cur.Swap(&round{done: make(chan struct{})})
+	since := q.firstPending.Swap(0)
+	q.touched = q.touched[:0]
+	keyBytes := 0
+	for w := range q.dirty {
+		bits := q.dirty[w].Swap(0)
+		for bits != 0 {
+			b := bits & -bits
+			bits &^= b
+			i := w*64 + stdbits.TrailingZeros64(b)
+			s := &e.stripes[i]
+			s.mu.Lock()
+			if len(s.pending) > 0 {
+				s.inflight, s.pending = s.pending, s.spare
+				if s.pending == nil {
+					s.pending = map[string][]byte{}
+				}
+				s.spare = nil
+				q.touched = append(q.touched, i)
+				for k := range s.inflight {
+					keyBytes += 1 + len(k)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+	if len(q.touched) == 0 {
+		q.settle(r, nil)
+		return nil
+	}
+	q.inflightSince.Store(since)
+
+	// The batch. Records are immutable and inflight maps are written
+	// only by this goroutine, so they are read without locks.
+	keys := make([]byte, 0, keyBytes)
+	q.ops = q.ops[:0]
+	for _, i := range q.touched {
+		for k, v := range e.stripes[i].inflight {
+			n := len(keys)
+			keys = append(append(keys, prefixData), k...)
+			q.ops = append(q.ops, kvOp{Key: keys[n:len(keys):len(keys)], Value: v, Delete: v == nil})
+		}
+	}
+	start := time.Now()
+	e.kvmu.RLock()
+	err := e.kv.Commit(q.ops, true)
+	e.kvmu.RUnlock()
+	done := time.Now()
+	e.st.commits.Add(1)
+	e.st.commitItems.Add(uint64(len(q.ops)))
+	e.st.commitLastUs.Store(done.Sub(start).Microseconds())
+	if since != 0 {
+		lag := done.UnixNano() - since
+		for {
+			old := e.st.lagMaxNs.Load()
+			if lag <= old || e.st.lagMaxNs.CompareAndSwap(old, lag) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		q.failed(err, since)
+	} else {
+		q.failing = 0
+		for _, i := range q.touched {
+			s := &e.stripes[i]
+			s.mu.Lock()
+			q.drop(s.inflight)
+			clear(s.inflight)
+			s.spare, s.inflight = s.inflight, nil
+			s.wseq++
+			s.mu.Unlock()
+		}
+	}
+	q.inflightSince.Store(0)
+	q.settle(r, err)
+	return err
+}
+
+// drop takes the entries of m out of the queue's counts.
+func (q *queue) drop(m map[string][]byte) {
+	var b int64
+	for k, v := range m {
+		b += int64(len(k) + len(v) + entryOverhead)
+	}
+	q.items.Add(-int64(len(m)))
+	q.bytes.Add(-b)
+}
+
+// settle ends round r with err and lets waiting writers look at the queue
+// again.
+func (q *queue) settle(r *round, err error) {
+	r.err = err
+	close(r.done)
+	ch := make(chan struct{})
+	old := q.room.Swap(&ch)
+	close(*old)
+}
+
+// failed handles a failed commit. In Sync mode the writers of the batch
+// get the error, and their writes are undone: dropped from the queue and
+// from memory (unless a newer write of the key is queued), so that the
+// key reads as it is on disk. In Async mode the writes were acknowledged:
+// they go back to the queue to be retried by the next round.
+func (q *queue) failed(err error, since int64) {
+	e := q.e
+	q.errSeq.Add(1)
+	q.lastErr.Store(&err)
+	e.st.commitErrors.Add(1)
+	e.st.writeErrors.Add(uint64(len(q.ops)))
+	q.failing++
+	if t := time.Now(); t.Sub(q.lastLog) >= time.Second {
+		q.lastLog = t
+		e.log.Error("persistent: DISK WRITE FAILED: writes are not reaching the disk",
+			"err", err, "durability", e.cfg.Durability.String(), "batch_items", len(q.ops),
+			"failed_in_a_row", q.failing, "queue_bytes", q.bytes.Load())
+	}
+	for _, i := range q.touched {
+		s := &e.stripes[i]
+		s.mu.Lock()
+		if e.cfg.Durability == Sync {
+			for k := range s.inflight {
+				if _, newer := s.pending[k]; !newer {
+					e.forget([]byte(k))
+				}
+			}
+			q.drop(s.inflight)
+		} else {
+			for k, v := range s.inflight {
+				if _, newer := s.pending[k]; newer {
+					q.drop(map[string][]byte{k: v})
+				} else {
+					s.pending[k] = v
+				}
+			}
+			if len(s.pending) > 0 {
+				q.dirty[i/64].Or(1 << (i % 64))
+			}
+		}
+		clear(s.inflight)
+		s.spare, s.inflight = s.inflight, nil
+		s.wseq++
+		s.mu.Unlock()
+	}
+	if e.cfg.Durability == Async && since != 0 {
+		q.firstPending.CompareAndSwap(0, since)
+	}
+}
+
+// forget removes key from the memory tier. The caller holds its stripe
+// lock.
+func (e *Engine) forget(key []byte) {
+	for {
+		mt := e.mem.Load()
+		if _, err := mt.Delete(key); !errors.Is(err, engine.ErrClosed) || e.closed.Load() {
+			return
+		}
+	}
+}

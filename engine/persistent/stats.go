@@ -1,0 +1,144 @@
+package persistent
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// counters are the engine's own statistics.
+type counters struct {
+	queued, coalesced, waits                        atomic.Uint64
+	commits, commitItems, commitErrors, writeErrors atomic.Uint64
+	commitLastUs, lagMaxNs                          atomic.Int64
+	diskReads, diskHits, diskMisses                 atomic.Uint64
+	readErrors, corrupt, bgErrors                   atomic.Uint64
+	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
+	sweepPassScanned                                atomic.Uint64
+	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
+	warmState                                       atomic.Int32
+	warmItems, warmBytes                            atomic.Uint64
+	warmStart, warmEnd                              atomic.Int64 // unix ns
+}
+
+func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
+func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
+
+// Stats implements engine.Engine. It reports the memory tier's statistics
+// (curr_items, bytes, limit_maxbytes, evictions, ...: the items in
+// memory; counters carry over flush_all, which replaces the tier) and the
+// engine's own, prefixed persistent_:
+//
+//	persistent_durability          async or sync
+//	persistent_queue_items         writes queued or being committed
+//	persistent_queue_bytes         their bytes (as counted against queue=)
+//	persistent_queue_limit_bytes   queue=
+//	persistent_queue_lag_us        age of the oldest write not yet on disk
+//	persistent_queue_lag_max_us    the longest any write waited for its commit
+//	persistent_queue_writes        writes queued
+//	persistent_queue_coalesced     writes that replaced a queued write of the same key
+//	persistent_queue_full_waits    writers that waited for room (back-pressure)
+//	persistent_commits             batches committed (with fsync)
+//	persistent_commit_items        writes in them
+//	persistent_commit_last_us      duration of the last commit
+//	persistent_commit_errors       failed commits
+//	persistent_write_errors        writes in failed commits
+//	persistent_disk_reads          point reads of the disk (memory misses)
+//	persistent_disk_hits           ... that found a live item
+//	persistent_disk_misses         ... that did not
+//	persistent_read_errors         failed disk reads
+//	persistent_corrupt_records     damaged records found (never served)
+//	persistent_background_errors   errors of the store's background work
+//	persistent_disk_bytes          the store's size on disk
+//	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
+//	persistent_sweep_passes        sweep passes completed
+//	persistent_sweep_scanned       items the sweep looked at
+//	persistent_sweep_pass_scanned  ... in the current pass
+//	persistent_sweep_removed       dead items it deleted from disk
+//	persistent_warmup_state        running, done, memory_full, stopped or off
+//	persistent_warmup_items        items loaded into memory at start
+//	persistent_warmup_bytes        their key and value bytes
+//	persistent_warmup_seconds      warm-up time so far (or in all)
+func (e *Engine) Stats(add func(name, value string)) {
+	e.fmu.Lock()
+	base := make(map[string]uint64, len(e.memBase))
+	for k, v := range e.memBase {
+		base[k] = v
+	}
+	mt := e.mem.Load()
+	e.fmu.Unlock()
+	mt.Stats(func(name, value string) {
+		if b, ok := base[name]; ok {
+			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
+				value = utoa(n + b)
+			}
+		}
+		add(name, value)
+	})
+	st := &e.st
+	add("persistent_durability", e.cfg.Durability.String())
+	add("persistent_queue_items", itoa(e.q.items.Load()))
+	add("persistent_queue_bytes", itoa(e.q.bytes.Load()))
+	add("persistent_queue_limit_bytes", itoa(e.cfg.Queue))
+	add("persistent_queue_lag_us", itoa(e.q.lag().Microseconds()))
+	add("persistent_queue_lag_max_us", itoa(st.lagMaxNs.Load()/1000))
+	add("persistent_queue_writes", utoa(st.queued.Load()))
+	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
+	add("persistent_queue_full_waits", utoa(st.waits.Load()))
+	add("persistent_commits", utoa(st.commits.Load()))
+	add("persistent_commit_items", utoa(st.commitItems.Load()))
+	add("persistent_commit_last_us", itoa(st.commitLastUs.Load()))
+	add("persistent_commit_errors", utoa(st.commitErrors.Load()))
+	add("persistent_write_errors", utoa(st.writeErrors.Load()))
+	add("persistent_disk_reads", utoa(st.diskReads.Load()))
+	add("persistent_disk_hits", utoa(st.diskHits.Load()))
+	add("persistent_disk_misses", utoa(st.diskMisses.Load()))
+	add("persistent_read_errors", utoa(st.readErrors.Load()))
+	add("persistent_corrupt_records", utoa(st.corrupt.Load()))
+	add("persistent_background_errors", utoa(st.bgErrors.Load()))
+	var disk uint64
+	e.kvmu.RLock()
+	if !e.closed.Load() {
+		disk = e.kv.DiskUsage()
+	}
+	e.kvmu.RUnlock()
+	add("persistent_disk_bytes", utoa(disk))
+	add("persistent_disk_items", itoa(st.diskItems.Load()))
+	add("persistent_sweep_passes", utoa(st.sweepPasses.Load()))
+	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))
+	add("persistent_sweep_pass_scanned", utoa(st.sweepPassScanned.Load()))
+	add("persistent_sweep_removed", utoa(st.sweepRemoved.Load()))
+	ws := st.warmState.Load()
+	add("persistent_warmup_state", warmNames[ws])
+	add("persistent_warmup_items", utoa(st.warmItems.Load()))
+	add("persistent_warmup_bytes", utoa(st.warmBytes.Load()))
+	var secs float64
+	if start := st.warmStart.Load(); start != 0 {
+		end := st.warmEnd.Load()
+		if end == 0 {
+			end = time.Now().UnixNano()
+		}
+		secs = time.Duration(end - start).Seconds()
+	}
+	add("persistent_warmup_seconds", strconv.FormatFloat(secs, 'f', 3, 64))
+}
+
+// GroupStats implements engine.GroupStater with the memory tier's groups.
+func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
+	return e.mem.Load().GroupStats(group, add)
+}
+
+// ResetStats implements engine.StatsResetter: the memory tier's counters
+// and the engine's event counters (not its gauges, nor warm-up figures).
+func (e *Engine) ResetStats() {
+	e.fmu.Lock()
+	clear(e.memBase)
+	e.mem.Load().ResetStats()
+	e.fmu.Unlock()
+	st := &e.st
+	for _, c := range []*atomic.Uint64{&st.queued, &st.coalesced, &st.waits, &st.commits, &st.commitItems,
+		&st.commitErrors, &st.writeErrors, &st.diskReads, &st.diskHits, &st.diskMisses, &st.readErrors} {
+		c.Store(0)
+	}
+	st.lagMaxNs.Store(0)
+}
