@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs mnemo's whole test suite: vet, then every package's tests under the
-# race detector, interop tests included.
+# race detector, interop tests included, and the protocol suites once more
+# with the persistent engine.
 #
 # The interop tests talk to real memcached software from Debian:
 #   memcached            the reference server (differential tests)
@@ -34,5 +35,11 @@ fi
 [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 export MNEMO_PYTHON="$PYTHON" # the interop tests run pymemcache with it
 
-go vet ./...
-go test -race -count=1 -timeout 20m ./...
+# pebblegozstd: Pebble's pure-Go zstd, so that no C code is compiled for it
+# (the race detector itself still needs cgo).
+tags=pebblegozstd
+go vet -tags "$tags" ./...
+go test -race -count=1 -tags "$tags" -timeout 20m ./...
+# The protocol suites again, on the persistent engine.
+MNEMO_TEST_ENGINE=persistent go test -race -count=1 -tags "$tags" -timeout 20m \
+	./internal/interop ./internal/interop/binproto

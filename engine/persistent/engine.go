@@ -711,6 +711,9 @@ func (e *Engine) Flush(at int64) error {
 	if e.closed.Load() {
 		return engine.ErrClosed
 	}
+	if err := e.reserveCAS(); err != nil {
+		return err
+	}
 	e.fmu.Lock()
 	defer e.fmu.Unlock()
 	now := e.clock.Now()
@@ -724,7 +727,9 @@ func (e *Engine) Flush(at int64) error {
 	}
 	if at <= now {
 		nm.pastAt = now
-		nm.pastCAS = e.cas.Load() + 1
+		// Like memcached's oldest_cas = get_cas_id(): an immediate
+		// flush takes a CAS value of its own.
+		nm.pastCAS = e.cas.Add(1)
 	} else {
 		nm.pendAt = at
 	}

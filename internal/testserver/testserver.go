@@ -42,12 +42,26 @@ func (b *LockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// EngineEnv names the environment variable that chooses the engine Mnemo
+// starts: "memory" (the default) or "persistent" (on a fresh directory of
+// the test's), so that the protocol suites run against every engine.
+const EngineEnv = "MNEMO_TEST_ENGINE"
+
 // Mnemo starts mnemo in-process on a free loopback port with the given
-// memcached flags (after "-U 0 -l 127.0.0.1:0 -m 64") and returns its
-// address and its log. The test stops it, and prints the log if it failed.
+// memcached flags (after "-U 0 -l 127.0.0.1:0 -m 64" and the engine that
+// $MNEMO_TEST_ENGINE names) and returns its address and its log. The test
+// stops it, and prints the log if it failed.
 func Mnemo(t testing.TB, flags ...string) (string, *LockedBuffer) {
 	t.Helper()
-	args := append([]string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}, flags...)
+	args := []string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}
+	switch e := os.Getenv(EngineEnv); e {
+	case "", "memory":
+	case "persistent":
+		args = append(args, "--engine", "persistent", "--engine-config", "path="+t.TempDir())
+	default:
+		t.Fatalf("%s=%q: want memory or persistent", EngineEnv, e)
+	}
+	args = append(args, flags...)
 	cfg, err := config.Parse(args, io.Discard)
 	if err != nil {
 		t.Fatalf("mnemo flags %q: %v", args, err)
