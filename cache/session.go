@@ -254,6 +254,12 @@ type storeMutator struct {
 	status  Status
 }
 
+var _ engine.BlindMutator = (*storeMutator)(nil)
+
+// Blind reports that a plain set (no CAS) ignores the current item, so
+// that an engine need not load it (engine.BlindMutator).
+func (m *storeMutator) Blind() bool { return m.mode == ModeSet && m.cas == 0 }
+
 func (m *storeMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
 	if !found {
 		switch {

@@ -138,6 +138,21 @@ type Mutator interface {
 	Mutate(cur *Item, found bool, next *Item) Op
 }
 
+// A BlindMutator is a Mutator that may declare, for one Update, that its
+// decision does not depend on the current item at all (a plain set): it
+// decides the same whether the key is found or not. An engine with a slow
+// tier may then skip loading the current item.
+type BlindMutator interface {
+	Mutator
+	Blind() bool
+}
+
+// IsBlind reports whether m is a BlindMutator that is blind now.
+func IsBlind(m Mutator) bool {
+	b, ok := m.(BlindMutator)
+	return ok && b.Blind()
+}
+
 // Engine is a storage engine. All methods are safe for concurrent use.
 type Engine interface {
 	// Get looks up key. When found it appends the value to dst (unless

@@ -77,7 +77,9 @@ func TestRegistry(t *testing.T) {
 	}
 	for _, bad := range []func(){
 		func() { engine.Register("test-registry", engine.DriverFunc(nil)) },
-		func() { engine.Register("", engine.DriverFunc(func(engine.Env, string) (engine.Engine, error) { return nil, nil })) },
+		func() {
+			engine.Register("", engine.DriverFunc(func(engine.Env, string) (engine.Engine, error) { return nil, nil }))
+		},
 		func() { engine.Register("x", nil) },
 	} {
 		func() {

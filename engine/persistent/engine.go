@@ -519,6 +519,7 @@ type mutator struct {
 	key  []byte
 	now  int64
 
+	blind    bool     // the caller's Mutator ignores the current item: no disk read
 	haveDisk bool     // the durable state was looked up
 	disk     diskItem // that state
 	buf      []byte   // holds the disk record
@@ -534,7 +535,7 @@ type mutator struct {
 func (w *mutator) Mutate(cur *engine.Item, found bool, next *engine.Item) engine.Op {
 	w.missed, w.found, w.fromDisk, w.op, w.rec = false, false, false, engine.OpNone, nil
 	if !found {
-		if !w.haveDisk {
+		if !w.haveDisk && !w.blind {
 			w.missed = true
 			return engine.OpNone
 		}
@@ -606,7 +607,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		return engine.OpNone, zero, err
 	}
 	w := e.wrap.Get().(*mutator)
-	*w = mutator{e: e, user: m, key: key, buf: w.buf[:0]}
+	*w = mutator{e: e, user: m, key: key, buf: w.buf[:0], blind: engine.IsBlind(m)}
 	defer func() {
 		if cap(w.buf) > 64<<10 {
 			w.buf = nil

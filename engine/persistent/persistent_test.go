@@ -460,3 +460,33 @@ func TestRecord(t *testing.T) {
 		t.Error("meta record accepted under another name")
 	}
 }
+
+// blindStore is a plain set that says so (engine.BlindMutator).
+type blindStore struct{ storeM }
+
+func (blindStore) Blind() bool { return true }
+
+// TestBlindSetSkipsDisk checks that a set of a key that is on disk but not
+// in memory does not read the disk first, while a read-modify-write does.
+func TestBlindSetSkipsDisk(t *testing.T) {
+	x := newFx(t, engine.Env{}, "warmup=false")
+	x.set("k", "old")
+	x.set("j", "old")
+	x.flushQueue()
+	x.reopen() // memory is empty now, the items are on disk only
+	before := x.statInt("persistent_disk_reads")
+	op, _, err := x.e.Update([]byte("k"), blindStore{storeM{engine.Item{Value: []byte("new")}}})
+	if err != nil || op != engine.OpStore {
+		t.Fatalf("blind set: op %d, err %v", op, err)
+	}
+	if got := x.statInt("persistent_disk_reads"); got != before {
+		t.Errorf("a blind set read the disk: disk reads %d -> %d", before, got)
+	}
+	x.mustHave("k", "new")
+	if _, _, err := x.e.Update([]byte("j"), storeM{engine.Item{Value: []byte("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.statInt("persistent_disk_reads"); got != before+1 {
+		t.Errorf("a set that is not blind should read the disk once: disk reads %d -> %d", before, got)
+	}
+}
