@@ -59,6 +59,10 @@ type Config struct {
 	// (0x80: binary, anything else: text), "ascii" speaks only text,
 	// "binary" only binary. SASL forces "binary".
 	Protocol string
+	// ListenerProtocols overrides Protocol for the connections of some
+	// listeners (memcached's -l proto[ascii|binary]:ADDR), keyed by the
+	// listener's address as net.Addr.String() gives it.
+	ListenerProtocols map[string]string
 	// SASL requires binary-protocol SASL authentication (memcached -S):
 	// until a connection authenticates, every command but the SASL ones
 	// and VERSION answers AUTH_ERROR and closes it.
@@ -125,7 +129,15 @@ func (h *Handler) NewSession(c *server.Conn) server.Session {
 		h.srv = c.Server()
 	}
 	h.srvMu.Unlock()
-	switch h.cfg.Protocol {
+	proto := h.cfg.Protocol
+	if len(h.cfg.ListenerProtocols) > 0 && !h.cfg.SASL {
+		if la := c.ListenAddr(); la != nil {
+			if p, ok := h.cfg.ListenerProtocols[la.String()]; ok {
+				proto = p
+			}
+		}
+	}
+	switch proto {
 	case "binary":
 		return h.newBinarySession()
 	case "ascii":

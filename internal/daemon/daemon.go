@@ -95,6 +95,11 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	listenerProtos, err := d.listen()
+	if err != nil {
+		d.closeAll()
+		return nil, err
+	}
 	d.handler = memcache.NewHandler(memcache.Config{
 		Cache:           c,
 		ItemSizeMax:     cfg.ItemSizeMax,
@@ -109,10 +114,11 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 		SetVerbosity:    func(v int) { setLevel(d.level, v) },
 		Logger:          d.log,
 
-		Protocol:         cfg.Protocol,
-		SASL:             cfg.SASL,
-		SASLPasswordFile: cfg.SASLPwdb,
-		AuthCredentials:  authCreds,
+		Protocol:          cfg.Protocol,
+		ListenerProtocols: listenerProtos,
+		SASL:              cfg.SASL,
+		SASLPasswordFile:  cfg.SASLPwdb,
+		AuthCredentials:   authCreds,
 	})
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
@@ -121,10 +127,6 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 		MaxRequestSize: d.handler.MaxRequestSize(),
 		Logger:         d.log,
 	})
-	if err := d.listen(); err != nil {
-		d.closeAll()
-		return nil, err
-	}
 	for _, l := range d.lns {
 		go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
 	}
@@ -144,29 +146,39 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) listen() error {
+// listen opens the unix socket and TCP listeners. It returns the
+// protocols of the listeners that have their own (-l proto[...]:ADDR),
+// keyed by their addresses.
+func (d *Daemon) listen() (map[string]string, error) {
 	if d.cfg.UnixSocket != "" {
 		l, err := server.ListenUnix(d.cfg.UnixSocket, d.cfg.UnixMask)
 		if err != nil {
-			return fmt.Errorf("mnemo: failed to listen on unix socket %s: %w", d.cfg.UnixSocket, err)
+			return nil, fmt.Errorf("mnemo: failed to listen on unix socket %s: %w", d.cfg.UnixSocket, err)
 		}
 		d.lns = append(d.lns, l)
 	}
 	ls, err := d.cfg.Listeners()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	protos := map[string]string{}
 	for _, l := range ls {
 		ln, err := server.Listen("tcp", l.Addr)
 		if err != nil {
-			return fmt.Errorf("mnemo: failed to listen on TCP %s: %w", l.Addr, err)
+			return nil, fmt.Errorf("mnemo: failed to listen on TCP %s: %w", l.Addr, err)
 		}
 		d.lns = append(d.lns, ln)
+		switch l.Protocol {
+		case "ascii", "binary":
+			protos[ln.Addr().String()] = l.Protocol
+		case "auto", "negotiating":
+			protos[ln.Addr().String()] = "auto"
+		}
 	}
 	if len(d.lns) == 0 {
-		return errors.New("mnemo: nothing to listen on (-p 0 and no -s)")
+		return nil, errors.New("mnemo: nothing to listen on (-p 0 and no -s)")
 	}
-	return nil
+	return protos, nil
 }
 
 func (d *Daemon) startPprof(addr string) error {

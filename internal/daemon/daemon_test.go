@@ -82,3 +82,47 @@ func TestVerbosityCommandChangesLogLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestListenerProtocols checks -l proto[...]: each listener keeps its
+// connections to its own protocol.
+func TestListenerProtocols(t *testing.T) {
+	cfg, err := config.Parse([]string{"-l", "proto[ascii]:127.0.0.1:0", "-l", "proto[binary]:127.0.0.1:0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Stop() })
+	addrs := d.Addrs()
+	if len(addrs) != 2 {
+		t.Fatalf("listening on %v, want two addresses", addrs)
+	}
+	ask := func(addr, req string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Refused input gets no reply: wait a little, not long.
+		c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+		c.Write([]byte(req))
+		b, _ := io.ReadAll(io.LimitReader(c, 64))
+		return string(b)
+	}
+	// A binary NOOP: magic, opcode 0x0a, no key, extras or body.
+	noop := "\x80\x0a" + strings.Repeat("\x00", 22)
+	if got := ask(addrs[0].String(), "version\r\nquit\r\n"); !strings.HasPrefix(got, "VERSION ") {
+		t.Errorf("ascii listener answered text with %q", got)
+	}
+	if got := ask(addrs[0].String(), noop); strings.HasPrefix(got, "\x81") {
+		t.Errorf("ascii listener spoke binary: %q", got)
+	}
+	if got := ask(addrs[1].String(), noop+"\x80\x07"+strings.Repeat("\x00", 22)); !strings.HasPrefix(got, "\x81\x0a") {
+		t.Errorf("binary listener answered NOOP with %q", got)
+	}
+	if got := ask(addrs[1].String(), "version\r\n"); strings.Contains(got, "VERSION") {
+		t.Errorf("binary listener spoke text: %q", got)
+	}
+}
