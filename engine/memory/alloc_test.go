@@ -122,3 +122,21 @@ func BenchmarkSetParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetMiss looks up absent keys in a full index: the longest probe
+// runs.
+func BenchmarkGetMiss(b *testing.B) {
+	e, keys := benchEngine(b), benchKeySet()
+	fill(b, e, keys, &setM{value: make([]byte, 100)})
+	miss := benchKeySet()
+	for _, k := range miss {
+		k[4] = 'm'
+	}
+	dst := make([]byte, 0, 128)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e.Get(miss[i%benchKeys], dst[:0], 0)
+		i++
+	}
+}

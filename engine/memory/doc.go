@@ -19,17 +19,22 @@
 // the usable segments are env.MemoryLimit / segment size (at least 2), so
 // the arena never exceeds the budget (the index is extra and reported as
 // memory_index_bytes). An item is one packed, 4-byte-aligned record that
-// never spans segments: a 36-byte header (CRC, atime, CAS, exptime, client
-// flags, value length, key length, bits, version), the key, the value; see
-// the drawing next to the constants in record.go. The CRC-32C covers the
-// immutable fields, key and value, not the atime and bits that reads
-// update, so records are self-describing and checksummed: the restartable
-// mode can rebuild the index by scanning segments. A record is written
-// completely before its offset is published in the index.
+// never spans segments: a 20-byte header (CRC, atime, an info word with
+// the key length, bits and the record's form, CAS), then the exptime, the
+// client flags and a value length of 8 KiB or more only where they are
+// not zero or do not fit the info word, the key, the value; see the
+// drawing next to the constants in record.go. Exptimes are 32-bit unix
+// seconds (to 2106). The CRC-32C covers the immutable fields, key and
+// value, not the atime and bits that reads update, so records are
+// self-describing and checksummed: the restartable mode can rebuild the
+// index by scanning segments. A record is written completely before its
+// offset is published in the index.
 //
-// With 15-byte keys and 100-byte values a record takes 152 bytes and the
-// index about 16 bytes per item: 1M such items measured 174 MB RSS for the
-// whole test process (memcached 1.6: about 201 MB).
+// With 15-byte keys and 100-byte values a record takes 136 bytes (140 with
+// an exptime or flags, 144 with both) and the index about 11.5 bytes per
+// item: with 1M such items a whole mnemo server measured 167.8 MB RSS
+// (bench/compare.sh rss-1m; memcached 1.6.18: 200.8 MB), of which 14 MB
+// are the binary's own pages.
 //
 // # Index
 //
@@ -37,10 +42,13 @@
 // 4×GOMAXPROCS)), chosen by the top bits of the key's maphash (one seed per
 // engine). Each shard is an open-addressing table of uint64 entries,
 // linear probing, deleting by backward shift (no tombstones). An entry
-// holds 28 bits of hash (the tag, which is also the home slot, so a table
-// doubles without reading keys) and the record's offset; a tag match is
-// confirmed by comparing the key in the arena. A shard doubles its own
-// table under its own lock when it is 3/4 full: no global pause.
+// holds 28 bits of hash (the tag, from which the home slot is computed as
+// tag×slots/2^28, so a table of any size can grow without reading keys)
+// and the record's offset; a tag match is confirmed by comparing the key
+// in the arena. A shard grows its own table by a quarter under its own
+// lock when it is 4/5 full: no global pause, and tables run 64-80% full.
+// Tables of a page or more are anonymous mappings outside the Go heap, so
+// the GC neither counts them in its heap goal nor keeps outgrown ones.
 //
 // # Eviction
 //
@@ -60,12 +68,13 @@
 //
 //	keys   value   budget   engine   exact LRU
 //	100k   1000 B   5 MiB   0.651    0.658
-//	100k   1000 B  10 MiB   0.733    0.731
+//	100k   1000 B  10 MiB   0.735    0.732
 //	100k   1000 B  20 MiB   0.813    0.807
 //	1M      100 B   4 MiB   0.650    0.661
 //	1M      100 B   8 MiB   0.724    0.721
 //
-// A 1-bit counter (plain CLOCK) measured 1-3% lower, so the counter has two
+// (The 10 MiB row is from the current record format; the others were
+// measured with the former 36-byte header.) A 1-bit counter (plain CLOCK) measured 1-3% lower, so the counter has two
 // bits. With env.NoEvict (memcached -M) the reclaim never evicts: it
 // compacts the full segment with the fewest live bytes into the spare
 // (after a full sweep if items may have died since the last one) and
@@ -101,7 +110,10 @@
 // runs the Mutator under the shard's write lock; for OpStore it unlocks,
 // allocates and writes the record, relocks, checks the key still has the
 // entry and metadata the Mutator saw (else the Mutator runs again) and
-// publishes. No shard lock is held while allocating, because reclaim takes
+// publishes. OpMeta rewrites the header in place under the lock, unless
+// it gives the item an exptime or flags its record has no room for: then
+// the record is written again, like a store of the current value that
+// keeps its atime and frequency counter. No shard lock is held while allocating, because reclaim takes
 // shard locks; lock order is stripe, then the allocator lock, then one
 // shard at a time. A segment's pending writers are counted so that reclaim
 // never reads a record that is still being written. Iterate snapshots one

@@ -239,6 +239,9 @@ func New(env engine.Env, config string) (*Engine, error) {
 	err = e.setLimitLocked(n)
 	e.amu.Unlock()
 	if err != nil {
+		for i := range e.shards {
+			e.shards[i].free()
+		}
 		_ = unixMunmap(mem)
 		return nil, err
 	}
@@ -282,13 +285,7 @@ func (e *Engine) dead(r rec, now int64, fm *flushMark) bool {
 	return fm.flushed(now, int64(r.atime()), r.cas())
 }
 
-func readMeta(r rec, m *engine.Meta) {
-	m.Flags = r.flags()
-	m.Exptime = r.exptime()
-	m.CAS = r.cas()
-	m.Atime = int64(r.atime())
-	m.Bits = infoBits(r.info()) & bitsMeta
-}
+func readMeta(r rec, m *engine.Meta) { r.meta(m) }
 
 // inArena reports whether b's bytes lie inside the arena.
 func (e *Engine) inArena(b []byte) bool {
@@ -463,18 +460,38 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			}
 		}
 		op := m.Mutate(cur, s.alive, next)
+		var (
+			val   []byte
+			exp   = expWord(next.Exptime)
+			atime = clampTime(now)
+			bitsv = next.Bits & bitsMeta
+			casv  = next.CAS
+		)
 		switch op {
 		case engine.OpStore:
+			val = next.Value
 		case engine.OpMeta:
 			if !s.alive {
 				sh.mu.Unlock()
 				return engine.OpNone, zero, nil
 			}
-			casv := next.CAS
 			if casv == 0 {
 				casv = e.cas.Add(1)
 			}
-			r.writeMeta(casv, next.Exptime, next.Flags)
+			if !r.fitsMeta(exp, next.Flags) {
+				// The record has no room for an exptime or flags it did
+				// not have: write it again, keeping its atime and
+				// frequency counter.
+				val = cur.Value
+				if next.Atime != 0 {
+					atime = clampTime(next.Atime)
+				} else {
+					atime = r.atime()
+				}
+				bitsv |= infoBits(r.info()) & freqMask
+				break
+			}
+			r.writeMeta(casv, exp, next.Flags)
 			if next.Atime != 0 {
 				r.setAtime(clampTime(next.Atime))
 			}
@@ -496,27 +513,24 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			return engine.OpNone, cur.Meta, nil
 		}
 
-		// OpStore.
-		val := next.Value
+		// OpStore, or OpMeta rewriting the record.
 		if e.inArena(val) {
 			sc.buf = append(sc.buf[:0], val...)
 			val = sc.buf
 		}
 		sh.mu.Unlock()
-		if hdrSize+len(key)+len(val) > e.itemMax {
+		if hdrMax+len(key)+len(val) > e.itemMax {
 			return engine.OpNone, zero, engine.ErrTooLarge
 		}
-		size := recSize(len(key), len(val))
+		size := recSizeOf(len(key), len(val), exp, next.Flags)
 		off, err := e.alloc(size, e.stripeOf(h))
 		if err != nil {
 			return engine.OpNone, zero, err
 		}
-		casv := next.CAS
 		if casv == 0 {
 			casv = e.cas.Add(1)
 		}
-		bitsv := next.Bits & bitsMeta
-		writeRecord(e.mem[off:off+size], key, val, casv, next.Exptime, next.Flags, clampTime(now), bitsv)
+		writeRecord(e.mem[off:off+size], key, val, casv, exp, next.Flags, atime, bitsv)
 
 		sh.mu.Lock()
 		if e.closed.Load() {
@@ -547,11 +561,13 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			sh.insert(nent)
 		}
 		sh.bytes += size
-		sh.totalItems++
+		if op == engine.OpStore {
+			sh.totalItems++
+		}
 		e.segs[off/e.segSize].live.Add(size)
 		sh.mu.Unlock()
 		e.release(off)
-		return engine.OpStore, engine.Meta{Flags: next.Flags, Exptime: next.Exptime, CAS: casv, Atime: int64(clampTime(now)), Bits: bitsv}, nil
+		return op, engine.Meta{Flags: next.Flags, Exptime: int64(exp), CAS: casv, Atime: int64(atime), Bits: bitsv & bitsMeta}, nil
 	}
 }
 
@@ -701,9 +717,10 @@ func (e *Engine) Close() error {
 		e.stripes[i].mu.Lock()
 	}
 	e.amu.Lock()
-	// ... and no reader or writer left inside a shard.
+	// ... and no reader or writer left inside a shard; the index goes.
 	for i := range e.shards {
 		e.shards[i].mu.Lock()
+		e.shards[i].free()
 		e.shards[i].mu.Unlock()
 	}
 	for i := range e.segs {

@@ -173,8 +173,8 @@ func TestKeysAndSizes(t *testing.T) {
 	}{
 		{1<<20 + 1000, nil},
 		{2<<20 - len(key) - 100, nil},
-		{2<<20 - len(key) - hdrSize, nil},
-		{2<<20 - len(key) - hdrSize + 1, engine.ErrTooLarge},
+		{2<<20 - len(key) - hdrMax, nil},
+		{2<<20 - len(key) - hdrMax + 1, engine.ErrTooLarge},
 		{3 << 20, engine.ErrTooLarge},
 	} {
 		val := bytes.Repeat([]byte{'x'}, tc.size)
@@ -442,4 +442,91 @@ func (e *Engine) sweepDoneWait(t *testing.T, cond func() bool) {
 		waitABit()
 	}
 	t.Fatal("background sweep did not remove the expired items")
+}
+
+// TestOpMetaGrowsRecord covers OpMeta giving an item an exptime or flags
+// that its record has no room for: the record is written again with the
+// same value, atime and frequency counter, and counted as a metadata
+// update, not a store.
+func TestOpMetaGrowsRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		flags          uint32
+		exptime        int64
+		newFlags       uint32
+		newExp         int64
+		keepCAS, moved bool
+	}{
+		{"exptime", 0, 0, 0, t0 + 100, true, true},
+		{"flags", 0, 0, 9, 0, false, true},
+		{"both", 0, 0, 9, t0 + 100, true, true},
+		{"exptime to none", 5, t0 + 50, 5, 0, true, false},
+		{"flags to none", 5, t0 + 50, 0, t0 + 60, false, false},
+		{"has room", 5, t0 + 50, 6, t0 + 70, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, clock := testEngine(t, engine.Env{MemoryLimit: 4 << 20}, "")
+			key, val := []byte("k"), []byte("the value")
+			_, old, err := e.Update(key, &setM{value: val, flags: tc.flags, exptime: tc.exptime})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(3)
+			e.Get(key, nil, engine.GetTouch)
+			e.Get(key, nil, engine.GetTouch)
+			clock.Advance(3)
+			before := e.sum()
+			_, ent := e.shardOf(e.hash(key)).find(e.mem, e.hash(key)&tagMask, key)
+			op, meta, err := e.Update(key, funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+				next.Meta = cur.Meta
+				next.Flags, next.Exptime, next.Bits = tc.newFlags, tc.newExp, engine.BitStale
+				next.CAS = 0
+				if tc.keepCAS {
+					next.CAS = cur.CAS
+				}
+				return engine.OpMeta
+			}))
+			if err != nil || op != engine.OpMeta {
+				t.Fatalf("Update = %d, %v", op, err)
+			}
+			want := engine.Meta{Flags: tc.newFlags, Exptime: tc.newExp, CAS: old.CAS, Atime: t0 + 3, Bits: engine.BitStale}
+			if !tc.keepCAS {
+				want.CAS = meta.CAS
+				if meta.CAS <= old.CAS {
+					t.Errorf("CAS %d, want a fresh one after %d", meta.CAS, old.CAS)
+				}
+			}
+			if meta != want {
+				t.Errorf("Update meta %+v, want %+v", meta, want)
+			}
+			got, v, ok, err := e.Get(key, nil, 0)
+			if err != nil || !ok || string(v) != string(val) || got != want {
+				t.Fatalf("Get = %+v %q %v %v, want %+v %q", got, v, ok, err, want, val)
+			}
+			h := e.hash(key)
+			sh := e.shardOf(h)
+			_, nent := sh.find(e.mem, h&tagMask, key)
+			if moved := nent != ent; moved != tc.moved {
+				t.Errorf("record moved: %v, want %v", moved, tc.moved)
+			}
+			r := recAt(e.mem, entryOff(nent))
+			if f := infoBits(r.info()) >> freqShift; f != 2 {
+				t.Errorf("frequency counter %d after two reads, want 2", f)
+			}
+			if !r.valid(int(e.segSize)) {
+				t.Error("record does not check")
+			}
+			after := e.sum()
+			if after.items != 1 || after.totalItems != before.totalItems || after.bytes != r.size() {
+				t.Errorf("items %d total %d bytes %d, want 1, %d, %d", after.items, after.totalItems, after.bytes, before.totalItems, r.size())
+			}
+			var live int64
+			for i := range e.segs {
+				live += e.segs[i].live.Load()
+			}
+			if live != r.size() {
+				t.Errorf("segments hold %d live bytes, want %d", live, r.size())
+			}
+		})
+	}
 }

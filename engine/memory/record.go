@@ -3,30 +3,45 @@ package memory
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/mnemo-cache/mnemo/engine"
 )
 
 // Record layout. Every item is one packed record in the arena, 4-byte
-// aligned, never spanning two segments:
+// aligned, never spanning two segments: a 20-byte fixed header, up to three
+// optional 4-byte fields, the key and the value:
 //
-//	 0        4        8                16               24       28       32 33 34 35 36
-//	+--------+--------+----------------+----------------+--------+--------+--+--+--+--+------+--------+---+
-//	|  crc   | atime  |      cas       |    exptime     | flags  |  vlen  |kl|bt|vr|rs| key  | value  |pad|
-//	+--------+--------+----------------+----------------+--------+--------+--+--+--+--+------+--------+---+
-//	 uint32   uint32   uint64 LE        int64 LE         u32 LE   u32 LE   info word
+//	 0        4        8  9  10   12               20
+//	+--------+--------+--+--+----+----------------+-------+-------+-------+-----+-------+---+
+//	|  crc   | atime  |kl|bt|form|      cas       |exptime| flags | vlen  | key | value |pad|
+//	+--------+--------+--+--+----+----------------+-------+-------+-------+-----+-------+---+
+//	 uint32   uint32   info word   uint64 LE       u32 LE  u32 LE  u32 LE
+//	                                               if E    if F    if L
 //
-//	crc     CRC-32C (Castagnoli) of cas, exptime, flags, vlen, klen and
-//	        version (as the little-endian bytes 8..31, then klen, version),
-//	        then key and value. It excludes itself and the mutable fields
-//	        (atime, bits), so it stays valid while reads touch the item and
-//	        when the record is moved to another segment.
+//	crc     CRC-32C (Castagnoli), seeded with recVersion, of klen and form,
+//	        then the bytes from cas to the end of the value. It excludes
+//	        itself and the mutable fields (atime, bits), so it stays valid
+//	        while reads touch the item and when the record is moved to
+//	        another segment; a record of another format version fails it.
 //	atime   unix seconds of the last store or touching read; a host-order
 //	        word updated with atomic stores under a shard read lock.
 //	info    host-order uint32 word, read and written atomically:
 //	        kl = key length (1..250), bt = bits (engine.Bit* in bits 0-2,
-//	        the eviction frequency counter in bits 6-7), vr = recVersion,
-//	        rs = reserved (0).
+//	        the eviction frequency counter in bits 6-7), form = which
+//	        optional fields follow (bit 15 E: exptime, bit 14 F: client
+//	        flags, bit 13 L: value length) and, when L is clear, the value
+//	        length itself in bits 0-12 (values under 8 KiB).
+//	exptime unix seconds (1 for any time in the past, 2^32-1 for any time
+//	        after 2106), present only when not 0 (never expires).
+//	flags   the client flags, present only when not 0 (memcached's
+//	        ITEM_CFLAGS does the same).
+//
+// A 15-byte key with a 100-byte value and neither flags nor exptime takes
+// 136 bytes, 140 with an exptime. A metadata update (touch) that gives a
+// record a field it has no room for rewrites the record (see Update).
 //
 // A record is written completely (CRC last) before its offset is published
 // in the index, so a scan of a segment (the restartable mode) can rebuild
@@ -34,14 +49,19 @@ import (
 const (
 	offCRC     = 0
 	offAtime   = 4
-	offCAS     = 8
-	offExptime = 16
-	offFlags   = 24
-	offVlen    = 28
-	offInfo    = 32
-	hdrSize    = 36
+	offInfo    = 8
+	offForm    = 10
+	offCAS     = 12
+	hdrMin     = 20
+	hdrMax     = hdrMin + 12
 	recAlign   = 4
-	recVersion = 1
+	recVersion = 2
+
+	formE       = 1 << 15
+	formF       = 1 << 14
+	formL       = 1 << 13
+	formVlen    = formL - 1 // the inline value length
+	formOptBits = 13        // form >> formOptBits is the E, F, L bits
 
 	// bits byte: the low three are engine.BitFetched, BitStale, BitWinSent;
 	// the top two are the eviction frequency counter.
@@ -51,22 +71,77 @@ const (
 	freqMask  = freqMax << freqShift
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var (
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	crcSeed    = crc32.Checksum([]byte{recVersion}, castagnoli)
+)
 
-// recSize is the arena footprint of a record with a klen-byte key and a
-// vlen-byte value.
-func recSize(klen, vlen int) int64 {
-	return int64(hdrSize+klen+vlen+recAlign-1) &^ (recAlign - 1)
+// expWord converts an exptime to the record's 32-bit field: 0 stays 0
+// (never), a time before 1970 becomes 1 (expired either way), a time after
+// 2106 becomes the largest.
+func expWord(x int64) uint32 {
+	switch {
+	case x == 0:
+		return 0
+	case x < 0:
+		return 1
+	case x > 1<<32-1:
+		return 1<<32 - 1
+	}
+	return uint32(x)
 }
+
+// makeForm returns the form field of a record with these contents.
+func makeForm(vlen int, exp, flags uint32) uint32 {
+	var f uint32
+	if exp != 0 {
+		f |= formE
+	}
+	if flags != 0 {
+		f |= formF
+	}
+	if vlen > formVlen {
+		f |= formL
+	} else {
+		f |= uint32(vlen)
+	}
+	return f
+}
+
+// formHdrs[f>>formOptBits] is the header size of a record with form f.
+var formHdrs = func() (t [8]uint8) {
+	for i := range t {
+		t[i] = uint8(hdrMin + 4*bits.OnesCount8(uint8(i)))
+	}
+	return t
+}()
+
+// formHdr is the header size of a record with form f.
+func formHdr(f uint32) int {
+	return int(formHdrs[f>>formOptBits&7])
+}
+
+// recSizeOf is the arena footprint of a record with a klen-byte key, a
+// vlen-byte value, exptime field exp and client flags.
+func recSizeOf(klen, vlen int, exp, flags uint32) int64 {
+	return alignRec(formHdr(makeForm(vlen, exp, flags)) + klen + vlen)
+}
+
+// recSize is the footprint of a record with neither exptime nor flags.
+func recSize(klen, vlen int) int64 { return recSizeOf(klen, vlen, 0, 0) }
+
+func alignRec(n int) int64 { return int64(n+recAlign-1) &^ (recAlign - 1) }
 
 // makeInfo packs the info word.
-func makeInfo(klen int, bits uint8) uint32 {
-	return uint32(klen) | uint32(bits)<<8 | recVersion<<16
+func makeInfo(klen int, bits uint8, form uint32) uint32 {
+	return uint32(klen) | uint32(bits)<<8 | form<<16
 }
 
-func infoKlen(w uint32) int      { return int(w & 0xff) }
-func infoBits(w uint32) uint8    { return uint8(w >> 8) }
-func infoVersion(w uint32) uint8 { return uint8(w >> 16) }
+func infoKlen(w uint32) int   { return int(w & 0xff) }
+func infoBits(w uint32) uint8 { return uint8(w >> 8) }
+func infoForm(w uint32) uint32 {
+	return w >> 16
+}
 
 // rec is a view of the record at offset off of the arena mem. It never
 // allocates; its accessors read the fields in place.
@@ -78,24 +153,72 @@ func recAt(mem []byte, off int64) rec { return rec{b: mem[off:]} }
 
 func (r rec) word(at int) *uint32 { return (*uint32)(unsafe.Pointer(&r.b[at])) }
 
-func (r rec) info() uint32   { return atomic.LoadUint32(r.word(offInfo)) }
-func (r rec) klen() int      { return infoKlen(r.info()) }
-func (r rec) vlen() int      { return int(binary.LittleEndian.Uint32(r.b[offVlen:])) }
-func (r rec) cas() uint64    { return binary.LittleEndian.Uint64(r.b[offCAS:]) }
-func (r rec) exptime() int64 { return int64(binary.LittleEndian.Uint64(r.b[offExptime:])) }
-func (r rec) flags() uint32  { return binary.LittleEndian.Uint32(r.b[offFlags:]) }
-func (r rec) atime() uint32  { return atomic.LoadUint32(r.word(offAtime)) }
-func (r rec) crc() uint32    { return binary.LittleEndian.Uint32(r.b[offCRC:]) }
-func (r rec) size() int64    { return recSize(r.klen(), r.vlen()) }
+func (r rec) info() uint32  { return atomic.LoadUint32(r.word(offInfo)) }
+func (r rec) klen() int     { return infoKlen(r.info()) }
+func (r rec) cas() uint64   { return binary.LittleEndian.Uint64(r.b[offCAS:]) }
+func (r rec) atime() uint32 { return atomic.LoadUint32(r.word(offAtime)) }
+func (r rec) crc() uint32   { return binary.LittleEndian.Uint32(r.b[offCRC:]) }
+func (r rec) vlen() int     { return formVlenOf(r, infoForm(r.info())) }
+func (r rec) size() int64 {
+	w := r.info()
+	f := infoForm(w)
+	return alignRec(formHdr(f) + infoKlen(w) + formVlenOf(r, f))
+}
+
+// formVlenOf reads the value length of r, whose form is f.
+func formVlenOf(r rec, f uint32) int {
+	if f&formL == 0 {
+		return int(f & formVlen)
+	}
+	return int(binary.LittleEndian.Uint32(r.b[formHdr(f)-4:]))
+}
+
+// meta reads the record's metadata with one load of the info word.
+func (r rec) meta(m *engine.Meta) {
+	w := r.info()
+	f := infoForm(w)
+	m.CAS = r.cas()
+	m.Atime = int64(r.atime())
+	m.Bits = infoBits(w) & bitsMeta
+	m.Exptime, m.Flags = 0, 0
+	at := hdrMin
+	if f&formE != 0 {
+		m.Exptime = int64(binary.LittleEndian.Uint32(r.b[at:]))
+		at += 4
+	}
+	if f&formF != 0 {
+		m.Flags = binary.LittleEndian.Uint32(r.b[at:])
+	}
+}
+
+// exptime returns the exptime field (0 when absent).
+func (r rec) exptime() int64 {
+	if infoForm(r.info())&formE == 0 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(r.b[hdrMin:]))
+}
+
+// flags returns the client flags (0 when absent).
+func (r rec) flags() uint32 {
+	f := infoForm(r.info())
+	if f&formF == 0 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(r.b[hdrMin+int(f>>15)*4:])
+}
 
 func (r rec) key() []byte {
-	k := r.klen()
-	return r.b[hdrSize : hdrSize+k : hdrSize+k]
+	w := r.info()
+	h, k := formHdr(infoForm(w)), infoKlen(w)
+	return r.b[h : h+k : h+k]
 }
 
 func (r rec) value() []byte {
-	k, v := r.klen(), r.vlen()
-	return r.b[hdrSize+k : hdrSize+k+v : hdrSize+k+v]
+	w := r.info()
+	f := infoForm(w)
+	h, k, v := formHdr(f), infoKlen(w), formVlenOf(r, f)
+	return r.b[h+k : h+k+v : h+k+v]
 }
 
 // setAtime stores t as the access time unless it is already t.
@@ -137,25 +260,24 @@ func (r rec) setBits(bits uint8) {
 	}
 }
 
-// klenVersion[k] is the byte pair (k, recVersion) that the CRC covers
-// after the fixed fields; a global so that computeCRC never allocates (a
-// stack buffer would escape through crc32's dispatch).
-var klenVersion = func() (t [256][2]byte) {
-	for k := range t {
-		t[k] = [2]byte{byte(k), recVersion}
-	}
-	return t
-}()
+// crcStep feeds one byte to a CRC-32C, as crc32.Update would (without a
+// slice that would escape through crc32's dispatch).
+func crcStep(c uint32, b byte) uint32 {
+	c = ^c
+	c = castagnoli[byte(c)^b] ^ c>>8
+	return ^c
+}
 
 // computeCRC returns the CRC of the record's immutable fields, key and
-// value. A record whose version is not recVersion gets a CRC that cannot
-// match (valid checks the version first).
+// value.
 func (r rec) computeCRC() uint32 {
 	w := r.info()
-	k, v := infoKlen(w), r.vlen()
-	c := crc32.Update(0, castagnoli, r.b[offCAS:offInfo])
-	c = crc32.Update(c, castagnoli, klenVersion[k][:])
-	return crc32.Update(c, castagnoli, r.b[hdrSize:hdrSize+k+v])
+	f := infoForm(w)
+	c := crcStep(crcSeed, byte(infoKlen(w)))
+	c = crcStep(c, byte(f))
+	c = crcStep(c, byte(f>>8))
+	end := formHdr(f) + infoKlen(w) + formVlenOf(r, f)
+	return crc32.Update(c, castagnoli, r.b[offCAS:end])
 }
 
 // sealCRC computes and stores the CRC.
@@ -163,41 +285,64 @@ func (r rec) sealCRC() {
 	binary.LittleEndian.PutUint32(r.b[offCRC:], r.computeCRC())
 }
 
-// writeMeta stores the mutable-under-write-lock header fields.
-func (r rec) writeMeta(cas uint64, exptime int64, flags uint32) {
+// fitsMeta reports whether the record has room for exptime field exp and
+// client flags (a zero needs no room).
+func (r rec) fitsMeta(exp, flags uint32) bool {
+	f := infoForm(r.info())
+	return (exp == 0 || f&formE != 0) && (flags == 0 || f&formF != 0)
+}
+
+// writeMeta stores the mutable-under-write-lock header fields; the record
+// must have room for them (fitsMeta).
+func (r rec) writeMeta(cas uint64, exp, flags uint32) {
+	f := infoForm(r.info())
 	binary.LittleEndian.PutUint64(r.b[offCAS:], cas)
-	binary.LittleEndian.PutUint64(r.b[offExptime:], uint64(exptime))
-	binary.LittleEndian.PutUint32(r.b[offFlags:], flags)
+	at := hdrMin
+	if f&formE != 0 {
+		binary.LittleEndian.PutUint32(r.b[at:], exp)
+		at += 4
+	}
+	if f&formF != 0 {
+		binary.LittleEndian.PutUint32(r.b[at:], flags)
+	}
 }
 
 // writeRecord writes a complete record at the start of dst (which must
-// hold recSize(len(key), len(value)) bytes) and seals it with its CRC.
-func writeRecord(dst []byte, key, value []byte, cas uint64, exptime int64, flags uint32, atime uint32, bits uint8) {
+// hold recSizeOf(len(key), len(value), exp, flags) bytes) and seals it
+// with its CRC.
+func writeRecord(dst []byte, key, value []byte, cas uint64, exp, flags uint32, atime uint32, bits uint8) {
 	r := rec{b: dst}
-	r.writeMeta(cas, exptime, flags)
-	binary.LittleEndian.PutUint32(dst[offVlen:], uint32(len(value)))
+	f := makeForm(len(value), exp, flags)
+	h := formHdr(f)
 	atomic.StoreUint32(r.word(offAtime), atime)
-	atomic.StoreUint32(r.word(offInfo), makeInfo(len(key), bits))
-	n := copy(dst[hdrSize:], key)
-	n += copy(dst[hdrSize+n:], value)
+	atomic.StoreUint32(r.word(offInfo), makeInfo(len(key), bits, f))
+	r.writeMeta(cas, exp, flags)
+	if f&formL != 0 {
+		binary.LittleEndian.PutUint32(dst[h-4:], uint32(len(value)))
+	}
+	n := copy(dst[h:], key)
+	n += copy(dst[h+n:], value)
 	// Zero the alignment padding so segment scans see deterministic bytes.
-	end := int(recSize(len(key), len(value)))
-	clear(dst[hdrSize+n : end])
+	end := int(alignRec(h + n))
+	clear(dst[h+n : end])
 	r.sealCRC()
 }
 
 // valid reports whether the record at the start of r looks complete: a
-// known version, a key length in range, a value inside limit bytes and a
-// matching CRC. It is what a scan that rebuilds the index would check.
+// key length in range, a value inside limit bytes and a matching CRC
+// (which also rejects other format versions). It is what a scan that
+// rebuilds the index would check.
 func (r rec) valid(limit int) bool {
-	if len(r.b) < hdrSize {
+	limit = min(limit, len(r.b))
+	if limit < hdrMin {
 		return false
 	}
 	w := r.info()
-	if infoVersion(w) != recVersion || infoKlen(w) == 0 {
+	f := infoForm(w)
+	if infoKlen(w) == 0 || infoKlen(w) > 250 || formHdr(f) > limit {
 		return false
 	}
-	if int64(hdrSize)+int64(infoKlen(w))+int64(r.vlen()) > int64(min(limit, len(r.b))) {
+	if int64(formHdr(f))+int64(infoKlen(w))+int64(formVlenOf(r, f)) > int64(limit) {
 		return false
 	}
 	return r.crc() == r.computeCRC()

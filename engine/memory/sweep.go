@@ -46,22 +46,27 @@ func (e *Engine) sweep(slots int) int {
 			return removed
 		}
 		n := min(slots, len(sh.tab))
-		pos := sh.sweepPos & sh.mask
+		pos := int(sh.sweepPos)
+		if pos >= len(sh.tab) {
+			pos = 0
+		}
 		for k := 0; k < n; k++ {
 			ent := sh.tab[pos]
 			if ent != 0 {
 				r := recAt(e.mem, entryOff(ent))
 				if e.dead(r, now, fm) {
-					e.dropLocked(sh, int(pos), r, true)
+					e.dropLocked(sh, pos, r, true)
 					removed++
 					// The backward shift may have moved another entry
 					// into pos: look at it again.
 					continue
 				}
 			}
-			pos = (pos + 1) & sh.mask
+			if pos++; pos == len(sh.tab) {
+				pos = 0
+			}
 		}
-		sh.sweepPos = pos
+		sh.sweepPos = uint64(pos)
 		sh.mu.Unlock()
 	}
 	return removed
