@@ -104,3 +104,44 @@ func TestExpired(t *testing.T) {
 		}
 	}
 }
+
+func TestFlushMark(t *testing.T) {
+	var cas uint64 = 100
+	take := func() uint64 { cas++; return cas }
+	var none *engine.FlushMark
+	if none.Flushed(10, 1, 1) {
+		t.Fatal("a nil mark flushed an item")
+	}
+	// An immediate flush at 100 takes CAS 101: older items are flushed,
+	// an item stored after it in the same second is not.
+	m := none.Next(100, 100, take)
+	for _, tc := range []struct {
+		now, atime int64
+		cas        uint64
+		want       bool
+	}{
+		{100, 99, 50, true},
+		{100, 100, 100, true},
+		{100, 100, 102, false},
+		{200, 150, 300, false},
+	} {
+		if got := m.Flushed(tc.now, tc.atime, tc.cas); got != tc.want {
+			t.Errorf("immediate: Flushed(now %d, atime %d, cas %d) = %v", tc.now, tc.atime, tc.cas, got)
+		}
+	}
+	// A delayed flush at 150: nothing until 150, then what was last
+	// stored before 150; the earlier flush stays in force.
+	d := m.Next(120, 150, take)
+	if d.Flushed(149, 140, 500) || !d.Flushed(150, 140, 500) || d.Flushed(150, 150, 500) || !d.Flushed(149, 99, 50) {
+		t.Errorf("delayed mark %+v", d)
+	}
+	// A later delayed flush replaces the pending one, but one whose time
+	// has passed stays in force.
+	later := d.Next(160, 300, take)
+	if !later.Flushed(170, 140, 500) || later.Flushed(170, 155, 500) || !later.Flushed(300, 299, 900) {
+		t.Errorf("replaced mark %+v", later)
+	}
+	if cas != 101 {
+		t.Errorf("delayed flushes took a CAS: %d", cas)
+	}
+}

@@ -112,25 +112,9 @@ func (c Config) String() string {
 	return fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots)
 }
 
-// flushMark is the flush state: items are flushed when they were last
-// stored or touched before pastAt (or, with pastCAS, got a CAS before
-// it), or before pendAt once the clock reaches pendAt. It is replaced
-// whole on Flush and read with one atomic load.
-type flushMark struct {
-	pastAt  int64
-	pastCAS uint64
-	pendAt  int64
-}
-
-func (f *flushMark) flushed(now, atime int64, cas uint64) bool {
-	if f == nil {
-		return false
-	}
-	if f.pastAt != 0 && (atime < f.pastAt || (f.pastCAS != 0 && cas < f.pastCAS)) {
-		return true
-	}
-	return f.pendAt != 0 && f.pendAt <= now && atime < f.pendAt
-}
+// flushMark is the flush state (see engine.FlushMark), replaced whole on
+// Flush.
+type flushMark = engine.FlushMark
 
 // Engine is the memory engine. Its methods are safe for concurrent use.
 type Engine struct {
@@ -282,7 +266,7 @@ func (e *Engine) dead(r rec, now int64, fm *flushMark) bool {
 	if x := r.exptime(); x != 0 && x <= now {
 		return true
 	}
-	return fm.flushed(now, int64(r.atime()), r.cas())
+	return fm.Flushed(now, int64(r.atime()), r.cas())
 }
 
 func readMeta(r rec, m *engine.Meta) { r.meta(m) }
@@ -606,22 +590,7 @@ func (e *Engine) Flush(at int64) error {
 	e.fmu.Lock()
 	defer e.fmu.Unlock()
 	now := e.clock.Now()
-	var nm flushMark
-	if old := e.flush.Load(); old != nil {
-		nm = *old
-		if nm.pendAt != 0 && nm.pendAt <= now {
-			nm.pastAt = max(nm.pastAt, nm.pendAt)
-		}
-		nm.pendAt = 0
-	}
-	if at <= now {
-		nm.pastAt = now
-		// Like memcached's oldest_cas = get_cas_id(): an immediate
-		// flush takes a CAS value of its own.
-		nm.pastCAS = e.cas.Add(1)
-	} else {
-		nm.pendAt = at
-	}
+	nm := e.flush.Load().Next(now, at, func() uint64 { return e.cas.Add(1) })
 	e.flush.Store(&nm)
 	return nil
 }

@@ -59,25 +59,9 @@ const (
 	entryOverhead = 64
 )
 
-// flushMark is the flush state, as in the memory engine: items are flushed
-// when they were last stored or touched before pastAt or got a CAS below
-// pastCAS, or, once the clock reaches pendAt, were stored before pendAt.
-// It is replaced whole on Flush and persisted in the "flush" meta record.
-type flushMark struct {
-	pastAt  int64
-	pastCAS uint64
-	pendAt  int64
-}
-
-func (f *flushMark) flushed(now, atime int64, cas uint64) bool {
-	if f == nil {
-		return false
-	}
-	if f.pastAt != 0 && atime < f.pastAt || f.pastCAS != 0 && cas < f.pastCAS {
-		return true
-	}
-	return f.pendAt != 0 && f.pendAt <= now && atime < f.pendAt
-}
+// flushMark is the flush state (see engine.FlushMark), replaced whole on
+// Flush.
+type flushMark = engine.FlushMark
 
 // Engine is the persistent engine. Its methods are safe for concurrent use.
 type Engine struct {
@@ -175,8 +159,8 @@ func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, err
 	if err != nil {
 		return nil, err
 	}
-	if fm := e.mark.Load(); fm != nil && fm.pendAt > e.clock.Now() {
-		mt.Flush(fm.pendAt)
+	if fm := e.mark.Load(); fm != nil && fm.PendAt > e.clock.Now() {
+		mt.Flush(fm.PendAt)
 	}
 	e.mem.Store(mt)
 	e.q.init(e)
@@ -251,19 +235,19 @@ func (e *Engine) loadMeta() error {
 			return fmt.Errorf("%w: %s: the flush record is damaged", ErrCorrupt, e.cfg.Path)
 		}
 		fm := &flushMark{
-			pastAt:  int64(binary.LittleEndian.Uint64(p)),
-			pastCAS: binary.LittleEndian.Uint64(p[8:]),
-			pendAt:  int64(binary.LittleEndian.Uint64(p[16:])),
+			PastAt:  int64(binary.LittleEndian.Uint64(p)),
+			PastCAS: binary.LittleEndian.Uint64(p[8:]),
+			PendAt:  int64(binary.LittleEndian.Uint64(p[16:])),
 		}
 		now := e.clock.Now()
-		if fm.pendAt != 0 && fm.pendAt <= now {
-			fm.pastAt, fm.pendAt = max(fm.pastAt, fm.pendAt), 0
+		if fm.PendAt != 0 && fm.PendAt <= now {
+			fm.PastAt, fm.PendAt = max(fm.PastAt, fm.PendAt), 0
 		}
-		if fm.pastAt > now+1 {
+		if fm.PastAt > now+1 {
 			// The clock went back since the flush: keep only the CAS
 			// part, or every new item would count as flushed.
-			e.log.Warn("persistent: the clock is behind the last flush_all; flushing by CAS only", "flush_time", fm.pastAt, "now", now)
-			fm.pastAt = 0
+			e.log.Warn("persistent: the clock is behind the last flush_all; flushing by CAS only", "flush_time", fm.PastAt, "now", now)
+			fm.PastAt = 0
 		}
 		e.mark.Store(fm)
 	}
@@ -316,7 +300,7 @@ func (e *Engine) stripeOf(key []byte) *stripe {
 
 // alive reports whether an item with metadata m is live at now.
 func (e *Engine) alive(m *engine.Meta, now int64) bool {
-	return !m.Expired(now) && !e.mark.Load().flushed(now, m.Atime, m.CAS)
+	return !m.Expired(now) && !e.mark.Load().Flushed(now, m.Atime, m.CAS)
 }
 
 // tier returns the current memory tier, or ErrClosed.
@@ -718,26 +702,11 @@ func (e *Engine) Flush(at int64) error {
 	e.fmu.Lock()
 	defer e.fmu.Unlock()
 	now := e.clock.Now()
-	var nm flushMark
-	if old := e.mark.Load(); old != nil {
-		nm = *old
-		if nm.pendAt != 0 && nm.pendAt <= now {
-			nm.pastAt = max(nm.pastAt, nm.pendAt)
-		}
-		nm.pendAt = 0
-	}
-	if at <= now {
-		nm.pastAt = now
-		// Like memcached's oldest_cas = get_cas_id(): an immediate
-		// flush takes a CAS value of its own.
-		nm.pastCAS = e.cas.Add(1)
-	} else {
-		nm.pendAt = at
-	}
+	nm := e.mark.Load().Next(now, at, func() uint64 { return e.cas.Add(1) })
 	var p [24]byte
-	binary.LittleEndian.PutUint64(p[0:], uint64(nm.pastAt))
-	binary.LittleEndian.PutUint64(p[8:], nm.pastCAS)
-	binary.LittleEndian.PutUint64(p[16:], uint64(nm.pendAt))
+	binary.LittleEndian.PutUint64(p[0:], uint64(nm.PastAt))
+	binary.LittleEndian.PutUint64(p[8:], nm.PastCAS)
+	binary.LittleEndian.PutUint64(p[16:], uint64(nm.PendAt))
 	op := kvOp{Key: metaKey(metaFlush), Value: appendMeta(nil, metaFlush, p[:])}
 	e.kvmu.RLock()
 	if e.closed.Load() {

@@ -80,8 +80,8 @@ const (
 //	          engine hands out is below it; it is raised (synchronously)
 //	          before the counter reaches it, so CAS values stay unique
 //	          and increasing across restarts and crashes.
-//	"flush"   24 bytes: the flush mark, int64 pastAt, uint64 pastCAS,
-//	          int64 pendAt (see flushMark).
+//	"flush"   24 bytes: the flush mark, int64 PastAt, uint64 PastCAS,
+//	          int64 PendAt (see engine.FlushMark).
 const (
 	metaVersion = 1
 
