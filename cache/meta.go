@@ -585,23 +585,12 @@ func (m *metaArithMutator) Mutate(cur *engine.Item, found bool, next *engine.Ite
 		r.Status = Exists
 		return engine.OpNone
 	}
-	v, ok := parseCounter(cur.Value)
+	buf, v, _, ok := addDelta(m.scratch, cur.Value, o.Incr, o.Delta)
 	if !ok {
 		r.Status = NonNumeric
 		return engine.OpNone
 	}
-	if o.Incr {
-		v += o.Delta
-	} else if o.Delta > v {
-		v = 0
-	} else {
-		v -= o.Delta
-	}
 	r.Status, r.Value, r.Exptime = Stored, v, cur.Exptime
-	buf := strconv.AppendUint(m.scratch[:0], v, 10)
-	for len(buf) < len(cur.Value) {
-		buf = append(buf, ' ')
-	}
 	m.scratch = buf
 	exp := cur.Exptime
 	if o.TTL {

@@ -383,31 +383,43 @@ func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 		m.status = Exists
 		return engine.OpNone
 	}
-	v, ok := parseCounter(cur.Value)
+	buf, v, grew, ok := addDelta(m.scratch, cur.Value, m.a.Incr, m.a.Delta)
 	if !ok {
 		m.status = NonNumeric
 		return engine.OpNone
 	}
-	if m.a.Incr {
-		v += m.a.Delta
-	} else if m.a.Delta > v {
-		v = 0
-	} else {
-		v -= m.a.Delta
-	}
-	m.result = v
-	buf := strconv.AppendUint(m.scratch[:0], v, 10)
-	m.linked = len(buf) > len(cur.Value)
-	// memcached rewrites a value that still fits in place, padding it
-	// with spaces to the old length.
-	for len(buf) < len(cur.Value) {
-		buf = append(buf, ' ')
-	}
+	m.result, m.linked = v, grew
 	m.scratch = buf
 	m.status = Stored
 	next.Meta = engine.Meta{Flags: cur.Flags, Exptime: cur.Exptime, Bits: cur.Bits}
 	next.Value = buf
 	return engine.OpStore
+}
+
+// addDelta applies an incr (wrapping at 2^64) or a decr (stopping at 0) to
+// a counter value, as memcached's do_add_delta: it formats the result into
+// scratch, padded with spaces to the old length when it fits (memcached
+// rewrites such a value in place), and reports whether it grew longer (a
+// new item). ok is false when value is not a number.
+func addDelta(scratch, value []byte, incr bool, delta uint64) (buf []byte, v uint64, grew, ok bool) {
+	v, ok = parseCounter(value)
+	if !ok {
+		return scratch, 0, false, false
+	}
+	switch {
+	case incr:
+		v += delta
+	case delta > v:
+		v = 0
+	default:
+		v -= delta
+	}
+	buf = strconv.AppendUint(scratch[:0], v, 10)
+	grew = len(buf) > len(value)
+	for len(buf) < len(value) {
+		buf = append(buf, ' ')
+	}
+	return buf, v, grew, true
 }
 
 // parseCounter reads a value as memcached's safe_strtoull does: optional
