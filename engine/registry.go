@@ -21,6 +21,19 @@ type DriverFunc func(env Env, config string) (Engine, error)
 // Open calls f.
 func (f DriverFunc) Open(env Env, config string) (Engine, error) { return f(env, config) }
 
+// Constructor adapts an engine's constructor, which returns its concrete
+// type, to a Driver: a failed construction then yields a nil Engine and
+// never an interface holding a nil pointer.
+func Constructor[E Engine](newEngine func(env Env, config string) (E, error)) Driver {
+	return DriverFunc(func(env Env, config string) (Engine, error) {
+		e, err := newEngine(env, config)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	})
+}
+
 var (
 	driversMu sync.RWMutex
 	drivers   = map[string]Driver{}

@@ -145,3 +145,21 @@ func TestFlushMark(t *testing.T) {
 		t.Errorf("delayed flushes took a CAS: %d", cas)
 	}
 }
+
+type fakeEngine struct{ engine.Engine }
+
+func TestConstructorNeverReturnsTypedNil(t *testing.T) {
+	d := engine.Constructor(func(env engine.Env, config string) (*fakeEngine, error) {
+		if config == "fail" {
+			return nil, engine.ErrBadConfig
+		}
+		return &fakeEngine{}, nil
+	})
+	e, err := d.Open(engine.Env{}, "fail")
+	if err == nil || e != nil {
+		t.Fatalf("failed Open returned engine %#v (nil interface wanted), err %v", e, err)
+	}
+	if e, err := d.Open(engine.Env{}, ""); err != nil || e == nil {
+		t.Fatalf("Open: %v, %v", e, err)
+	}
+}

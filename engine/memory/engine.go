@@ -17,15 +17,7 @@ import (
 )
 
 func init() {
-	engine.Register("memory", engine.DriverFunc(open))
-}
-
-func open(env engine.Env, config string) (engine.Engine, error) {
-	e, err := New(env, config)
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
+	engine.Register("memory", engine.Constructor(New))
 }
 
 // Interface guards.

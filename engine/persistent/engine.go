@@ -14,13 +14,7 @@ import (
 )
 
 func init() {
-	engine.Register("persistent", engine.DriverFunc(func(env engine.Env, config string) (engine.Engine, error) {
-		e, err := New(env, config)
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
-	}))
+	engine.Register("persistent", engine.Constructor(New))
 }
 
 // Interface guards.
