@@ -258,8 +258,10 @@ type MetaSetOpts struct {
 
 // MetaSet runs an ms with value. It returns the outcome, the stored item's
 // metadata (when Stored) and the length of the stored value (the request's
-// when not stored). An engine error (ErrTooLarge, ErrNoMemory) leaves the
-// key as it was.
+// when not stored). An append or prepend whose combined item cannot be
+// allocated is NOT_STORED; in every other mode an item that cannot be
+// allocated (ErrTooLarge, ErrNoMemory) is an error, and the key's old item
+// is dropped, as memcached's ms does.
 func (s *Session) MetaSet(key, value []byte, o MetaSetOpts) (Status, engine.Meta, int, error) {
 	s.CmdSet.Add(1)
 	now := s.c.clock.Now()
@@ -272,6 +274,13 @@ func (s *Session) MetaSet(key, value []byte, o MetaSetOpts) (Status, engine.Meta
 	_, meta, err := s.c.eng.Update(key, m)
 	s.scratch = m.scratch
 	m.value = nil
+	if err != nil && outOfRoom(err) {
+		if o.Mode == ModeAppend || o.Mode == ModePrepend {
+			return NotStored, meta, len(value), nil
+		}
+		s.countRefused(err)
+		s.dropStale(key)
+	}
 	if err != nil {
 		return StatusNone, meta, len(value), err
 	}

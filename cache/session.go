@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/mnemo-cache/mnemo/engine"
@@ -118,14 +117,23 @@ func (s *Session) Touch(key []byte, exptime int64) (Status, error) {
 }
 
 // Store executes a storage command. exptime is as the client sent it. A
-// non-zero cas makes set and replace conditional too (binary protocol);
-// ModeCAS requires it. It returns the outcome and, when stored, the new
-// item's metadata.
+// non-zero cas turns set, add and replace into a cas command, as memcached
+// does for the binary protocol; ModeCAS requires it; append and prepend
+// with a cas must match it too. It returns the outcome and, when stored,
+// the new item's metadata.
+//
+// A set whose item cannot be allocated (too large, out of memory) drops
+// the key's old item; an append or prepend whose combined item cannot be
+// allocated is NOT_STORED, as in memcached.
 func (s *Session) Store(mode StoreMode, key []byte, flags uint32, exptime int64, value []byte, cas uint64) (Status, engine.Meta, error) {
 	s.CmdSet.Add(1)
+	eff := mode
+	if cas != 0 && (mode == ModeSet || mode == ModeAdd || mode == ModeReplace) {
+		eff = ModeCAS
+	}
 	m := &s.store
 	*m = storeMutator{
-		mode:    mode,
+		mode:    eff,
 		flags:   flags,
 		exptime: Expiry(exptime, s.c.clock.Now()),
 		value:   value,
@@ -136,26 +144,24 @@ func (s *Session) Store(mode StoreMode, key []byte, flags uint32, exptime int64,
 	_, meta, err := s.c.eng.Update(key, m)
 	s.scratch = m.scratch
 	m.value = nil
-	if err != nil && (mode == ModeAppend || mode == ModePrepend) &&
-		(errors.Is(err, engine.ErrTooLarge) || errors.Is(err, engine.ErrNoMemory)) {
-		// memcached: an append that cannot allocate the combined item
-		// is NOT_STORED.
-		return NotStored, meta, nil
+	if err != nil && outOfRoom(err) {
+		if eff == ModeAppend || eff == ModePrepend {
+			// memcached: an append that cannot allocate the combined
+			// item is NOT_STORED.
+			return NotStored, meta, nil
+		}
+		s.countRefused(err)
+		if mode == ModeSet {
+			s.dropStale(key)
+		}
 	}
 	if err != nil {
-		switch {
-		case errors.Is(err, engine.ErrTooLarge):
-			s.StoreTooLarge.Add(1)
-		case errors.Is(err, engine.ErrNoMemory):
-			s.StoreNoMemory.Add(1)
-		}
 		return StatusNone, meta, err
 	}
 	if m.status == Stored {
 		s.TotalItems.Add(1)
 	}
-	switch mode {
-	case ModeCAS:
+	if eff == ModeCAS {
 		switch m.status {
 		case Stored:
 			s.CasHits.Add(1)
@@ -265,7 +271,7 @@ func (m *storeMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 		switch {
 		case m.mode == ModeCAS:
 			m.status = NotFound
-		case m.cas != 0 && m.mode != ModeAdd:
+		case m.cas != 0:
 			m.status = NotFound
 		case m.mode == ModeSet || m.mode == ModeAdd:
 			m.status = Stored
@@ -277,7 +283,7 @@ func (m *storeMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 		}
 		return engine.OpNone
 	}
-	if m.cas != 0 && m.mode != ModeAdd && (m.noCAS || m.cas != cur.CAS) {
+	if m.cas != 0 && (m.noCAS || m.cas != cur.CAS) {
 		m.status = Exists
 		return engine.OpNone
 	}
