@@ -161,8 +161,9 @@ type Counters struct {
 	_          [64]byte // keep sessions' counters off each other's cache lines
 }
 
-// counterFields lists the counters with their memcached stat names, in
-// the order memcached prints them.
+// fields lists the counters with their memcached stat names, in the order
+// memcached prints them (total_items, which memcached prints among the
+// item figures, last).
 func (k *Counters) fields() []struct {
 	name string
 	v    *atomic.Uint64

@@ -19,8 +19,12 @@
 //
 // Engine calls may block (a persistent engine reads from disk on a miss).
 // The server runs one goroutine per connection, so a blocking call stalls
-// only its own connection. Engines must never hold a lock that other
-// connections need while they wait on I/O.
+// only its own connection. An engine should not hold a lock that other
+// connections need while it waits on I/O; where it must (the persistent
+// engine reads a key under its stripe lock after three reads in a row
+// lost a race with writes to the same stripe, and a sync-durability write
+// waits for its group commit after releasing it), it says so and bounds
+// the wait.
 //
 // # Time
 //
@@ -129,11 +133,20 @@ const (
 // absent, expired or flushed; cur is then zero) and fills next when it
 // returns OpStore or OpMeta. cur.Value aliases engine memory: it is valid
 // only during the call and must not be written to or retained. next.Value
-// may alias memory the Mutator owns; the engine copies it before Update
-// returns. Mutate runs with engine locks held: it must not block, must not
-// call the engine, and must be a pure function of cur and its own inputs,
-// because an engine may call it more than once for one Update (optimistic
-// retry), using only the last call's decision.
+// may alias memory the Mutator owns; it must stay unchanged until Update
+// returns, and the engine copies it before then. Mutate runs with engine
+// locks held: it must not block and must not call the engine.
+//
+// An engine may call Mutate more than once for one Update and applies only
+// the last call's decision: the memory engine retries when a concurrent
+// writer won; the persistent engine first calls it with found == false
+// when memory has no item, and then, unless the Mutator is blind (see
+// BlindMutator), drops that decision, reads the disk and calls it again
+// with the disk item. So every call must start from the Mutator's inputs
+// alone, overwriting any result an earlier call left (a pure function of
+// cur, found and the inputs), and the caller reads results only after
+// Update returns. For OpMeta on a key that is not found the engine does
+// nothing (OpNone).
 type Mutator interface {
 	Mutate(cur *Item, found bool, next *Item) Op
 }
