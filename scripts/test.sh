@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs mnemo's whole test suite: vet, then every package's tests under the
-# race detector, interop tests included, and the protocol suites once more
-# with the persistent engine.
+# Runs mnemo's whole test suite: go vet and staticcheck, then every
+# package's tests under the race detector with the invariant checks on
+# (build tag "invariants"), interop tests and the import-layer test
+# included, and the protocol suites once more with the persistent engine.
 #
 # The interop tests talk to real memcached software from Debian:
 #   memcached            the reference server (differential tests)
@@ -39,7 +40,18 @@ export MNEMO_PYTHON="$PYTHON" # the interop tests run pymemcache with it
 # (the race detector itself still needs cgo).
 tags=pebblegozstd
 go vet -tags "$tags" ./...
-go test -race -count=1 -tags "$tags" -timeout 20m ./...
+
+# staticcheck, at a pinned version, from the Go module proxy.
+staticcheck_version=v0.8.2
+staticcheck="$(go env GOPATH)/bin/staticcheck"
+if ! "$staticcheck" -version 2>/dev/null | grep -qF "(${staticcheck_version#v})"; then
+	echo "test.sh: installing staticcheck $staticcheck_version"
+	GOBIN="$(go env GOPATH)/bin" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+"$staticcheck" -tags "$tags" ./...
+
+# The race-detector run also turns on the engines' invariant checks.
+go test -race -count=1 -tags "$tags invariants" -timeout 20m ./...
 # The protocol suites again, on the persistent engine.
 MNEMO_TEST_ENGINE=persistent go test -race -count=1 -tags "$tags" -timeout 20m \
 	./internal/interop ./internal/interop/binproto
