@@ -15,16 +15,62 @@ import (
 
 const module = "github.com/mnemo-cache/mnemo/"
 
-// forbidden maps a package directory prefix to the mnemo packages it must
-// not import (prefixes). Test files are held to the same rule, except
-// that they may import the engine conformance suite and engines' bundle.
+// forbidden maps a package directory (and the directories below it) to the
+// mnemo packages it must not import (prefixes; "" is every mnemo package).
+// A directory is held to the rules of its longest listed prefix. Test
+// files are held to the same rules.
+//
+// internal/number (memcached's number rules) is a leaf: it imports no mnemo
+// package, and every layer but server and config may import it.
 var forbidden = map[string][]string{
-	"server":   {""}, // the framework imports no mnemo package at all
-	"config":   {""},
-	"protocol": {"engine", "server", "cache", "memcache", "config"},
-	"engine":   {"protocol", "server", "cache", "memcache", "config"},
-	"cache":    {"protocol", "server", "memcache", "config"},
-	"memcache": {"config"},
+	"server":          {""}, // the framework imports no mnemo package at all
+	"config":          {""},
+	"internal/number": {""}, // a leaf any layer may import
+	"protocol":        {"engine", "server", "cache", "memcache", "config"},
+	"engine":          {"protocol", "server", "cache", "memcache", "config"},
+	"cache":           {"protocol", "server", "memcache", "config"},
+	"memcache":        {"config"},
+}
+
+// layerOf returns the longest key of forbidden that is dir or a directory
+// above it, and false when none is.
+func layerOf(dir string) (string, bool) {
+	for d := dir; ; {
+		if _, ok := forbidden[d]; ok {
+			return d, true
+		}
+		i := strings.LastIndexByte(d, '/')
+		if i < 0 {
+			return "", false
+		}
+		d = d[:i]
+	}
+}
+
+// violations returns the imports of a file in directory dir (relative to
+// the module root, slash-separated) that break the rules.
+func violations(dir string, imports []string) []string {
+	layer, ok := layerOf(dir)
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for _, p := range imports {
+		if !strings.HasPrefix(p, module) {
+			continue
+		}
+		target := strings.TrimPrefix(p, module)
+		if target == layer || strings.HasPrefix(target, layer+"/") {
+			continue // within its own layer
+		}
+		for _, rule := range forbidden[layer] {
+			if rule == "" || target == rule || strings.HasPrefix(target, rule+"/") {
+				bad = append(bad, layer+"/ must not import "+target)
+				break
+			}
+		}
+	}
+	return bad
 }
 
 func TestImportsPointDownward(t *testing.T) {
@@ -45,9 +91,7 @@ func TestImportsPointDownward(t *testing.T) {
 		}
 		rel, _ := filepath.Rel(root, path)
 		dir := filepath.ToSlash(filepath.Dir(rel))
-		top, _, _ := strings.Cut(dir, "/")
-		rules, ok := forbidden[top]
-		if !ok {
+		if _, ok := layerOf(dir); !ok {
 			return nil
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
@@ -55,20 +99,13 @@ func TestImportsPointDownward(t *testing.T) {
 			return err
 		}
 		checked++
+		imports := make([]string, 0, len(f.Imports))
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if !strings.HasPrefix(p, module) {
-				continue
-			}
-			target := strings.TrimPrefix(p, module)
-			if strings.HasPrefix(target, top+"/") || target == top {
-				continue // within its own layer
-			}
-			for _, bad := range rules {
-				if bad == "" || target == bad || strings.HasPrefix(target, bad+"/") {
-					t.Errorf("%s imports %s: %s/ must not import %s", rel, p, top, target)
-				}
-			}
+			imports = append(imports, p)
+		}
+		for _, v := range violations(dir, imports) {
+			t.Errorf("%s: %s", rel, v)
 		}
 		return nil
 	})
@@ -77,5 +114,41 @@ func TestImportsPointDownward(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no Go files checked: is the test running from internal/layers?")
+	}
+}
+
+// TestRules checks that the rules catch what they are meant to catch.
+func TestRules(t *testing.T) {
+	tests := []struct {
+		dir string
+		imp string
+		bad bool
+	}{
+		{"internal/number", "strconv", false},
+		{"internal/number", module + "protocol/text", true},
+		{"internal/number", module + "internal/layers", true},
+		{"internal/number", module + "engine", true},
+		{"internal/number/sub", module + "cache", true},
+		{"internal/number/sub", module + "internal/number", false},
+		{"server", module + "internal/number", true},
+		{"server/x", module + "protocol/text", true},
+		{"config", module + "internal/number", true},
+		{"protocol/text", module + "internal/number", false},
+		{"protocol/text", module + "protocol/meta", false},
+		{"protocol/text", module + "engine", true},
+		{"cache", module + "internal/number", false},
+		{"cache", module + "engine/memory", false},
+		{"cache", module + "protocol/text", true},
+		{"memcache", module + "internal/number", false},
+		{"memcache", module + "config", true},
+		{"engine/memory", module + "internal/number", false},
+		{"engine/memory", module + "cache", true},
+		{"cmd/mnemo", module + "config", false},
+	}
+	for _, tt := range tests {
+		got := violations(tt.dir, []string{tt.imp})
+		if bad := len(got) > 0; bad != tt.bad {
+			t.Errorf("%s importing %s: violations %q, want bad=%v", tt.dir, tt.imp, got, tt.bad)
+		}
 	}
 }

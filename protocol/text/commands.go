@@ -1,5 +1,7 @@
 package text
 
+import "github.com/mnemo-cache/mnemo/internal/number"
+
 // storage decodes the line of set, add, replace, append, prepend and cas
 // (tokens in d.toks[:nt]) and the data block that follows it in buf at
 // offset consumed.
@@ -19,16 +21,16 @@ func (d *Decoder) storage(buf []byte, consumed, nt int, noreply bool, req *Reque
 		return consumed, 0, ErrBadFormat.silenced(noreply)
 	}
 	req.Key = key
-	flags, ok1 := parseUint32(d.toks[2])
-	exptime, ok2 := parseInt32(d.toks[3])
-	vlen, ok3 := parseInt32(d.toks[4])
+	flags, ok1 := number.ParseUint32(d.toks[2])
+	exptime, ok2 := number.ParseInt32(d.toks[3])
+	vlen, ok3 := number.ParseInt32(d.toks[4])
 	if !ok1 || !ok2 || !ok3 {
 		return consumed, 0, ErrBadFormat.silenced(noreply)
 	}
 	req.Flags = flags
 	req.Exptime = int64(exptime)
 	if withCAS {
-		cas, ok := parseUint64(d.toks[5])
+		cas, ok := number.ParseUint64(d.toks[5])
 		if !ok {
 			return consumed, 0, ErrBadFormat.silenced(noreply)
 		}
@@ -88,7 +90,7 @@ func (d *Decoder) arithmetic(nt int, noreply bool, req *Request) error {
 		return ErrBadFormat.silenced(noreply)
 	}
 	req.Key = d.toks[1]
-	delta, ok := parseUint64(d.toks[2])
+	delta, ok := number.ParseUint64(d.toks[2])
 	if !ok {
 		return ErrInvalidDelta.silenced(noreply)
 	}
@@ -106,7 +108,7 @@ func (d *Decoder) touch(nt int, noreply bool, req *Request) error {
 		return ErrBadFormat.silenced(noreply)
 	}
 	req.Key = d.toks[1]
-	exp, ok := parseInt32(d.toks[2])
+	exp, ok := number.ParseInt32(d.toks[2])
 	if !ok {
 		return ErrInvalidExptime.silenced(noreply)
 	}
@@ -149,7 +151,7 @@ func (d *Decoder) flushAll(nt int, noreply bool, req *Request) error {
 		bare = 2
 	}
 	if nt != bare {
-		exp, ok := parseInt32(d.toks[1])
+		exp, ok := number.ParseInt32(d.toks[1])
 		if !ok {
 			return ErrInvalidExptime.silenced(noreply)
 		}

@@ -1,6 +1,10 @@
 package text
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/mnemo-cache/mnemo/internal/number"
+)
 
 // Limits of the decoder.
 const (
@@ -196,7 +200,7 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 				return consumed, 0, ErrUnknownCommand
 			}
 			req.Noreply = noreply
-			v, ok := parseUint32(d.toks[1])
+			v, ok := number.ParseUint32(d.toks[1])
 			if !ok {
 				return consumed, 0, ErrUnknownCommand.silenced(noreply)
 			}
@@ -247,7 +251,7 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 			return consumed, 0, ErrUnknownCommand
 		}
 		req.Noreply = noreply
-		v, ok := parseUint32(d.toks[1])
+		v, ok := number.ParseUint32(d.toks[1])
 		if !ok {
 			return consumed, 0, ErrBadFormat.silenced(noreply)
 		}
@@ -336,7 +340,7 @@ func (d *Decoder) retrieval(line []byte, pos int, req *Request) error {
 		return ErrUnknownCommand
 	}
 	if req.Cmd == CmdGat || req.Cmd == CmdGats {
-		exp, ok := parseInt32(first)
+		exp, ok := number.ParseInt32(first)
 		if !ok {
 			return ErrInvalidExptime
 		}

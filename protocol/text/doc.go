@@ -1,7 +1,8 @@
 // Package text owns memcached's text protocol codec: a streaming,
 // split-safe request decoder and the append-style reply encoders. It knows
-// nothing of engines or of the server and imports only the standard
-// library. Reference behaviour is memcached 1.6.18 (doc/protocol.txt and
+// nothing of engines or of the server; besides the standard library it
+// imports only internal/number, which holds memcached's number rules.
+// Reference behaviour is memcached 1.6.18 (doc/protocol.txt and
 // proto_text.c); every rule below was checked against that binary.
 //
 // # Decoding
@@ -46,7 +47,7 @@
 // returned Error then has Silent set).
 //
 // Numbers are parsed as memcached's safe_strtoul, safe_strtol and
-// safe_strtoull on a 64-bit host: leading white space and a sign are
+// safe_strtoull on a 64-bit host (package internal/number): leading white space and a sign are
 // accepted, trailing garbage is not (unless it starts with white space
 // other than a space), and 32-bit results are truncated the way memcached
 // truncates them: flags "4294967296" are 0, and a value length of 2^40 is

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mnemo-cache/mnemo/internal/number"
 )
 
 // fmtReq renders a decoded request compactly for comparisons.
@@ -169,13 +171,13 @@ func run(t testing.TB, d *Decoder, chunks [][]byte) []string {
 				t.Fatalf("Decode(%q) returned need %d with n %d", buf, need, n)
 			}
 			if req.Cmd == CmdMetaSet && !req.Meta.TooLarge {
-				want, _ := parseInt32(req.Args[1])
+				want, _ := number.ParseInt32(req.Args[1])
 				if len(req.Data) != int(want) {
 					t.Fatalf("Decode(%q): ms data %q is not %d bytes", buf, req.Data, want)
 				}
 			}
 			if req.Cmd.IsStorage() {
-				want, _ := parseInt32(req.Args[3])
+				want, _ := number.ParseInt32(req.Args[3])
 				if len(req.Data) != int(want) {
 					t.Fatalf("Decode(%q): data %q is not %d bytes", buf, req.Data, want)
 				}

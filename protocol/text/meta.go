@@ -5,6 +5,8 @@ package text
 // the flag and whose rest is its argument; a flag may appear once; the
 // line may hold at most 19 tokens (20 with memcached's terminal token).
 
+import "github.com/mnemo-cache/mnemo/internal/number"
+
 // Limits of the meta commands.
 const (
 	// MaxOpaque is the longest opaque (O) token, its 'O' included.
@@ -150,7 +152,7 @@ func (d *Decoder) metaSet(buf []byte, consumed, nt int, req *Request) (n, need i
 	if nt+1 > metaMaxTokens {
 		return consumed, 0, ErrMetaOptionsTooLong
 	}
-	vlen, ok := parseInt32(d.toks[2])
+	vlen, ok := number.ParseInt32(d.toks[2])
 	if !ok || vlen < 0 || vlen > maxValueLen {
 		return consumed, 0, ErrBadFormat
 	}
@@ -242,7 +244,7 @@ func (d *Decoder) metaFlags(start, nt int, req *Request) *Error {
 			req.Key = d.keybuf[:n]
 			m.Base64 = true
 		case 'N', 'T', 'R':
-			v, ok := parseInt32(arg)
+			v, ok := number.ParseInt32(arg)
 			if !ok {
 				ferr, failed = ErrMetaBadToken, true
 				break
@@ -256,13 +258,13 @@ func (d *Decoder) metaFlags(start, nt int, req *Request) *Error {
 				m.RecacheTTL = int64(v)
 			}
 		case 'F':
-			v, ok := parseUint32(arg)
+			v, ok := number.ParseUint32(arg)
 			if !ok {
 				failed = true
 			}
 			m.ClientFlags = v
 		case 'C', 'E':
-			v, ok := parseUint64(arg)
+			v, ok := number.ParseUint64(arg)
 			if !ok {
 				ferr, failed = ErrMetaBadToken, true
 				break
@@ -279,13 +281,13 @@ func (d *Decoder) metaFlags(start, nt int, req *Request) *Error {
 			}
 			m.Mode = tok[1]
 		case 'J':
-			v, ok := parseUint64(arg)
+			v, ok := number.ParseUint64(arg)
 			if !ok {
 				ferr, failed = ErrMetaInitial, true
 			}
 			m.Initial = v
 		case 'D':
-			v, ok := parseUint64(arg)
+			v, ok := number.ParseUint64(arg)
 			if !ok {
 				ferr, failed = ErrMetaDelta, true
 			}
