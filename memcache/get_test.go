@@ -1,0 +1,86 @@
+package memcache_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRetrieval covers get, gets, gat and gats over the text protocol.
+func TestRetrieval(t *testing.T) {
+	const setAB = "set a 1 0 2\r\naa\r\nset b 2 0 3\r\nbbb\r\n"
+	const storedAB = "STORED\r\nSTORED\r\n"
+	run(t, []transcript{
+		one("get miss", "get k\r\n", "END\r\n"),
+		one("gets miss", "gets k\r\n", "END\r\n"),
+		one("get hit", setAB+"get a\r\n", storedAB+"VALUE a 1 2\r\naa\r\nEND\r\n"),
+		one("multi-key get in request order, misses left out",
+			setAB+"get b nope a nope2\r\n",
+			storedAB+"VALUE b 2 3\r\nbbb\r\nVALUE a 1 2\r\naa\r\nEND\r\n"),
+		one("multi-key get of misses only", "get x y z\r\n", "END\r\n"),
+		one("a repeated key is answered each time",
+			setAB+"get a a\r\n",
+			storedAB+"VALUE a 1 2\r\naa\r\nVALUE a 1 2\r\naa\r\nEND\r\n"),
+		one("gets shows the CAS unique",
+			setAB+"gets a b\r\n",
+			storedAB+"VALUE a 1 2 1\r\naa\r\nVALUE b 2 3 2\r\nbbb\r\nEND\r\n"),
+		one("get and gets without a key", "get\r\ngets\r\n", "ERROR\r\nERROR\r\n"),
+		one("key too long",
+			"get "+strings.Repeat("k", 251)+"\r\nget "+strings.Repeat("k", 250)+"\r\n",
+			"CLIENT_ERROR bad command line format\r\nEND\r\n"),
+		one("extra spaces between keys",
+			setAB+"get   a    b  \r\n",
+			storedAB+"VALUE a 1 2\r\naa\r\nVALUE b 2 3\r\nbbb\r\nEND\r\n"),
+		one("line ending without CR",
+			setAB+"get a\n",
+			storedAB+"VALUE a 1 2\r\naa\r\nEND\r\n"),
+		one("gat hit and miss",
+			setAB+"gat 100 a nope b\r\n",
+			storedAB+"VALUE a 1 2\r\naa\r\nVALUE b 2 3\r\nbbb\r\nEND\r\n"),
+		one("gats shows the CAS unique",
+			setAB+"gats 0 b\r\n",
+			storedAB+"VALUE b 2 3 2\r\nbbb\r\nEND\r\n"),
+		one("gat without a key", "gat 10\r\ngat\r\n", "END\r\nERROR\r\n"),
+		one("gat with a bad exptime", "gat x a\r\n", "CLIENT_ERROR invalid exptime argument\r\n"),
+		one("gat with a negative exptime expires the item",
+			setAB+"gat -1 a\r\nget a\r\n",
+			storedAB+"VALUE a 1 2\r\naa\r\nEND\r\nEND\r\n"),
+		{name: "gat sets a new exptime",
+			steps: []step{
+				{send: "set k 0 10 1\r\nv\r\nset l 0 10 1\r\nw\r\ngat 100 k\r\n", want: "STORED\r\nSTORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n"},
+				{advance: 50, send: "get k l\r\n", want: "VALUE k 0 1\r\nv\r\nEND\r\n"},
+				{advance: 50, send: "get k\r\n", want: "END\r\n"},
+			}},
+		{name: "gat 0 makes an item never expire",
+			steps: []step{
+				{send: "set k 0 10 1\r\nv\r\ngats 0 k\r\n", want: "STORED\r\nVALUE k 0 1 1\r\nv\r\nEND\r\n"},
+				{advance: 1000, send: "get k\r\n", want: "VALUE k 0 1\r\nv\r\nEND\r\n"},
+			}},
+		{name: "expired items are misses",
+			steps: []step{
+				{send: "set k 0 2 1\r\nv\r\n", want: "STORED\r\n"},
+				{advance: 1, send: "get k\r\n", want: "VALUE k 0 1\r\nv\r\nEND\r\n"},
+				{advance: 1, send: "get k\r\ngets k\r\ngat 100 k\r\n", want: "END\r\nEND\r\nEND\r\n"},
+			}},
+		one("pipelined gets",
+			"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nget a\r\n",
+			"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\nEND\r\nVALUE a 0 1\r\n1\r\nEND\r\n"),
+	})
+}
+
+// TestRetrievalLarge checks a multi-get whose reply is larger than the
+// server's buffers: every value arrives whole and in order.
+func TestRetrievalLarge(t *testing.T) {
+	srv := start(t, opts{})
+	c := dial(t, srv.addr)
+	value := strings.Repeat("0123456789", 50_000) // 500 KB
+	var keys, want strings.Builder
+	for i := range 8 {
+		k := "key" + string(rune('a'+i))
+		c.send("set " + k + " 0 0 500000 noreply\r\n" + value + "\r\n")
+		keys.WriteString(" " + k)
+		want.WriteString("VALUE " + k + " 0 500000\r\n" + value + "\r\n")
+	}
+	want.WriteString("END\r\n")
+	c.send("get" + keys.String() + "\r\n")
+	c.expect("8 x 500 KB multi-get", want.String())
+}
