@@ -122,6 +122,13 @@ func (h *Handler) MaxRequestSize() int {
 	return max(h.cfg.ItemSizeMax+text.MaxLine, text.DefaultMaxGetLine) + 2
 }
 
+// rejectMessage is memcached's reply to a connection beyond its -c limit.
+const rejectMessage = "ERROR Too many open connections\r\n"
+
+// RejectMessage is what memcached writes to a connection beyond its -c
+// limit before closing it. Give it to server.Config.RejectMessage.
+func (h *Handler) RejectMessage() []byte { return []byte(rejectMessage) }
+
 // NewSession starts the protocol state of one connection.
 func (h *Handler) NewSession(c *server.Conn) server.Session {
 	h.srvMu.Lock()

@@ -6,28 +6,58 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// Connection states, named as memcached names them in "stats conns".
+// State is what a connection (or a listener) is doing, as EachConn
+// reports it. The names are the framework's own; an application that
+// reports states to its clients maps them to its own words.
+type State uint32
+
+// The states, in the order a connection goes through them.
 const (
-	stateWaiting uint32 = iota
-	stateRead
-	stateNread
-	stateParse
-	stateWrite
-	stateClosing
+	// StateWaiting: nothing is buffered; the connection waits for the
+	// next request.
+	StateWaiting State = iota
+	// StateReading: part of a request is buffered and the connection
+	// reads more, the request's size unknown.
+	StateReading
+	// StateReadingNeed: the Session said how many bytes it needs (a
+	// request with a length-prefixed body) and the connection reads
+	// until they are buffered.
+	StateReadingNeed
+	// StateServing: the connection is in Session.Serve (or has just
+	// flushed from it).
+	StateServing
+	// StateWriting: the connection is writing replies.
+	StateWriting
+	// StateClosing: the connection is releasing what it holds.
+	StateClosing
+	// StateListening: a listener accepting connections.
+	StateListening
 )
 
 var stateNames = [...]string{
-	stateWaiting: "conn_waiting",
-	stateRead:    "conn_read",
-	stateNread:   "conn_nread",
-	stateParse:   "conn_parse_cmd",
-	stateWrite:   "conn_mwrite",
-	stateClosing: "conn_closing",
+	StateWaiting:     "waiting",
+	StateReading:     "reading",
+	StateReadingNeed: "reading-need",
+	StateServing:     "serving",
+	StateWriting:     "writing",
+	StateClosing:     "closing",
+	StateListening:   "listening",
+}
+
+// String returns the state's name in the framework's words ("waiting",
+// "reading", "reading-need", "serving", "writing", "closing",
+// "listening").
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "State(" + strconv.FormatUint(uint64(s), 10) + ")"
 }
 
 // Conn is one client connection. Its methods and Out are for the Session's
@@ -57,8 +87,8 @@ type Conn struct {
 	rerr   error
 	readFn func(fd uintptr) bool
 
-	state        atomic.Uint32
-	lastCmd      atomic.Int64 // unix nanoseconds
+	state        atomic.Uint32 // a State
+	lastReq      atomic.Int64  // unix nanoseconds of the last consumed request
 	bufBytes     atomic.Int64
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
@@ -74,7 +104,7 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 			c.readFn = c.rawRead
 		}
 	}
-	c.lastCmd.Store(time.Now().UnixNano())
+	c.lastReq.Store(time.Now().UnixNano())
 	return c
 }
 
@@ -108,9 +138,11 @@ func (c *Conn) Flush() error {
 		return nil
 	}
 	err := c.write()
-	c.state.Store(stateParse)
+	c.setState(StateServing)
 	return err
 }
+
+func (c *Conn) setState(st State) { c.state.Store(uint32(st)) }
 
 func (c *Conn) info(now time.Time) ConnInfo {
 	return ConnInfo{
@@ -118,8 +150,8 @@ func (c *Conn) info(now time.Time) ConnInfo {
 		RemoteAddr:       c.nc.RemoteAddr(),
 		LocalAddr:        c.nc.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
-		State:            stateNames[c.state.Load()],
-		SecsSinceLastCmd: (now.UnixNano() - c.lastCmd.Load()) / int64(time.Second),
+		State:            interimNames[c.state.Load()],
+		SecsSinceLastCmd: (now.UnixNano() - c.lastReq.Load()) / int64(time.Second),
 	}
 }
 
@@ -134,11 +166,11 @@ func (c *Conn) run() {
 		u := c.w - c.r
 		switch {
 		case u == 0:
-			c.state.Store(stateWaiting)
+			c.setState(StateWaiting)
 		case c.need > 0:
-			c.state.Store(stateNread)
+			c.setState(StateReadingNeed)
 		default:
-			c.state.Store(stateRead)
+			c.setState(StateReading)
 		}
 		if s.cfg.IdleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
@@ -156,7 +188,7 @@ func (c *Conn) run() {
 			continue
 		}
 
-		c.state.Store(stateParse)
+		c.setState(StateServing)
 		in := c.buf[c.r:c.w:c.w]
 		consumed, need, err := c.serve(in)
 		if consumed < 0 || consumed > len(in) {
@@ -165,7 +197,7 @@ func (c *Conn) run() {
 			return
 		}
 		if consumed > 0 {
-			c.lastCmd.Store(time.Now().UnixNano())
+			c.lastReq.Store(time.Now().UnixNano())
 		}
 		c.r += consumed
 		if need <= c.w-c.r {
@@ -227,7 +259,7 @@ func (c *Conn) logClose(err error) {
 
 // write writes c.Out with one write call and empties it.
 func (c *Conn) write() error {
-	c.state.Store(stateWrite)
+	c.setState(StateWriting)
 	if t := c.srv.cfg.IdleTimeout; t > 0 {
 		// A client that stops reading its replies is idle too.
 		c.nc.SetWriteDeadline(time.Now().Add(t))
@@ -427,7 +459,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 
 // finish releases everything the connection holds.
 func (c *Conn) finish() {
-	c.state.Store(stateClosing)
+	c.setState(StateClosing)
 	c.nc.Close()
 	if c.session != nil {
 		func() {

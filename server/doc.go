@@ -1,16 +1,19 @@
 // Package server owns mnemo's network layer: a protocol-agnostic framework
-// for stream servers (TCP and unix sockets) on which the memcached protocols
-// run. It owns listeners, the accept loop, the life of each connection, its
-// read and reply buffers, connection limits (memcached's -c), the idle
-// timeout (memcached's -o idle_timeout), pipelining, connection counters
-// and graceful shutdown. It knows nothing of protocols or engines and
-// imports no other mnemo package.
+// for stream servers (TCP and unix sockets). An application plugs its
+// protocol in as a Handler; mnemo's memcached application (package
+// memcache) is one, and the package's example serves another. It owns
+// listeners, the accept loop, the life of each connection, its read and
+// reply buffers, the connection limit, the idle timeout, pipelining,
+// connection counters and states, and graceful shutdown. It knows nothing
+// of protocols or storage, speaks no protocol's words (the application
+// supplies them: the bytes sent to a rejected connection, the names it
+// gives connection states) and imports the standard library only.
 //
 // # Connections
 //
 // Each accepted connection runs in its own goroutine: a Handler creates one
 // Session for it, and the connection loop reads bytes and hands them to the
-// Session. A Session may block (an engine waiting on disk stalls only its
+// Session. A Session may block (a Session waiting on disk stalls only its
 // own connection).
 //
 // # The Session contract
@@ -28,38 +31,39 @@
 //
 // After each Serve call whatever is in c.Out is written with one write call,
 // so pipelined requests that arrive together are answered with one write per
-// batch. A Session that produces a large reply (a big multi-get) may call
-// c.Flush to write c.Out early. When Serve returns an error the connection
-// is closed after c.Out has been written; ErrClose is a normal close (the
-// text protocol's "quit"). A panic in Serve is recovered and logged; it
-// closes that connection only, and its partial reply is dropped. Close is
-// called once when the connection ends, whatever the reason.
+// batch. A Session that produces a large reply may call c.Flush to write
+// c.Out early. When Serve returns an error the connection is closed after
+// c.Out has been written; ErrClose is a normal close (a client that said
+// goodbye). A panic in Serve is recovered and logged; it closes that
+// connection only, and its partial reply is dropped. Close is called once
+// when the connection ends, whatever the reason.
 //
 // # Buffer policy
 //
 // Memory per idle connection is kept small. A read buffer of
-// Config.ReadBufferSize bytes (16 KiB, memcached's READ_BUFFER_SIZE) comes
-// from a pool shared by all connections. On TCP and unix connections the
-// connection waits for readability without holding a buffer and takes one
-// from the pool only when bytes arrive; it gives it back as soon as every
-// buffered byte has been consumed. (Connections that do not expose their
-// file descriptor, such as wrapped or TLS connections, keep their buffer
-// while they live.) When a Session needs more bytes than the buffer holds
-// (a large value), the buffer is grown once to fit, up to
-// Config.MaxRequestSize; a request larger than that closes the connection.
-// (That cap is a safety net: a protocol that wants to answer an oversized
-// request, as memcached answers "SERVER_ERROR object too large for cache",
-// checks the size itself and consumes the data as it arrives.)
-// Grown buffers are dropped as soon as the large request is consumed, and
-// the connection goes back to a pooled buffer. Reply buffers also come from
-// a pool and go back to it when the connection goes idle; one that grew past
-// 64 KiB is dropped after it is written.
+// Config.ReadBufferSize bytes (16 KiB by default) comes from a pool shared
+// by all connections. On TCP and unix connections the connection waits for
+// readability without holding a buffer and takes one from the pool only
+// when bytes arrive; it gives it back as soon as every buffered byte has
+// been consumed. (Connections that do not expose their file descriptor,
+// such as wrapped or TLS connections, keep their buffer while they live.)
+// When a Session needs more bytes than the buffer holds (a large value),
+// the buffer is grown once to fit, up to Config.MaxRequestSize; a request
+// larger than that closes the connection. (That cap is a safety net: a
+// protocol that wants to answer an oversized request with an error checks
+// the size itself and consumes the data as it arrives.) Grown buffers are
+// dropped as soon as the large request is consumed, and the connection
+// goes back to a pooled buffer. Reply buffers also come from a pool and go
+// back to it when the connection goes idle; one that grew past 64 KiB is
+// dropped after it is written.
 //
-// # Limits and shutdown
+// # Limits, states and shutdown
 //
 // Beyond Config.MaxConns open connections, a new connection is sent
-// Config.RejectMessage and closed, and counted as rejected, as memcached
-// does. Shutdown stops accepting, lets every connection finish the batch it
+// Config.RejectMessage (nothing when it is empty), closed, and counted as
+// rejected. EachConn lists the listeners and connections with their State
+// (waiting, reading, serving, writing, ...) for an application that reports
+// them. Shutdown stops accepting, lets every connection finish the batch it
 // is executing and write its replies, closes the connections and waits for
 // their goroutines to end; Close closes everything at once.
 package server

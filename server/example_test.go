@@ -5,53 +5,146 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/server"
 )
 
-// upper is a line protocol: every line is answered in upper case.
-type upper struct{}
+// kv is a tiny key-value protocol, one request per line:
+//
+//	PUT key value   store value under key: "STORED"
+//	GET key         "VALUE value", or "NOTHING" for an unknown key
+//	BYE             "BYE", then the server closes the connection
+//
+// anything else is answered "HUH?". Its Handler holds the store that every
+// connection shares; each connection gets a kvSession.
+type kv struct {
+	mu   sync.Mutex
+	data map[string]string
+}
 
-func (upper) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
+func (h *kv) NewSession(*server.Conn) server.Session { return kvSession{h} }
+
+type kvSession struct{ h *kv }
+
+// maxLine bounds a request line: a longer one is refused rather than
+// buffered without end.
+const maxLine = 1024
+
+// Serve answers every complete line in in; an incomplete last line waits
+// for more bytes.
+func (s kvSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
 	for {
 		i := bytes.IndexByte(in[consumed:], '\n')
 		if i < 0 {
-			return consumed, 0, nil // the rest is an incomplete line
+			if len(in)-consumed > maxLine {
+				c.Out = append(c.Out, "LINE TOO LONG\n"...)
+				return consumed, 0, server.ErrClose
+			}
+			return consumed, 0, nil
 		}
-		c.Out = append(c.Out, bytes.ToUpper(in[consumed:consumed+i+1])...)
+		line := in[consumed : consumed+i]
 		consumed += i + 1
+		cmd, rest, _ := bytes.Cut(line, []byte(" "))
+		switch string(cmd) {
+		case "PUT":
+			key, value, ok := bytes.Cut(rest, []byte(" "))
+			if !ok {
+				c.Out = append(c.Out, "HUH?\n"...)
+				continue
+			}
+			s.h.mu.Lock()
+			s.h.data[string(key)] = string(value) // copies: in is only lent
+			s.h.mu.Unlock()
+			c.Out = append(c.Out, "STORED\n"...)
+		case "GET":
+			s.h.mu.Lock()
+			value, ok := s.h.data[string(rest)]
+			s.h.mu.Unlock()
+			if ok {
+				c.Out = append(append(append(c.Out, "VALUE "...), value...), '\n')
+			} else {
+				c.Out = append(c.Out, "NOTHING\n"...)
+			}
+		case "BYE":
+			c.Out = append(c.Out, "BYE\n"...)
+			return consumed, 0, server.ErrClose
+		default:
+			c.Out = append(c.Out, "HUH?\n"...)
+		}
 	}
 }
 
-func (upper) Close() {}
+func (kvSession) Close() {}
 
+// Example serves the kv protocol on a loopback port, with room for one
+// client at a time, and talks to it.
 func Example() {
-	s := server.New(server.HandlerFunc(func(*server.Conn) server.Session { return upper{} }), server.Config{})
+	s := server.New(&kv{data: map[string]string{}}, server.Config{
+		MaxConns:      1,
+		RejectMessage: []byte("BUSY\n"), // kv's words for "too many clients"
+	})
 	l, err := server.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
 
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		fmt.Println(err)
-		return
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			panic(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Minute)) // only against a hang
+		return c, bufio.NewReader(c)
 	}
-	defer c.Close()
-	fmt.Fprint(c, "hello\nworld\n") // pipelined: answered with one write
-	r := bufio.NewReader(c)
-	for range 2 {
-		line, _ := r.ReadString('\n')
-		fmt.Print(line)
+	read := func(r *bufio.Reader, lines int) {
+		for range lines {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				fmt.Println("error:", err)
+				return
+			}
+			fmt.Print(line)
+		}
+	}
+	closed := func(r *bufio.Reader) {
+		if _, err := r.ReadByte(); err == io.EOF {
+			fmt.Println("(closed)")
+		} else {
+			fmt.Println("error: not closed:", err)
+		}
 	}
 
-	fmt.Println(s.Shutdown(context.Background()), <-done)
+	c1, r1 := dial()
+	defer c1.Close()
+	// Pipelined: sent at once, answered in order.
+	fmt.Fprint(c1, "PUT greeting hello world\nGET greeting\nGET nothing\nHELLO\n")
+	read(r1, 4)
+
+	c2, r2 := dial() // one client too many
+	defer c2.Close()
+	read(r2, 1)
+	closed(r2)
+
+	fmt.Fprint(c1, "BYE\n")
+	read(r1, 1)
+	closed(r1)
+
+	fmt.Println(s.Shutdown(context.Background()), <-served)
 	// Output:
-	// HELLO
-	// WORLD
+	// STORED
+	// VALUE hello world
+	// NOTHING
+	// HUH?
+	// BUSY
+	// (closed)
+	// BYE
+	// (closed)
 	// <nil> <nil>
 }

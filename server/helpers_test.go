@@ -267,6 +267,38 @@ func (c *client) send(s string) {
 	}
 }
 
+// sendAsync writes s from another goroutine, for a request whose replies
+// the test reads while it is still being written. The write's error comes
+// back on the channel for the test's goroutine to check (see sent).
+func (c *client) sendAsync(s string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		c.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, err := io.WriteString(c.c, s)
+		errc <- err
+	}()
+	return errc
+}
+
+// sent waits for a write started by sendAsync and fails the test if it
+// failed.
+func (c *client) sent(errc <-chan error) {
+	c.t.Helper()
+	if err := <-errc; err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// exchange sends req and reads one line back, reporting failures instead
+// of failing the test.
+func (c *client) exchange(req string) (string, error) {
+	c.c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c.c, req); err != nil {
+		return "", err
+	}
+	return c.br.ReadString('\n')
+}
+
 func (c *client) line() string {
 	c.t.Helper()
 	c.c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -341,13 +373,32 @@ func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 // settled waits until every Serve call that produced replies has had its
 // write counted (the counter moves just after the client has the bytes),
-// and returns the stats. Only for tests that do not call Flush.
+// and returns the stats. Call it once the client has read every reply;
+// only for tests that do not call Flush. A server that wrote more than
+// once per batch shows as Writes above the count of batches with replies.
 func (ts *testServer) settled() Stats {
 	ts.t.Helper()
 	var st Stats
 	eventually(ts.t, "writes counted", func() bool {
 		st = ts.s.Stats()
-		return st.Writes == uint64(ts.h.outputs.Load())
+		return st.Writes >= uint64(ts.h.outputs.Load())
 	})
 	return st
+}
+
+// growingTimeout runs attempt with a timeout that starts short, so that a
+// test of a timeout stays quick, and doubles it each time attempt reports
+// that the machine was too slow for it (retry true: something the test
+// needed to happen before the timeout did not). A test so built depends
+// on the machine being idle for none of its results; it fails only when
+// the timeout passes a bound that a working server never needs.
+func growingTimeout(t *testing.T, attempt func(timeout time.Duration) (retry bool)) {
+	t.Helper()
+	for timeout := 50 * time.Millisecond; timeout <= 15*time.Second; timeout *= 2 {
+		if !attempt(timeout) {
+			return
+		}
+		t.Logf("timeout %v too short for this machine now; doubling it", timeout)
+	}
+	t.Fatal("still too slow with a 15s timeout")
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultUnixMode is the permission mode of a unix socket created with
-// mode 0 (memcached's -a default).
+// mode 0: its owner only.
 const DefaultUnixMode os.FileMode = 0o700
 
 // ErrNotSocket is returned by ListenUnix when its path names an existing

@@ -34,8 +34,9 @@ type Session interface {
 	// when the rest of in is an incomplete request, need: the total number
 	// of unconsumed bytes required before it can make progress (0 =
 	// unknown, any more bytes). An error closes the connection after c.Out
-	// has been written (ErrClose for a normal close such as "quit"). Serve
-	// may block (engine I/O); it may call c.Flush to write c.Out early.
+	// has been written (ErrClose for a normal close the client asked for).
+	// Serve may block (on I/O of its own); it may call c.Flush to write
+	// c.Out early.
 	Serve(c *Conn, in []byte) (consumed, need int, err error)
 	// Close is called once when the connection ends, to release the
 	// session's state.
@@ -63,16 +64,12 @@ var (
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxConns       = 1024
-	DefaultReadBufferSize = 16 << 10 // memcached's READ_BUFFER_SIZE
+	DefaultReadBufferSize = 16 << 10
 	DefaultMaxRequestSize = 2 << 20
 	// MaxKeptReplyBuffer is the capacity above which a reply buffer is
 	// dropped after it has been written instead of being reused.
 	MaxKeptReplyBuffer = 64 << 10
 )
-
-// DefaultRejectMessage is memcached 1.6's reply to a connection beyond the
-// limit.
-var DefaultRejectMessage = []byte("ERROR Too many open connections\r\n")
 
 const (
 	initialReplyBuffer = 4 << 10
@@ -83,17 +80,17 @@ const (
 // Config configures a Server. The zero value of every field means its
 // documented default.
 type Config struct {
-	// MaxConns is the most client connections open at once (memcached's
-	// -c); listeners are not counted. 0 means DefaultMaxConns. A
-	// connection beyond it is sent RejectMessage, closed and counted in
-	// Stats.RejectedConns.
+	// MaxConns is the most client connections open at once; listeners
+	// are not counted. 0 means DefaultMaxConns. A connection beyond it is
+	// sent RejectMessage, closed and counted in Stats.RejectedConns.
 	MaxConns int
-	// RejectMessage is written to a rejected connection; nil means
-	// DefaultRejectMessage.
+	// RejectMessage is written (with a short deadline) to a connection
+	// rejected for MaxConns, in the application's protocol; nil or empty
+	// means it is closed without a word.
 	RejectMessage []byte
-	// IdleTimeout closes a connection that sends nothing for this long
-	// (memcached's -o idle_timeout), or that takes longer than this to
-	// accept one batch of replies; 0 means never.
+	// IdleTimeout closes a connection that sends nothing for this long,
+	// or that takes longer than this to accept one batch of replies; 0
+	// means never.
 	IdleTimeout time.Duration
 	// ReadBufferSize is the size of the pooled read buffers; 0 means
 	// DefaultReadBufferSize. Values under 64 are raised to 64.
@@ -125,8 +122,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// String describes the Config, with defaults applied, for logs and
-// "stats settings".
+// String describes the Config, with defaults applied, for logs.
 func (c Config) String() string {
 	c = c.withDefaults()
 	return fmt.Sprintf("maxconns=%d idle_timeout=%v read_buffer_size=%d max_request_size=%d",
@@ -136,9 +132,6 @@ func (c Config) String() string {
 func (c Config) withDefaults() Config {
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
-	}
-	if c.RejectMessage == nil {
-		c.RejectMessage = DefaultRejectMessage
 	}
 	if c.IdleTimeout < 0 {
 		c.IdleTimeout = 0
@@ -168,7 +161,7 @@ type Stats struct {
 	RejectedConns uint64 // connections rejected for MaxConns
 	MaxConns      int    // the MaxConns limit in force
 	Listeners     int    // listeners being served now
-	ConnStructs   uint64 // most connections plus listeners open at once
+	PeakConns     uint64 // most connections plus listeners open at once
 	BytesRead     uint64 // bytes read from clients
 	BytesWritten  uint64 // bytes written to clients
 	Reads         uint64 // read calls that returned bytes
@@ -177,16 +170,20 @@ type Stats struct {
 	ReadBufBytes  uint64 // bytes of read buffers held by connections now
 }
 
-// ConnInfo describes one connection or listener, for "stats conns".
+// ConnInfo describes one connection or listener, as EachConn reports it.
 type ConnInfo struct {
-	ID               uint64   // unique for the server's life, in order of creation
-	Listening        bool     // a listener, not a client connection
-	RemoteAddr       net.Addr // nil for a listener; may be nil or unnamed for a unix socket
-	LocalAddr        net.Addr
-	ListenAddr       net.Addr // the address of the listener that accepted it
-	State            string   // "conn_listening", "conn_waiting", "conn_read", "conn_nread", "conn_parse_cmd", "conn_mwrite", "conn_closing"
-	SecsSinceLastCmd int64    // seconds since the last request (or since the connection opened)
+	ID         uint64   // unique for the server's life, in order of creation
+	Listening  bool     // a listener, not a client connection
+	RemoteAddr net.Addr // nil for a listener; may be nil or unnamed for a unix socket
+	LocalAddr  net.Addr
+	ListenAddr net.Addr // the address of the listener that accepted it
+	State      string   // INTERIM until memcache maps states: memcached's name
+	// SecsSinceLastCmd: INTERIM until memcache reads SinceLastRequest.
+	SecsSinceLastCmd int64
 }
+
+// interimNames: INTERIM, removed once memcache maps states itself.
+var interimNames = [...]string{"conn_waiting", "conn_read", "conn_nread", "conn_parse_cmd", "conn_mwrite", "conn_closing", "conn_listening"}
 
 // Server serves connections accepted on listeners, one goroutine each.
 type Server struct {
@@ -314,8 +311,10 @@ func (s *Server) accepted(nc net.Conn, le *listener) {
 	if n := s.curr.Add(1); n > int64(s.cfg.MaxConns) {
 		s.curr.Add(-1)
 		s.rejected.Add(1)
-		nc.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
-		nc.Write(s.cfg.RejectMessage)
+		if len(s.cfg.RejectMessage) > 0 {
+			nc.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))
+			nc.Write(s.cfg.RejectMessage)
+		}
 		nc.Close()
 		return
 	}
@@ -421,7 +420,7 @@ func (s *Server) Stats() Stats {
 		RejectedConns: s.rejected.Load(),
 		MaxConns:      s.cfg.MaxConns,
 		Listeners:     len(s.listeners),
-		ConnStructs:   s.peak,
+		PeakConns:     s.peak,
 		BytesRead:     s.retired.bytesRead,
 		BytesWritten:  s.retired.bytesWritten,
 		Reads:         s.retired.reads,
@@ -444,9 +443,8 @@ func (s *Server) Stats() Stats {
 }
 
 // EachConn calls fn for every listener and open connection, in order of
-// ID (listeners are marked Listening, with State "conn_listening"), for
-// memcached's "stats conns". fn is called without locks held; it may be
-// called from a Session's Serve.
+// ID (listeners are marked Listening, with State StateListening). fn is
+// called without locks held; it may be called from a Session's Serve.
 func (s *Server) EachConn(fn func(ConnInfo)) {
 	now := time.Now()
 	s.mu.Lock()
@@ -458,7 +456,7 @@ func (s *Server) EachConn(fn func(ConnInfo)) {
 			Listening:        true,
 			LocalAddr:        a,
 			ListenAddr:       a,
-			State:            "conn_listening",
+			State:            interimNames[StateListening],
 			SecsSinceLastCmd: int64(now.Sub(le.start) / time.Second),
 		})
 	}

@@ -123,6 +123,7 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
 		MaxConns:       cfg.MaxConns,
+		RejectMessage:  d.handler.RejectMessage(),
 		IdleTimeout:    cfg.IdleTimeout,
 		MaxRequestSize: d.handler.MaxRequestSize(),
 		Logger:         d.log,
@@ -206,9 +207,6 @@ func (d *Daemon) Addrs() []net.Addr {
 	}
 	return addrs
 }
-
-// Engine returns the engine the daemon runs.
-func (d *Daemon) Engine() engine.Engine { return d.eng }
 
 // requestShutdown is called by the shutdown command.
 func (d *Daemon) requestShutdown(graceful bool) {
