@@ -507,3 +507,12 @@ func skipBug(t *testing.T, bug string) {
 func one(name, send, want string) transcript {
 	return transcript{name: name, steps: []step{{send: send, want: want}}}
 }
+
+// version is the version string the server under test reports: mnemo's
+// memcache.Version, or the oracle's.
+func version() string {
+	if oracleMode() {
+		return "1.6.18"
+	}
+	return memcache.Version
+}
