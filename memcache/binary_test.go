@@ -119,7 +119,9 @@ func store(flags, exptime uint32) string { return u32(flags) + u32(exptime) }
 
 // arith is an INCR/DECR request's extras: delta, initial, exptime
 // (0xffffffff: do not create).
-func arith(delta, initial uint64, exptime uint32) string { return u64(delta) + u64(initial) + u32(exptime) }
+func arith(delta, initial uint64, exptime uint32) string {
+	return u64(delta) + u64(initial) + u32(exptime)
+}
 
 // item is a GET response: flags, then the key (GETK), then the value.
 func item(op byte, opaque uint32, cas uint64, flags uint32, key, value string) string {
@@ -259,7 +261,7 @@ func TestBinary(t *testing.T) {
 				want: errRes(opGet, stInvalid, 1)}},
 			closes: true},
 		{name: "set without its extras closes the connection",
-			steps: []step{{send: req(opSet, 1, 0, "", "k", "v"), want: errRes(opSet, stInvalid, 1)}},
+			steps:  []step{{send: req(opSet, 1, 0, "", "k", "v"), want: errRes(opSet, stInvalid, 1)}},
 			closes: true},
 		{name: "quit answers and closes",
 			steps:  []step{{send: req(opQuit, 5, 0, "", "", ""), want: res(opQuit, stOK, 5, 0, "", "", "")}},
