@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/internal/number"
 )
 
 // StoreMode selects a storage command.
@@ -408,7 +409,7 @@ func (m *arithMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 // rewrites such a value in place), and reports whether it grew longer (a
 // new item). ok is false when value is not a number.
 func addDelta(scratch, value []byte, incr bool, delta uint64) (buf []byte, v uint64, grew, ok bool) {
-	v, ok = parseCounter(value)
+	v, ok = number.ParseUint64(value) // memcached: safe_strtoull
 	if !ok {
 		return scratch, 0, false, false
 	}
@@ -426,49 +427,4 @@ func addDelta(scratch, value []byte, incr bool, delta uint64) (buf []byte, v uin
 		buf = append(buf, ' ')
 	}
 	return buf, v, grew, true
-}
-
-// parseCounter reads a value as memcached's safe_strtoull does: optional
-// leading white space and sign, decimal digits, then the end or white
-// space; values that overflow 64 bits, and negative numbers, are not
-// numbers.
-func parseCounter(b []byte) (uint64, bool) {
-	i := 0
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	neg := false
-	if i < len(b) && (b[i] == '+' || b[i] == '-') {
-		neg = b[i] == '-'
-		i++
-	}
-	start := i
-	var v uint64
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		d := uint64(b[i] - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false // ERANGE
-		}
-		v = v*10 + d
-		i++
-	}
-	if i == start {
-		return 0, false
-	}
-	if i < len(b) && !isSpace(b[i]) {
-		return 0, false
-	}
-	if neg {
-		// strtoull negates; memcached rejects results that look negative
-		// as signed, and accepts "-0".
-		v = -v
-		if int64(v) < 0 {
-			return 0, false
-		}
-	}
-	return v, true
-}
-
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }

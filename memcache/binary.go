@@ -7,6 +7,7 @@ import (
 	"github.com/mnemo-cache/mnemo/cache"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/protocol/binary"
+	"github.com/mnemo-cache/mnemo/protocol/text"
 	"github.com/mnemo-cache/mnemo/server"
 )
 
@@ -82,11 +83,10 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 func (s *binSession) protocolError(c *server.Conn, e *binary.Error) {
 	r := &s.req
 	if errors.Is(e, binary.ErrTooLarge) {
-		s.cs.StoreTooLarge.Add(1)
-		if r.Opcode.Base() == binary.OpSet {
-			// Like memcached: a set that fails must not leave the old
-			// value to be served.
-			s.cs.Delete(r.Key, 0)
+		if mode, ok := binaryStoreMode(r.Opcode.Base()); ok {
+			s.cs.RefuseTooLarge(r.Key, mode)
+		} else {
+			s.cs.StoreTooLarge.Add(1)
 		}
 	}
 	if e.Close {
@@ -108,19 +108,10 @@ func (s *binSession) fail(c *server.Conn, r *binary.Request, st binary.Status, m
 	c.Out = binary.AppendError(c.Out, r.Opcode, st, r.Opaque, msg)
 }
 
-// engineErr answers an engine or cache error.
+// engineErr answers an engine or cache error. noMemory is the command's
+// out-of-memory message.
 func (s *binSession) engineErr(c *server.Conn, r *binary.Request, err error, noMemory string) {
-	switch {
-	case errors.Is(err, engine.ErrTooLarge):
-		s.fail(c, r, binary.StatusTooLarge, "")
-	case errors.Is(err, engine.ErrNoMemory):
-		s.fail(c, r, binary.StatusNoMemory, noMemory)
-	case errors.Is(err, engine.ErrBadKey):
-		s.fail(c, r, binary.StatusInvalid, "")
-	default:
-		s.h.cfg.Logger.Error("engine error", "err", err)
-		s.fail(c, r, binary.StatusNoMemory, err.Error())
-	}
+	c.Out = s.h.appendBinaryFailure(c.Out, r, err, noMemory)
 }
 
 // execute runs one decoded request.
@@ -216,36 +207,15 @@ func (s *binSession) get(c *server.Conn, r *binary.Request) {
 // store answers SET, ADD, REPLACE, APPEND, PREPEND and their quiet forms.
 func (s *binSession) store(c *server.Conn, r *binary.Request) {
 	base := r.Opcode.Base()
-	var mode cache.StoreMode
-	switch base {
-	case binary.OpSet:
-		mode = cache.ModeSet
-	case binary.OpAdd:
-		mode = cache.ModeAdd
-	case binary.OpReplace:
-		mode = cache.ModeReplace
-	case binary.OpAppend:
-		mode = cache.ModeAppend
-	default:
-		mode = cache.ModePrepend
-	}
+	mode, _ := binaryStoreMode(base)
 	casv := r.CAS
 	if s.noCAS {
 		casv = 0 // memcached -C ignores the CAS of a request
-	}
-	if casv != 0 && (base == binary.OpSet || base == binary.OpAdd || base == binary.OpReplace) {
-		// memcached turns any of these with a CAS into a cas command.
-		mode = cache.ModeCAS
 	}
 	s.h.detail.recordSet(r.Key)
 	st, meta, err := s.cs.Store(mode, r.Key, r.Flags, int64(r.Exptime), r.Value, casv)
 	if err != nil {
 		s.engineErr(c, r, err, "Out of memory allocating item")
-		if base == binary.OpSet {
-			// Like memcached: a set that fails must not leave the old
-			// value to be served.
-			s.cs.Delete(r.Key, 0)
-		}
 		return
 	}
 	switch st {
@@ -265,6 +235,25 @@ func (s *binSession) store(c *server.Conn, r *binary.Request) {
 			s.fail(c, r, binary.StatusNotStored, "")
 		}
 	}
+}
+
+// binaryStoreMode returns the store mode of a storage opcode (its base).
+// With a CAS, cache.Session.Store makes set, add and replace a cas
+// command, as memcached does.
+func binaryStoreMode(base binary.Opcode) (cache.StoreMode, bool) {
+	switch base {
+	case binary.OpSet:
+		return cache.ModeSet, true
+	case binary.OpAdd:
+		return cache.ModeAdd, true
+	case binary.OpReplace:
+		return cache.ModeReplace, true
+	case binary.OpAppend:
+		return cache.ModeAppend, true
+	case binary.OpPrepend:
+		return cache.ModePrepend, true
+	}
+	return 0, false
 }
 
 // arith answers INCREMENT and DECREMENT and their quiet forms.
@@ -315,7 +304,7 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) {
 		switch sub := group[len("detail"):]; {
 		case bytes.HasPrefix(sub, []byte(" dump")):
 			dump := s.h.detail.dump(nil)
-			dump = append(dump, "END\r\n"...)
+			dump = append(dump, text.End...)
 			add("detailed", string(dump))
 		case bytes.HasPrefix(sub, []byte(" on")):
 			s.h.detail.setEnabled(true)

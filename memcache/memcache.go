@@ -1,11 +1,3 @@
-// Package memcache is the memcached application on mnemo's server
-// framework: it plugs memcached's text protocol (package protocol/text)
-// into package server and executes each request with package cache.
-//
-// One Handler serves every connection; each connection gets a session that
-// decodes every complete request already buffered, executes it and appends
-// its reply, so that the framework answers a pipelined batch with one
-// write.
 package memcache
 
 import (

@@ -1,7 +1,6 @@
 package memcache
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/mnemo-cache/mnemo/cache"
@@ -92,20 +91,10 @@ func appendTTL(dst []byte, exptime, now int64) []byte {
 	return strconv.AppendUint(dst, uint64(uint32(exptime-now)), 10)
 }
 
-// metaErr replies to an engine error; meta errors ignore q.
-func (s *session) metaErr(c *server.Conn, err error, noMemory string) {
-	switch {
-	case errors.Is(err, engine.ErrTooLarge):
-		c.Out = append(c.Out, text.TooLarge...)
-	case errors.Is(err, engine.ErrNoMemory):
-		c.Out = append(c.Out, noMemory...)
-		c.Out = append(c.Out, crlf...)
-	case errors.Is(err, engine.ErrBadKey):
-		c.Out = text.ErrBadFormat.AppendReply(c.Out)
-	default:
-		s.h.cfg.Logger.Error("engine error", "err", err)
-		c.Out = append(c.Out, "SERVER_ERROR "+err.Error()+"\r\n"...)
-	}
+// metaErr replies to an engine error; meta errors ignore q. noMemory is
+// the command's out-of-memory line.
+func (s *session) metaErr(c *server.Conn, err error, noMemory []byte) {
+	c.Out = s.h.appendFailure(c.Out, err, noMemory)
 }
 
 // metaGet answers mg.
@@ -128,7 +117,7 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 	res, val, err := s.cs.MetaGet(r.Key, s.val[:0], o)
 	s.val = val
 	if err != nil {
-		s.metaErr(c, err, "SERVER_ERROR out of memory storing object")
+		s.metaErr(c, err, text.OutOfMemoryStoring)
 		return
 	}
 	if m.OpaqueTooLong() {
@@ -224,11 +213,8 @@ func metaSetMode(mode byte) cache.StoreMode {
 func (s *session) metaSet(c *server.Conn, r *text.Request) {
 	m := &r.Meta
 	if m.TooLarge {
-		// Like memcached: the item cannot be stored, and the old one must
-		// not stay to be served.
-		s.cs.StoreTooLarge.Add(1)
+		s.cs.RefuseMetaTooLarge(r.Key)
 		c.Out = append(c.Out, text.TooLarge...)
-		s.cs.Delete(r.Key, 0)
 		return
 	}
 	s.h.detail.recordSet(r.Key)
@@ -245,15 +231,8 @@ func (s *session) metaSet(c *server.Conn, r *text.Request) {
 	}
 	st, meta, size, err := s.cs.MetaSet(r.Key, r.Data, o)
 	if err != nil {
-		if o.Mode != cache.ModeAppend && o.Mode != cache.ModePrepend {
-			s.metaErr(c, err, "SERVER_ERROR out of memory storing object")
-			if errors.Is(err, engine.ErrTooLarge) || errors.Is(err, engine.ErrNoMemory) {
-				s.cs.Delete(r.Key, 0)
-			}
-			return
-		}
-		// memcached cannot allocate the combined item: NOT_STORED.
-		st = cache.NotStored
+		s.metaErr(c, err, text.OutOfMemoryStoring)
+		return
 	}
 	var code []byte
 	switch st {
@@ -307,7 +286,7 @@ func (s *session) metaDelete(c *server.Conn, r *text.Request) {
 		Flags:       m.ClientFlags,
 	})
 	if err != nil {
-		s.metaErr(c, err, "SERVER_ERROR out of memory")
+		s.metaErr(c, err, text.OutOfMemory)
 		return
 	}
 	var code []byte
@@ -346,7 +325,7 @@ func (s *session) metaArith(c *server.Conn, r *text.Request) {
 	}
 	res, err := s.cs.MetaArith(r.Key, o)
 	if err != nil {
-		s.metaErr(c, err, "SERVER_ERROR out of memory")
+		s.metaErr(c, err, text.OutOfMemory)
 		return
 	}
 	if res.Status == cache.NonNumeric {
@@ -420,11 +399,11 @@ func (s *session) metaDebug(c *server.Conn, r *text.Request) {
 	meta, val, ok, err := s.cs.MetaDebug(r.Key, s.val[:0])
 	s.val = val
 	if err != nil {
-		s.metaErr(c, err, "SERVER_ERROR out of memory")
+		s.metaErr(c, err, text.OutOfMemory)
 		return
 	}
 	if !ok {
-		c.Out = append(c.Out, "EN\r\n"...)
+		c.Out = append(append(c.Out, metaEN...), crlf...)
 		return
 	}
 	now := s.cs.Cache().Now()

@@ -40,13 +40,8 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 				return consumed, 0, derr
 			}
 			c.Out = perr.AppendReply(c.Out)
-			if errors.Is(perr, text.ErrTooLarge) {
-				s.cs.StoreTooLarge.Add(1)
-				if s.req.Cmd == text.CmdSet {
-					// Like memcached: a set that fails must not leave
-					// the old value to be served.
-					s.cs.Delete(s.req.Key, 0)
-				}
+			if errors.Is(perr, text.ErrTooLarge) && s.req.Cmd.IsStorage() {
+				s.cs.RefuseTooLarge(s.req.Key, storeModes[s.req.Cmd])
 			}
 			if perr.Close {
 				return consumed, 0, server.ErrClose
@@ -70,26 +65,11 @@ func (s *session) reply(c *server.Conn, r *text.Request, b []byte) {
 	}
 }
 
-// replyString appends a reply line unless the request asked for none.
-func (s *session) replyString(c *server.Conn, r *text.Request, line string) {
+// replyErr appends the reply to a command that failed with err, unless the
+// request asked for none. noMemory is the command's out-of-memory line.
+func (s *session) replyErr(c *server.Conn, r *text.Request, err error, noMemory []byte) {
 	if !r.Noreply {
-		c.Out = append(c.Out, line...)
-		c.Out = append(c.Out, "\r\n"...)
-	}
-}
-
-// replyErr turns an engine or cache error into memcached's reply.
-func (s *session) replyErr(c *server.Conn, r *text.Request, err error) {
-	switch {
-	case errors.Is(err, engine.ErrTooLarge):
-		s.replyString(c, r, "SERVER_ERROR object too large for cache")
-	case errors.Is(err, engine.ErrNoMemory):
-		s.replyString(c, r, "SERVER_ERROR out of memory storing object")
-	case errors.Is(err, engine.ErrBadKey):
-		s.replyString(c, r, "CLIENT_ERROR bad command line format")
-	default:
-		s.h.cfg.Logger.Error("engine error", "err", err)
-		s.replyString(c, r, "SERVER_ERROR "+err.Error())
+		c.Out = s.h.appendFailure(c.Out, err, noMemory)
 	}
 }
 
@@ -121,12 +101,7 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		s.h.detail.recordSet(r.Key)
 		st, _, err := s.cs.Store(storeModes[r.Cmd], r.Key, r.Flags, r.Exptime, r.Data, r.CAS)
 		if err != nil {
-			s.replyErr(c, r, err)
-			if r.Cmd == text.CmdSet && errors.Is(err, engine.ErrTooLarge) {
-				// Like memcached: a set that fails must not leave the
-				// old value to be served.
-				s.cs.Delete(r.Key, 0)
-			}
+			s.replyErr(c, r, err, text.OutOfMemoryStoring)
 			return nil
 		}
 		s.reply(c, r, statusReplies[st])
@@ -134,7 +109,7 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		s.h.detail.recordDelete(r.Key)
 		st, err := s.cs.Delete(r.Key, 0)
 		if err != nil {
-			s.replyErr(c, r, err)
+			s.replyErr(c, r, err, text.OutOfMemoryStoring)
 			return nil
 		}
 		s.reply(c, r, statusReplies[st])
@@ -142,13 +117,9 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		st, v, _, err := s.cs.Arith(r.Key, cache.Arith{Incr: r.Cmd == text.CmdIncr, Delta: r.Delta})
 		switch {
 		case err != nil:
-			if errors.Is(err, engine.ErrNoMemory) {
-				s.replyString(c, r, "SERVER_ERROR out of memory")
-			} else {
-				s.replyErr(c, r, err)
-			}
+			s.replyErr(c, r, err, text.OutOfMemory)
 		case st == cache.NonNumeric:
-			s.replyString(c, r, "CLIENT_ERROR cannot increment or decrement non-numeric value")
+			s.reply(c, r, text.NonNumeric)
 		case st == cache.Stored:
 			if !r.Noreply {
 				c.Out = strconv.AppendUint(c.Out, v, 10)
@@ -160,7 +131,7 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 	case text.CmdTouch:
 		st, err := s.cs.Touch(r.Key, r.Exptime)
 		if err != nil {
-			s.replyErr(c, r, err)
+			s.replyErr(c, r, err, text.OutOfMemoryStoring)
 			return nil
 		}
 		s.reply(c, r, statusReplies[st])
@@ -189,7 +160,7 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 		}
 		s.h.detail.recordGet(key, ok)
 		if err != nil {
-			s.replyErr(c, r, err)
+			s.replyErr(c, r, err, text.OutOfMemoryStoring)
 			return nil
 		}
 		if ok {

@@ -1,0 +1,73 @@
+package memcache
+
+import (
+	"github.com/mnemo-cache/mnemo/cache"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
+	"github.com/mnemo-cache/mnemo/protocol/text"
+)
+
+// Failed commands. Package cache says what kind of failure an error is
+// (cache.Classify); the tables below are how each protocol says it. Only
+// the out-of-memory wording depends on the command, as in memcached
+// ("out of memory storing object" for stores and gets, "out of memory" for
+// incr, decr, md, ma and me; "Out of memory allocating item" and
+// "Out of memory incrementing value" in the binary protocol).
+
+// textFailures are the text and meta protocols' reply lines per failure
+// kind. FailNoMemory's line is the caller's; FailServer's carries the
+// error's text.
+var textFailures = [...][]byte{
+	cache.FailTooLarge: text.TooLarge,
+	cache.FailNoMemory: text.OutOfMemoryStoring,
+	cache.FailBadKey:   []byte(text.ErrBadFormat.Reply + "\r\n"),
+}
+
+// binaryFailures are the binary protocol's statuses per failure kind.
+// FailNoMemory's message is the caller's; FailServer's is the error's
+// text.
+var binaryFailures = [...]binary.Status{
+	cache.FailTooLarge: binary.StatusTooLarge,
+	cache.FailNoMemory: binary.StatusNoMemory,
+	cache.FailBadKey:   binary.StatusInvalid,
+	cache.FailServer:   binary.StatusNoMemory,
+}
+
+// failure classifies err and logs the errors that have no memcached
+// meaning (a disk error, a closed engine): their text reaches the client
+// too, but an operator must see them.
+func (h *Handler) failure(err error) cache.Failure {
+	f := cache.Classify(err)
+	if f == cache.FailServer {
+		h.cfg.Logger.Error("engine error", "err", err)
+	}
+	return f
+}
+
+// appendFailure appends the text or meta reply line to a command that
+// failed with err. noMemory is the command's out-of-memory line.
+func (h *Handler) appendFailure(dst []byte, err error, noMemory []byte) []byte {
+	switch f := h.failure(err); f {
+	case cache.FailNoMemory:
+		return append(dst, noMemory...)
+	case cache.FailServer:
+		dst = append(dst, "SERVER_ERROR "...)
+		dst = append(dst, err.Error()...)
+		return append(dst, "\r\n"...)
+	default:
+		return append(dst, textFailures[f]...)
+	}
+}
+
+// appendBinaryFailure appends the binary response to request r that failed
+// with err. noMemory is the command's out-of-memory message.
+func (h *Handler) appendBinaryFailure(dst []byte, r *binary.Request, err error, noMemory string) []byte {
+	f := h.failure(err)
+	msg := ""
+	switch f {
+	case cache.FailNoMemory:
+		msg = noMemory
+	case cache.FailServer:
+		msg = err.Error()
+	}
+	return binary.AppendError(dst, r.Opcode, binaryFailures[f], r.Opaque, msg)
+}
