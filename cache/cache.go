@@ -4,6 +4,11 @@
 // them, once for every protocol and every engine, on top of the engine
 // primitives (engine.Engine's Get and atomic Update).
 //
+// It also owns the rules for a command that fails: Classify says which of
+// memcached's error families an error belongs to (each protocol words it
+// its own way), and a store that cannot allocate its item drops the key's
+// stale item where memcached does (set, every ms).
+//
 // A Cache wraps one engine. Each connection takes a Session, which holds the
 // reusable state (mutators, scratch buffers, counters) that keeps the
 // request path free of allocations; a Session is used by one goroutine at a
