@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
@@ -34,7 +33,11 @@ var (
 	waitListening = testserver.WaitListening
 )
 
-// client is a plain text-protocol connection for tests.
+// patience bounds every wait that ends early unless something hangs.
+const patience = testserver.Patience
+
+// client is a plain text-protocol connection for tests. Each read and
+// write waits at most patience.
 type client struct {
 	t    testing.TB
 	conn net.Conn
@@ -43,12 +46,7 @@ type client struct {
 
 func dial(t testing.TB, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := testserver.Dial(t, addr)
 	return &client{t: t, conn: c, r: bufio.NewReader(c)}
 }
 

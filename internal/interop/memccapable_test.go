@@ -1,10 +1,11 @@
 package interop
 
 import (
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 // memccapableASCIITests is how many tests "memccapable -a" runs
@@ -17,8 +18,7 @@ func TestMemccapable(t *testing.T) {
 		t.Fatal("memccapable not found: install Debian package libmemcached-tools (or run scripts/test.sh)")
 	}
 	addr := startMnemo(t)
-	host, port, _ := net.SplitHostPort(addr)
-	out, err := exec.Command(bin, "-a", "-h", host, "-p", port).CombinedOutput()
+	out, err := exec.Command(bin, testserver.MemccapableArgs(addr, "-a")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("memccapable -a: %v", err)
 	}

@@ -7,12 +7,15 @@ package testserver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,62 +107,186 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Memcached starts Debian's memcached on a free loopback port with the
-// given environment additions and flags (after "-U 0 -l 127.0.0.1 -p PORT
+// Memcached starts Debian's memcached on a loopback port of its own with
+// the given environment additions and flags (after "-U 0 -l 127.0.0.1:0
 // -m 64", and "-u root" when running as root), and returns its address.
-// The test kills it.
+// The kernel picks the port, and the test reads it from /proc once
+// memcached listens: no port is guessed (another test may take a guessed
+// one meanwhile), and no probe connection shows up in its stats. The test
+// kills it.
 func Memcached(t testing.TB, env []string, flags ...string) string {
 	t.Helper()
 	path := LookPath(t, "memcached", "memcached")
-	var lastErr error
-	for range 5 {
-		port := FreePort(t)
-		args := []string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "64"}
-		if os.Geteuid() == 0 {
-			args = append(args, "-u", "root")
-		}
-		args = append(args, flags...)
-		cmd := exec.Command(path, args...)
-		cmd.Env = append(os.Environ(), env...)
-		var out LockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("memcached %q: %v", args, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := WaitListening(addr, exited); err != nil {
-			cmd.Process.Kill()
-			lastErr = fmt.Errorf("memcached %q: %v; output: %s", args, err, out.String())
-			continue // the port was taken meanwhile: try another
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-		return addr
+	args := []string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
 	}
-	t.Fatalf("could not start memcached: %v", lastErr)
-	return ""
+	args = append(args, flags...)
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &LockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("memcached %q: %v", args, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	var port int
+	err := Wait(exited, func() (bool, error) {
+		var err error
+		port, err = listeningPort(cmd.Process.Pid)
+		return port != 0, err
+	})
+	if err != nil {
+		t.Fatalf("memcached %q: %v; output: %s", args, err, out.String())
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
-// WaitListening waits until addr accepts connections, the process whose
-// exit exited reports ends, or five seconds pass.
-func WaitListening(addr string, exited <-chan error) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+// listeningPort returns the port of a listening IPv4 TCP socket of the
+// process pid (Linux /proc), or 0 while it has none.
+func listeningPort(pid int) (int, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	sockets := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if inode, ok := strings.CutPrefix(l, "socket:["); err == nil && ok {
+			sockets[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+	tcp, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(tcp), "\n")[1:] {
+		f := strings.Fields(line)
+		const listen = "0A"
+		if len(f) < 10 || f[3] != listen || !sockets[f[9]] {
+			continue
+		}
+		_, hexPort, _ := strings.Cut(f[1], ":")
+		p, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/net/tcp: bad local address %q", pid, f[1])
+		}
+		return int(p), nil
+	}
+	return 0, nil
+}
+
+// Patience bounds every wait of the end-to-end tests that ends early unless
+// something hangs: a server starting or stopping, a reply, a client run, a
+// condition polled for. It is never what a test measures or passes on, so
+// it is long enough for a loaded 2-core machine running the race detector
+// (waits that took 2 s idle have taken more than 15 s there), and short
+// enough to fail, with a message, well before "go test -timeout".
+const Patience = 2 * time.Minute
+
+// pollEvery is how often Wait looks at its condition.
+const pollEvery = 10 * time.Millisecond
+
+// ErrImpatient is the error of a Wait that ran out of Patience.
+var ErrImpatient = errors.New("still not so after " + Patience.String())
+
+// Wait polls cond until it reports true or an error, the process whose
+// exit exited reports ends (exited may be nil), or Patience runs out.
+func Wait(exited <-chan error, cond func() (bool, error)) error {
+	deadline := time.Now().Add(Patience)
+	for {
 		select {
 		case err := <-exited:
 			return fmt.Errorf("exited early: %v", err)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		ok, err := cond()
+		if err != nil || ok {
+			return err
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			return ErrImpatient
+		}
+		time.Sleep(pollEvery)
 	}
-	return fmt.Errorf("not listening on %s after 5s", addr)
+}
+
+// Eventually polls cond until it is true, and fails the test, saying what
+// was awaited, when Patience runs out first.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if err := Wait(nil, func() (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// WaitListening waits until addr accepts connections, the process whose
+// exit exited reports ends, or Patience runs out.
+func WaitListening(addr string, exited <-chan error) error {
+	err := Wait(exited, func() (bool, error) {
+		c, err := net.DialTimeout("tcp", addr, Patience)
+		if err != nil {
+			return false, nil
+		}
+		c.Close()
+		return true, nil
+	})
+	if errors.Is(err, ErrImpatient) {
+		return fmt.Errorf("not listening on %s: %w", addr, err)
+	}
+	return err
+}
+
+// Dial connects to addr and returns a connection on which every Read and
+// Write waits at most Patience: a deadline that turns a hang into an error
+// and otherwise never fires, however long the whole conversation takes.
+// The test closes it.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, Patience)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return Patient(c)
+}
+
+// Patient wraps c so that every Read and Write waits at most Patience.
+func Patient(c net.Conn) net.Conn { return patientConn{c} }
+
+type patientConn struct{ net.Conn }
+
+func (c patientConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(Patience))
+	return c.Conn.Read(p)
+}
+
+func (c patientConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(Patience))
+	return c.Conn.Write(p)
+}
+
+// CloseWrite shuts down the writing side when the wrapped connection can.
+func (c patientConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// MemccapableArgs returns memccapable's arguments for the server at addr:
+// flags, then -t with Patience in seconds (memccapable waits 2 s by
+// default for each read and write, which a loaded machine exceeds; no
+// memccapable test expects the wait to end), then -h and -p.
+func MemccapableArgs(addr string, flags ...string) []string {
+	host, port, _ := net.SplitHostPort(addr)
+	return append(append([]string{}, flags...),
+		"-t", strconv.Itoa(int(Patience/time.Second)), "-h", host, "-p", port)
 }

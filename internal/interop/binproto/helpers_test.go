@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 	bin "github.com/mnemo-cache/mnemo/protocol/binary"
@@ -24,8 +23,6 @@ var (
 	startMnemo     = testserver.Mnemo
 	startMemcached = testserver.Memcached
 	lookPath       = testserver.LookPath
-	freePort       = testserver.FreePort
-	waitListening  = testserver.WaitListening
 )
 
 // writeFile writes content to a new file in the test's temporary directory.
@@ -54,7 +51,8 @@ func (f frame) String() string {
 		f.Opcode, f.VBucket, f.Opaque, f.CAS, f.body[:f.ExtLen], f.key(), f.value())
 }
 
-// bclient is a binary-protocol connection for tests.
+// bclient is a binary-protocol connection for tests. Each read and write
+// waits at most testserver.Patience: only a hang fails it.
 type bclient struct {
 	t    testing.TB
 	conn net.Conn
@@ -62,13 +60,7 @@ type bclient struct {
 
 func dial(t testing.TB, addr string) *bclient {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	return &bclient{t: t, conn: c}
+	return &bclient{t: t, conn: testserver.Dial(t, addr)}
 }
 
 func (c *bclient) send(b []byte) {

@@ -1,10 +1,11 @@
 package binproto
 
 import (
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 // memccapable (libmemcached-tools 1.1) runs 27 binary tests with -b and 27
@@ -12,7 +13,6 @@ import (
 func TestMemccapable(t *testing.T) {
 	path := lookPath(t, "memccapable", "libmemcached-tools")
 	addr, _ := startMnemo(t)
-	host, port, _ := net.SplitHostPort(addr)
 	for _, tt := range []struct {
 		flags []string
 		want  int
@@ -20,7 +20,7 @@ func TestMemccapable(t *testing.T) {
 		{[]string{"-b"}, 27},
 		{nil, 54},
 	} {
-		args := append(append([]string{}, tt.flags...), "-h", host, "-p", port)
+		args := testserver.MemccapableArgs(addr, tt.flags...)
 		out, err := exec.Command(path, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("memccapable %q: %v", args, err)
@@ -37,8 +37,7 @@ func TestMemccapable(t *testing.T) {
 func TestMemccapableProtocolBinaryOnly(t *testing.T) {
 	path := lookPath(t, "memccapable", "libmemcached-tools")
 	addr, _ := startMnemo(t, "-B", "binary")
-	host, port, _ := net.SplitHostPort(addr)
-	out, err := exec.Command(path, "-b", "-h", host, "-p", port).CombinedOutput()
+	out, err := exec.Command(path, testserver.MemccapableArgs(addr, "-b")...).CombinedOutput()
 	if err != nil || strings.Count(string(out), "[pass]") != 27 {
 		t.Errorf("memccapable -b against -B binary: %v\n%s", err, out)
 	}

@@ -9,8 +9,8 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 	"github.com/mnemo-cache/mnemo/memcache"
 	bin "github.com/mnemo-cache/mnemo/protocol/binary"
 )
@@ -316,12 +316,7 @@ type textClient struct {
 
 func dialText(t testing.TB, addr string) *textClient {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := testserver.Dial(t, addr)
 	return &textClient{t: t, conn: c, r: bufio.NewReader(c)}
 }
 
