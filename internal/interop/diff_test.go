@@ -10,23 +10,37 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 // The differential test: every script in testdata/diff is sent to Debian's
 // memcached and to mnemo, and the replies must be the same bytes after the
 // Normalisations. testdata/diff/README.md documents the script format.
 
-// chunkPause is how long #chunk waits so that the server sees separate reads.
+// chunkPause is how long #chunk waits so that the server sees separate
+// reads. It is a hint, not a guarantee: a busy server may still read two
+// chunks at once, and then answers the same, only the split is not tested.
 const chunkPause = 50 * time.Millisecond
 
-// sessionTimeout bounds one scripted session on one server.
-const sessionTimeout = 15 * time.Second
+// syncRequest is what #sync sends, and syncReply what it waits for: a
+// meta no-op, answered once every request before it has been executed.
+const (
+	syncRequest = "mn\r\n"
+	syncReply   = "MN\r\n"
+)
 
-// segment is bytes written with one Write, then a pause.
+// A session has no time limit of its own: each read and write waits at
+// most testserver.Patience (a hang), however long the whole script takes.
+
+// segment is bytes written with one Write, then, for sync, a wait until
+// the server has answered them all, then a pause.
 type segment struct {
 	data  []byte
+	sync  bool
 	pause time.Duration
 }
 
@@ -77,6 +91,10 @@ func parseScript(src string) (*script, error) {
 			flush(time.Duration(secs * float64(time.Second)))
 		case name == "chunk":
 			flush(chunkPause)
+		case name == "sync":
+			cur = append(cur, syncRequest...)
+			s.segments = append(s.segments, segment{data: cur, sync: true})
+			cur = nil
 		case name == "send-raw":
 			b, err := strconv.Unquote(arg)
 			if err != nil {
@@ -148,32 +166,98 @@ type sessionResult struct {
 	err   error // a read error other than EOF or a reset
 }
 
+// replyStream collects what a server sends on a session until it closes
+// the connection.
+type replyStream struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	buf  []byte
+	done bool
+	err  error
+}
+
+func newReplyStream() *replyStream {
+	r := &replyStream{}
+	r.cond.L = &r.mu
+	return r
+}
+
+// readFrom reads c to its end.
+func (r *replyStream) readFrom(c net.Conn) {
+	b := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(b)
+		r.mu.Lock()
+		r.buf = append(r.buf, b[:n]...)
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF) || isReset(err):
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				r.err = fmt.Errorf("no reply for %v, the server hangs: %w", patience, err)
+			default:
+				r.err = err
+			}
+			r.done = true
+		}
+		r.cond.Broadcast()
+		r.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitSyncs waits until n sync replies have arrived; false if the stream
+// ended first.
+func (r *replyStream) waitSyncs(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for bytes.Count(r.buf, []byte(syncReply)) < n {
+		if r.done {
+			return false
+		}
+		r.cond.Wait()
+	}
+	return true
+}
+
+// result waits for the end of the stream.
+func (r *replyStream) result() sessionResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for !r.done {
+		r.cond.Wait()
+	}
+	return sessionResult{reply: r.buf, err: r.err}
+}
+
 // runSession sends the script's segments to addr and reads the replies
 // until the server closes the connection.
 func runSession(addr string, s *script) sessionResult {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	nc, err := net.DialTimeout("tcp", addr, patience)
 	if err != nil {
 		return sessionResult{err: err}
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(sessionTimeout))
-	read := make(chan sessionResult, 1)
-	go func() {
-		reply, err := io.ReadAll(conn)
-		if err != nil && isReset(err) {
-			err = nil
-		}
-		read <- sessionResult{reply: reply, err: err}
-	}()
+	defer nc.Close()
+	conn := testserver.Patient(nc)
+	replies := newReplyStream()
+	go replies.readFrom(conn)
+	syncs := 0
 	for _, seg := range s.segments {
 		if len(seg.data) > 0 {
 			if _, err := conn.Write(seg.data); err != nil {
 				break // the server closed the connection: see what it said
 			}
 		}
+		if seg.sync {
+			syncs++
+			if !replies.waitSyncs(syncs) {
+				break
+			}
+		}
 		time.Sleep(seg.pause)
 	}
-	return <-read
+	return replies.result()
 }
 
 // isReset reports whether err is the peer resetting the connection, which
@@ -281,6 +365,8 @@ func TestParseScript(t *testing.T) {
 			{data: []byte("set a 0 0 1"), pause: chunkPause}, {data: []byte("X\r\nquit\r\n")}}},
 		{name: "sleep", src: "x\n#sleep: 1.5\ny\n", segs: []segment{
 			{data: []byte("x\r\n"), pause: 1500 * time.Millisecond}, {data: []byte("y\r\n")}}},
+		{name: "sync", src: "x\n#sync\n#sleep: 2\ny\n", segs: []segment{
+			{data: []byte("x\r\nmn\r\n"), sync: true}, {pause: 2 * time.Second}, {data: []byte("y\r\n")}}},
 		{name: "raw and repeat", src: "#send-raw: \"a\\r\"\n#repeat: 3 \"xy\"\n# comment\n",
 			segs: []segment{{data: []byte("a\rxyxyxy")}}},
 		{name: "empty line", src: "\nquit\n", segs: []segment{{data: []byte("\r\nquit\r\n")}}},
@@ -310,9 +396,10 @@ func TestParseScript(t *testing.T) {
 				t.Fatalf("segments = %v, want %v", s.segments, tt.segs)
 			}
 			for i := range tt.segs {
-				if !bytes.Equal(s.segments[i].data, tt.segs[i].data) || s.segments[i].pause != tt.segs[i].pause {
-					t.Errorf("segment %d = %q/%v, want %q/%v", i, s.segments[i].data, s.segments[i].pause,
-						tt.segs[i].data, tt.segs[i].pause)
+				got, want := s.segments[i], tt.segs[i]
+				if !bytes.Equal(got.data, want.data) || got.sync != want.sync || got.pause != want.pause {
+					t.Errorf("segment %d = %q/%v/%v, want %q/%v/%v", i, got.data, got.sync, got.pause,
+						want.data, want.sync, want.pause)
 				}
 			}
 		})
