@@ -1,10 +1,12 @@
 package interop
 
 import (
+	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -51,8 +53,12 @@ func runPymemcache(t *testing.T, py, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, script, host, port)
-	cmd.WaitDelay = 5 * time.Second
+	// The script bounds each of its waits by patience, so it ends; the
+	// context is for a hang all the same.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*patience)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, script, host, port, strconv.Itoa(int(patience/time.Second)))
+	cmd.WaitDelay = patience
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", py, script, err, out)
