@@ -115,14 +115,14 @@ func (s *server) stop() {
 		if err != nil {
 			s.t.Fatalf("mnemo exited with %v after SIGTERM; output:\n%s", err, s.out.String())
 		}
-	case <-time.After(30 * time.Second):
-		s.t.Fatal("mnemo did not exit within 30s of SIGTERM")
+	case <-time.After(testserver.Patience):
+		s.t.Fatalf("mnemo did not exit within %v of SIGTERM; output:\n%s", testserver.Patience, s.out.String())
 	}
 }
 
 func (s *server) client() *memcache.Client {
 	c := memcache.New(s.addr)
-	c.Timeout = 10 * time.Second
+	c.Timeout = testserver.Patience // a hang, not a slow machine
 	c.MaxIdleConns = 8
 	return c
 }
@@ -135,18 +135,31 @@ func crashValue(i int) []byte {
 	return v
 }
 
-// crash stores keys from 4 writers until the server is killed after
-// acked acknowledgements, restarts the server and returns it, with the
-// acknowledgement time of every acknowledged key and the kill time.
-func crash(t *testing.T, dir, durability string, acked int) (*server, map[int]time.Time, time.Time) {
+// crashRun is what crash saw.
+type crashRun struct {
+	s    *server           // the restarted server
+	acks map[int]time.Time // when each acknowledged key was acknowledged
+	kill time.Time         // when the server was killed
+	// durable holds the keys acknowledged before a checkpoint after which
+	// the server completed two commits (persistent_commits): the second
+	// collected its batch after the checkpoint, so these keys were on disk
+	// before the kill, whatever the durability setting.
+	durable map[int]bool
+}
+
+// crash stores keys from 4 writers; once acked are acknowledged, it takes
+// the checkpoint, waits for two more commits and kills the server with
+// SIGKILL while the writers go on, then restarts it. Nothing in it depends
+// on how fast the machine is: the kill waits for the commits, not a time.
+func crash(t *testing.T, dir, durability string, acked int) crashRun {
 	s := start(t, dir, "durability="+durability)
 	var (
-		mu    sync.Mutex
-		acks  = map[int]time.Time{}
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
-		once  sync.Once
-		killT time.Time
+		mu      sync.Mutex
+		acks    = map[int]time.Time{}
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+		reached = make(chan struct{})
+		once    sync.Once
 	)
 	c := s.client()
 	for w := range 4 {
@@ -166,18 +179,39 @@ func crash(t *testing.T, dir, durability string, acked int) (*server, map[int]ti
 				n := len(acks)
 				mu.Unlock()
 				if n >= acked {
-					once.Do(func() {
-						killT = time.Now()
-						s.kill()
-						close(stop)
-					})
+					once.Do(func() { close(reached) })
 				}
 			}
 		})
 	}
-	wg.Wait()
-	s2 := start(t, dir, "durability="+durability)
-	return s2, acks, killT
+	writersDone := make(chan struct{})
+	go func() { wg.Wait(); close(writersDone) }()
+	select {
+	case <-reached:
+	case <-writersDone:
+		t.Fatalf("the writers stopped before %d acknowledgements; output:\n%s", acked, s.out.String())
+	}
+	mu.Lock()
+	durable := make(map[int]bool, len(acks))
+	for i := range acks {
+		durable[i] = true
+	}
+	mu.Unlock()
+	st := dial(t, s.addr)
+	commits := func() int {
+		n, err := strconv.Atoi(stats(t, st)["persistent_commits"])
+		if err != nil {
+			t.Fatalf("stats persistent_commits: %v", err)
+		}
+		return n
+	}
+	c0 := commits()
+	testserver.Eventually(t, "two commits after the checkpoint", func() bool { return commits() >= c0+2 })
+	killT := time.Now()
+	s.kill()
+	close(stop)
+	<-writersDone
+	return crashRun{s: start(t, dir, "durability="+durability), acks: acks, kill: killT, durable: durable}
 }
 
 // checkCrash reads every key the writers may have tried: acknowledged
@@ -213,29 +247,30 @@ func checkCrash(t *testing.T, s *server, acks map[int]time.Time) []int {
 }
 
 func TestCrashSync(t *testing.T) {
-	dir := t.TempDir()
-	s, acks, _ := crash(t, dir, "sync", 3000)
-	if lost := checkCrash(t, s, acks); len(lost) > 0 {
+	r := crash(t, t.TempDir(), "sync", 3000)
+	if lost := checkCrash(t, r.s, r.acks); len(lost) > 0 {
 		t.Fatalf("durability=sync lost %d acknowledged writes after SIGKILL, e.g. crash-%d", len(lost), lost[0])
 	}
-	t.Logf("durability=sync: all %d acknowledged writes survived SIGKILL", len(acks))
+	t.Logf("durability=sync: all %d acknowledged writes survived SIGKILL", len(r.acks))
 }
 
+// TestCrashAsync checks the async loss window as events, not times: a
+// write acknowledged before a checkpoint is on disk once two commits have
+// completed after it (the documented window: the interval, plus one
+// commit). How long before the kill the lost writes were acknowledged is
+// logged; on an idle machine it is about the interval.
 func TestCrashAsync(t *testing.T) {
-	// The documented window: the default interval (100ms) plus one
-	// commit; a generous allowance for a commit on a loaded test machine.
-	const window = 100*time.Millisecond + 2*time.Second
-	dir := t.TempDir()
-	s, acks, killT := crash(t, dir, "async", 20000)
-	lost := checkCrash(t, s, acks)
+	r := crash(t, t.TempDir(), "async", 20000)
+	lost := checkCrash(t, r.s, r.acks)
 	var oldest time.Duration
 	for _, i := range lost {
-		oldest = max(oldest, killT.Sub(acks[i]))
+		oldest = max(oldest, r.kill.Sub(r.acks[i]))
 	}
-	t.Logf("durability=async: %d of %d acknowledged writes lost to SIGKILL, acknowledged at most %v before it", len(lost), len(acks), oldest)
+	t.Logf("durability=async: %d of %d acknowledged writes lost to SIGKILL, acknowledged at most %v before it; %d were acknowledged before the checkpoint",
+		len(lost), len(r.acks), oldest, len(r.durable))
 	for _, i := range lost {
-		if age := killT.Sub(acks[i]); age > window {
-			t.Errorf("crash-%d was acknowledged %v before the kill and lost: outside the loss window (%v)", i, age, window)
+		if r.durable[i] {
+			t.Errorf("crash-%d was acknowledged before two commits completed and lost: outside the loss window", i)
 		}
 	}
 }
@@ -250,12 +285,7 @@ type conn struct {
 
 func dial(t testing.TB, addr string) *conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c := testserver.Dial(t, addr) // each read and write waits at most Patience
 	return &conn{t: t, c: c, r: bufio.NewReaderSize(c, 1<<16), w: bufio.NewWriterSize(c, 1<<16)}
 }
 
@@ -320,7 +350,10 @@ func TestRestart(t *testing.T) {
 		}
 	}
 	c.sync()
-	time.Sleep(2100 * time.Millisecond) // the i%10 == 1 items expire
+	// The i%10 == 1 items expire: each was stored before the sync reply
+	// with an end at most one second after it, on this machine's clock,
+	// which the server reads: a sleep is a lower bound, not a race.
+	time.Sleep(2100 * time.Millisecond)
 	s.stop()
 	start := time.Now()
 	s = startServer(t, dir)
@@ -400,8 +433,7 @@ const memccapableASCIITests = 27
 func TestMemccapable(t *testing.T) {
 	bin := testserver.LookPath(t, "memccapable", "libmemcached-tools")
 	s := start(t, t.TempDir(), "")
-	host, port, _ := net.SplitHostPort(s.addr)
-	out, err := exec.Command(bin, "-a", "-h", host, "-p", port).CombinedOutput()
+	out, err := exec.Command(bin, testserver.MemccapableArgs(s.addr, "-a")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("memccapable -a: %v", err)
 	}
