@@ -469,7 +469,11 @@ type transcript struct {
 }
 
 // run plays the transcripts, each as a parallel subtest on its own
-// server.
+// server. A transcript of at most bytewiseMax request bytes that does not
+// end in a close is played a second time ("name/bytewise") with every byte
+// written on its own, so that the sessions' own parsing (protocol
+// detection, ascii authentication, values swallowed after an error) is
+// checked at every split: the replies must not change.
 func run(t *testing.T, cases []transcript) {
 	t.Helper()
 	seen := map[string]bool{}
@@ -489,19 +493,41 @@ func run(t *testing.T, cases []transcript) {
 					skipOnOracle(t, "moves the fake clock")
 				}
 			}
-			srv := start(t, tc.opts)
-			c := dial(t, srv.addr)
-			for i, s := range tc.steps {
-				if s.advance != 0 {
-					srv.advance(t, s.advance)
-				}
-				c.send(s.send)
-				c.expect(fmt.Sprintf("step %d: reply to %s", i, show([]byte(s.send))), s.want)
+			play(t, tc, false)
+			size := 0
+			for _, s := range tc.steps {
+				size += len(s.send)
 			}
-			if extra := c.rest(!tc.closes); len(extra) > 0 {
-				t.Fatalf("unexpected bytes after the last step: %s", show(extra))
+			if !oracleMode() && !tc.closes && size <= bytewiseMax {
+				t.Run("bytewise", func(t *testing.T) { play(t, tc, true) })
 			}
 		})
+	}
+}
+
+// bytewiseMax bounds the transcripts played byte by byte.
+const bytewiseMax = 4096
+
+// play runs one transcript on a fresh server.
+func play(t *testing.T, tc transcript, bytewise bool) {
+	t.Helper()
+	srv := start(t, tc.opts)
+	c := dial(t, srv.addr)
+	for i, s := range tc.steps {
+		if s.advance != 0 {
+			srv.advance(t, s.advance)
+		}
+		if bytewise {
+			for j := range len(s.send) {
+				c.send(s.send[j : j+1])
+			}
+		} else {
+			c.send(s.send)
+		}
+		c.expect(fmt.Sprintf("step %d: reply to %s", i, show([]byte(s.send))), s.want)
+	}
+	if extra := c.rest(!tc.closes); len(extra) > 0 {
+		t.Fatalf("unexpected bytes after the last step: %s", show(extra))
 	}
 }
 
