@@ -26,6 +26,10 @@ func TestAdmin(t *testing.T) {
 				"stats detail dump\r\nstats detail off\r\nget p:1\r\nstats detail dump\r\n",
 			"END\r\nOK\r\nSTORED\r\nVALUE p:1 0 1\r\na\r\nEND\r\nDELETED\r\nSTORED\r\n"+
 				"PREFIX p get 2 hit 1 set 1 del 1\r\nEND\r\nOK\r\nEND\r\nPREFIX p get 2 hit 1 set 1 del 1\r\nEND\r\n"),
+		{name: "stats reset clears stats detail",
+			steps: []step{{send: "stats detail on\r\nset p:1 0 0 1\r\na\r\nstats reset\r\nstats detail dump\r\n",
+				want: "OK\r\nSTORED\r\nRESET\r\nEND\r\n"}},
+			bug: "stats reset (text and binary) keeps the per-prefix counters of stats detail; memcached clears them (stats_prefix_clear)"},
 		{name: "stats detail on from the start (-D)",
 			opts: opts{detail: true},
 			steps: []step{{send: "set b:1 0 0 1\r\nb\r\nget b:1\r\nstats detail dump\r\n",

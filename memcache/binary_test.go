@@ -275,3 +275,63 @@ func TestBinary(t *testing.T) {
 				want: res(opSet, stOK, 1, 0, "", "", "") + item(opGet, 2, 0, 5, "", "v") + res(opSet, stOK, 3, 0, "", "", "") + item(opGet, 4, 0, 0, "", "w")}}},
 	})
 }
+
+// TestBinaryStat covers the binary protocol's STAT: one packet per
+// statistic, ended by an empty one; the key names the group.
+func TestBinaryStat(t *testing.T) {
+	end := func(opaque uint32) string { return res(opStat, stOK, opaque, 0, "", "", "") }
+	run(t, []transcript{
+		one("unknown group", req(opStat, 1, 0, "", "bogus", ""), errRes(opStat, stNotFound, 1)),
+		one("reset", req(opStat, 2, 0, "", "reset", ""), end(2)),
+		one("detail dump", req(opStat, 3, 0, "", "detail dump", ""), res(opStat, stOK, 3, 0, "", "detailed", "END\r\n")+end(3)),
+		one("detail on, then a dump",
+			req(opStat, 1, 0, "", "detail on", "")+req(opSet, 2, 0, store(0, 0), "p:1", "v")+req(opGet, 3, 0, "", "p:1", "")+
+				req(opStat, 4, 0, "", "detail dump", ""),
+			end(1)+res(opSet, stOK, 2, 1, "", "", "")+item(opGet, 3, 1, 0, "", "v")+
+				res(opStat, stOK, 4, 0, "", "detailed", "PREFIX p get 1 hit 1 set 1 del 0\r\nEND\r\n")+end(4)),
+		one("detail usage", req(opStat, 4, 0, "", "detail bogus", ""), errRes(opStat, stNotFound, 4)),
+		{name: "settings",
+			opts: opts{settings: func(add func(name, value string)) {
+				add("maxbytes", "67108864")
+				add("evictions", "on")
+			}},
+			steps: []step{{send: req(opStat, 5, 0, "", "settings", ""),
+				want: res(opStat, stOK, 5, 0, "", "maxbytes", "67108864") + res(opStat, stOK, 5, 0, "", "evictions", "on") + end(5)}}},
+	})
+}
+
+// TestBinaryStatGeneral checks the general STAT: packets with the opaque,
+// the names every client reads, the values that do not vary.
+func TestBinaryStatGeneral(t *testing.T) {
+	srv := start(t, opts{})
+	c := dial(t, srv.addr)
+	c.send(req(opSet, 1, 0, store(0, 0), "k", "v") + req(opGet, 2, 0, "", "k", "") + req(opGet, 3, 0, "", "nope", ""))
+	c.expect("workload", res(opSet, stOK, 1, 1, "", "", "")+item(opGet, 2, 1, 0, "", "v")+errRes(opGet, stNotFound, 3))
+	c.send(req(opStat, 77, 0, "", "", ""))
+	var names []string
+	v := map[string]string{}
+	for {
+		h := c.read(headerBytes)
+		body := string(c.read(int(binary.BigEndian.Uint32(h[8:]))))
+		if h[0] != magicRes || h[1] != opStat || binary.BigEndian.Uint16(h[6:]) != stOK || binary.BigEndian.Uint32(h[12:]) != 77 || h[4] != 0 {
+			t.Fatalf("STAT packet %s, want opcode STAT, status OK, opaque 77, no extras", show(h))
+		}
+		kl := int(binary.BigEndian.Uint16(h[2:]))
+		if kl == 0 {
+			if body != "" {
+				t.Fatalf("terminating packet has a body %q", body)
+			}
+			break
+		}
+		names = append(names, body[:kl])
+		v[body[:kl]] = body[kl:]
+	}
+	if missing, ordered := inOrder(names, generalStatsOrder); len(missing) > 0 || !ordered {
+		t.Errorf("STAT: missing %v, in memcached's order: %v; got %v", missing, ordered, names)
+	}
+	for name, want := range map[string]string{"version": version(), "cmd_get": "2", "get_hits": "1", "get_misses": "1", "cmd_set": "1", "curr_items": "1"} {
+		if v[name] != want {
+			t.Errorf("STAT %s = %q, want %q", name, v[name], want)
+		}
+	}
+}
