@@ -72,6 +72,10 @@ func TestMeta(t *testing.T) {
 		one("mg N vivifies a miss once",
 			"mg k N30 v\r\nmg k N30 v\r\nmg k v t\r\n",
 			"VA 0 W\r\n\r\nVA 0 Z\r\n\r\nVA 0 t30 Z\r\n\r\n"),
+		{name: "E sets the new CAS",
+			steps: []step{{send: "ms k 1 E999\r\n5\r\nmg k c\r\nma k E5000 v c\r\nmd k E7 I\r\nmg k c\r\n",
+				want: "HD\r\nHD c999\r\nVA 1 c5000\r\n6\r\nHD\r\nHD c7 X W\r\n"}},
+			mnemoOnly: "the E flag came after memcached 1.6.18, which answers CLIENT_ERROR invalid flag"},
 		// md
 		one("md hit, miss, and the item is gone",
 			"md k\r\nms k 1\r\na\r\nmd k\r\nmg k\r\nmd k q\r\nmn\r\n",
