@@ -78,6 +78,9 @@ func TestIncrDecr(t *testing.T) {
 			"set k 0 0 1\r\n1\r\nincr k x\r\nincr k -1\r\nincr k 18446744073709551616\r\nincr k\r\nget k\r\n",
 			"STORED\r\nCLIENT_ERROR invalid numeric delta argument\r\nCLIENT_ERROR invalid numeric delta argument\r\n"+
 				"CLIENT_ERROR invalid numeric delta argument\r\nERROR\r\nVALUE k 0 1\r\n1\r\nEND\r\n"),
+		one("noreply silences the error replies",
+			"set k 0 0 1\r\nx\r\nincr k 1 noreply\r\nincr k x noreply\r\ntouch k x noreply\r\nset k x 0 1 noreply\r\na\r\nmn\r\n",
+			"STORED\r\nERROR\r\nMN\r\n"),
 		one("incr and decr noreply",
 			"set k 0 0 1\r\n5\r\nincr k 5 noreply\r\ndecr k 2 noreply\r\nincr nope 1 noreply\r\nget k nope\r\n",
 			"STORED\r\nVALUE k 0 2\r\n8 \r\nEND\r\n"),
