@@ -292,10 +292,7 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) {
 		// The text protocol's code path, with binary packets.
 		(&session{h: s.h, cs: s.cs}).generalStats(c, add)
 	case bytes.HasPrefix(group, []byte("reset")):
-		s.cs.Cache().ResetStats()
-		if rs, ok := eng.(engine.StatsResetter); ok {
-			rs.ResetStats()
-		}
+		s.h.resetStats(s.cs.Cache())
 	case bytes.HasPrefix(group, []byte("settings")):
 		if s.h.cfg.Settings != nil {
 			s.h.cfg.Settings(add)

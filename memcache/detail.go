@@ -71,3 +71,10 @@ func (d *detailStats) dump(dst []byte) []byte {
 	}
 	return dst
 }
+
+// reset forgets every prefix ("stats reset").
+func (d *detailStats) reset() {
+	d.mu.Lock()
+	d.prefix = nil
+	d.mu.Unlock()
+}

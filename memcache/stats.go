@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mnemo-cache/mnemo/cache"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/internal/number"
 	"github.com/mnemo-cache/mnemo/protocol/text"
@@ -30,10 +31,7 @@ func (s *session) stats(c *server.Conn, r *text.Request) {
 	case "":
 		s.generalStats(c, add)
 	case "reset":
-		s.cs.Cache().ResetStats()
-		if rs, ok := eng.(engine.StatsResetter); ok {
-			rs.ResetStats()
-		}
+		s.h.resetStats(s.cs.Cache())
 		c.Out = append(c.Out, text.Reset...)
 		return
 	case "detail":
@@ -215,4 +213,14 @@ func addrString(a net.Addr) string {
 	default:
 		return "tcp:" + a.String()
 	}
+}
+
+// resetStats answers "stats reset" (and the binary STAT "reset"): the
+// command counters, the engine's counters and the per-prefix counters.
+func (h *Handler) resetStats(c *cache.Cache) {
+	c.ResetStats()
+	if rs, ok := c.Engine().(engine.StatsResetter); ok {
+		rs.ResetStats()
+	}
+	h.detail.reset()
 }
