@@ -121,6 +121,26 @@ const rejectMessage = "ERROR Too many open connections\r\n"
 // limit before closing it. Give it to server.Config.RejectMessage.
 func (h *Handler) RejectMessage() []byte { return []byte(rejectMessage) }
 
+// connStateNames are memcached's names for the server's connection states,
+// as "stats conns" prints them.
+var connStateNames = [...]string{
+	server.StateListening:   "conn_listening",
+	server.StateWaiting:     "conn_waiting",
+	server.StateReading:     "conn_read",
+	server.StateReadingNeed: "conn_nread",
+	server.StateServing:     "conn_parse_cmd",
+	server.StateWriting:     "conn_mwrite",
+	server.StateClosing:     "conn_closing",
+}
+
+// connStateName is memcached's name for a connection state.
+func connStateName(st server.State) string {
+	if int(st) < len(connStateNames) && connStateNames[st] != "" {
+		return connStateNames[st]
+	}
+	return "conn_" + st.String()
+}
+
 // NewSession starts the protocol state of one connection.
 func (h *Handler) NewSession(c *server.Conn) server.Session {
 	h.srvMu.Lock()

@@ -196,8 +196,8 @@ func (s *session) connStats(c *server.Conn, add func(name, value string)) {
 			add(id+":addr", addrString(ci.RemoteAddr))
 			add(id+":listen_addr", addrString(ci.ListenAddr))
 		}
-		add(id+":state", ci.State)
-		add(id+":secs_since_last_cmd", strconv.FormatInt(ci.SecsSinceLastCmd, 10))
+		add(id+":state", connStateName(ci.State))
+		add(id+":secs_since_last_cmd", strconv.FormatInt(int64(ci.SinceLastRequest/time.Second), 10))
 	})
 }
 

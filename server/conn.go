@@ -150,8 +150,8 @@ func (c *Conn) info(now time.Time) ConnInfo {
 		RemoteAddr:       c.nc.RemoteAddr(),
 		LocalAddr:        c.nc.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
-		State:            interimNames[c.state.Load()],
-		SecsSinceLastCmd: (now.UnixNano() - c.lastReq.Load()) / int64(time.Second),
+		State:            State(c.state.Load()),
+		SinceLastRequest: time.Duration(now.UnixNano() - c.lastReq.Load()),
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 //
 //	PUT key value   store value under key: "STORED"
 //	GET key         "VALUE value", or "NOTHING" for an unknown key
+//	WHO             a line per listener and connection: its ID and what
+//	                it is doing, then "END"
 //	BYE             "BYE", then the server closes the connection
 //
 // anything else is answered "HUH?". Its Handler holds the store that every
@@ -69,6 +71,15 @@ func (s kvSession) Serve(c *server.Conn, in []byte) (consumed, need int, err err
 			} else {
 				c.Out = append(c.Out, "NOTHING\n"...)
 			}
+		case "WHO":
+			c.Server().EachConn(func(ci server.ConnInfo) {
+				kind := "client"
+				if ci.Listening {
+					kind = "listener"
+				}
+				c.Out = fmt.Appendf(c.Out, "%s %d %v\n", kind, ci.ID, ci.State)
+			})
+			c.Out = append(c.Out, "END\n"...)
 		case "BYE":
 			c.Out = append(c.Out, "BYE\n"...)
 			return consumed, 0, server.ErrClose
@@ -126,6 +137,8 @@ func Example() {
 	// Pipelined: sent at once, answered in order.
 	fmt.Fprint(c1, "PUT greeting hello world\nGET greeting\nGET nothing\nHELLO\n")
 	read(r1, 4)
+	fmt.Fprint(c1, "WHO\n")
+	read(r1, 3)
 
 	c2, r2 := dial() // one client too many
 	defer c2.Close()
@@ -142,6 +155,9 @@ func Example() {
 	// VALUE hello world
 	// NOTHING
 	// HUH?
+	// listener 1 listening
+	// client 2 serving
+	// END
 	// BUSY
 	// (closed)
 	// BYE

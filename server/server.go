@@ -177,13 +177,11 @@ type ConnInfo struct {
 	RemoteAddr net.Addr // nil for a listener; may be nil or unnamed for a unix socket
 	LocalAddr  net.Addr
 	ListenAddr net.Addr // the address of the listener that accepted it
-	State      string   // INTERIM until memcache maps states: memcached's name
-	// SecsSinceLastCmd: INTERIM until memcache reads SinceLastRequest.
-	SecsSinceLastCmd int64
+	State      State    // StateListening for a listener
+	// SinceLastRequest is the time since the connection last consumed
+	// a request (or since it opened); for a listener, since it started.
+	SinceLastRequest time.Duration
 }
-
-// interimNames: INTERIM, removed once memcache maps states itself.
-var interimNames = [...]string{"conn_waiting", "conn_read", "conn_nread", "conn_parse_cmd", "conn_mwrite", "conn_closing", "conn_listening"}
 
 // Server serves connections accepted on listeners, one goroutine each.
 type Server struct {
@@ -456,8 +454,8 @@ func (s *Server) EachConn(fn func(ConnInfo)) {
 			Listening:        true,
 			LocalAddr:        a,
 			ListenAddr:       a,
-			State:            interimNames[StateListening],
-			SecsSinceLastCmd: int64(now.Sub(le.start) / time.Second),
+			State:            StateListening,
+			SinceLastRequest: now.Sub(le.start),
 		})
 	}
 	for c := range s.conns {

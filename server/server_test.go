@@ -530,21 +530,66 @@ func TestEachConn(t *testing.T) {
 			}
 			byRemote[ci.RemoteAddr.String()] = ci
 		})
-		return byRemote[idle.c.LocalAddr().String()].State == "conn_waiting"
+		return byRemote[idle.c.LocalAddr().String()].State == StateWaiting
 	})
-	if len(listeners) != 1 || listeners[0].State != "conn_listening" || listeners[0].LocalAddr.String() != ts.l.Addr().String() {
+	if len(listeners) != 1 || listeners[0].State != StateListening || listeners[0].LocalAddr.String() != ts.l.Addr().String() {
 		t.Errorf("listeners %+v", listeners)
 	}
 	if len(byRemote) != 2 {
 		t.Fatalf("conns %+v", byRemote)
 	}
 	b := byRemote[busy.c.LocalAddr().String()]
-	if b.State != "conn_parse_cmd" || b.ListenAddr.String() != ts.l.Addr().String() ||
-		b.LocalAddr.String() != busy.c.RemoteAddr().String() || b.SecsSinceLastCmd < 0 || b.ID <= listeners[0].ID {
+	if b.State != StateServing || b.ListenAddr.String() != ts.l.Addr().String() ||
+		b.LocalAddr.String() != busy.c.RemoteAddr().String() || b.SinceLastRequest < 0 || b.ID <= listeners[0].ID {
 		t.Errorf("busy conn %+v", b)
 	}
 	close(ts.h.release)
 	busy.expect("UNBLOCKED\n")
+}
+
+func TestStateString(t *testing.T) {
+	for st, want := range map[State]string{
+		StateWaiting: "waiting", StateReading: "reading", StateReadingNeed: "reading-need",
+		StateServing: "serving", StateWriting: "writing", StateClosing: "closing",
+		StateListening: "listening", StateListening + 1: "State(7)",
+	} {
+		if got := st.String(); got != want {
+			t.Errorf("State(%d).String() = %q, want %q", uint32(st), got, want)
+		}
+	}
+}
+
+// TestStates: a connection reports what it is doing: reading with an
+// unknown or a known need, serving, waiting.
+func TestStates(t *testing.T) {
+	ts := start(t, pipe, Config{})
+	c := ts.connect()
+	state := func() State {
+		var st State
+		ts.s.EachConn(func(ci ConnInfo) {
+			if !ci.Listening {
+				st = ci.State
+			}
+		})
+		return st
+	}
+	// A pipe write returns once the server has read it, and the state is
+	// set just before the next read: poll until then.
+	c.send("half a li")
+	eventually(t, "state reading", func() bool { return state() == StateReading })
+	c.send("ne\nbig 10\n01234")
+	c.expect("HALF A LINE\n") // a pipe's write waits for the reader
+	eventually(t, "state reading-need", func() bool { return state() == StateReadingNeed })
+	c.send("56789")
+	c.expect("GOT 10 buf=" + strconv.Itoa(DefaultReadBufferSize) + "\n")
+	eventually(t, "state waiting", func() bool { return state() == StateWaiting })
+	c.send("block\n")
+	<-ts.h.entered
+	if st := state(); st != StateServing {
+		t.Errorf("state in Serve = %v, want serving", st)
+	}
+	close(ts.h.release)
+	c.expect("UNBLOCKED\n")
 }
 
 func TestUnixSocket(t *testing.T) {
