@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/internal/invariants"
 )
 
 // Segment states, guarded by Engine.amu.
@@ -98,7 +99,10 @@ func (e *Engine) alloc(size int64, si int) (int64, error) {
 
 // release drops the writer reference alloc took.
 func (e *Engine) release(off int64) {
-	e.segs[off/e.segSize].writers.Add(-1)
+	n := e.segs[off/e.segSize].writers.Add(-1)
+	if invariants.Enabled && n < 0 {
+		invariants.Failf("memory: segment %d released more often than allocated from", off/e.segSize)
+	}
 }
 
 func (e *Engine) closeLocked(id int32) {
@@ -148,6 +152,9 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 			}
 			// Evict the oldest segment outright to rebuild the reserve.
 			e.reclaimLocked(0, -1, size)
+			if invariants.Enabled {
+				e.afterReclaimLocked()
+			}
 			continue
 		}
 		vi := e.victimLocked(size)
@@ -166,9 +173,15 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 		d := &e.segs[dest]
 		if d.used+size <= e.segSize {
 			d.state = segHead
+		} else {
+			e.closeLocked(dest)
+		}
+		if invariants.Enabled {
+			e.afterReclaimLocked()
+		}
+		if d.state == segHead {
 			return dest, nil
 		}
-		e.closeLocked(dest)
 	}
 }
 
@@ -278,6 +291,12 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 	for p := int64(0); p < v.used && v.live.Load() > 0; {
 		off := base + p
 		r := recAt(e.mem, off)
+		if invariants.Enabled && !r.valid(int(v.used-p)) {
+			// Every allocation holds a complete record (Update writes
+			// it before publishing or abandoning it): the walk relies
+			// on it.
+			invariants.Failf("memory: reclaim of segment %d: the record at %d of %d used bytes does not check", id, p, v.used)
+		}
 		size := r.size()
 		p += size
 		h := e.hash(r.key())
@@ -295,6 +314,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			sh.remove(slot)
 			sh.bytes -= size
 			v.live.Add(-size)
+			if invariants.Enabled {
+				e.assertCounts("reclaim expired", sh, int64(id))
+			}
 			sh.reclaimed++
 			if !fetched {
 				sh.expiredUnfetched++
@@ -315,6 +337,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			d.live.Add(size)
 			v.live.Add(-size)
 			sh.tab[slot] = makeEntry(h&tagMask, doff)
+			if invariants.Enabled {
+				e.assertRecord("reclaim move", doff, r.key())
+			}
 			sh.reinserted++
 			sh.mu.Unlock()
 			continue
@@ -322,6 +347,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 		sh.remove(slot)
 		sh.bytes -= size
 		v.live.Add(-size)
+		if invariants.Enabled {
+			e.assertCounts("evict", sh, int64(id))
+		}
 		sh.evictions++
 		if !fetched {
 			sh.evictedUnfetched++
@@ -333,6 +361,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 	}
 	if l := v.live.Load(); l != 0 {
 		// Cannot happen: every live record was moved or dropped above.
+		if invariants.Enabled {
+			invariants.Failf("memory: segment %d still has %d live bytes after reclaim", id, l)
+		}
 		e.log.Error("memory: segment still has live bytes after reclaim", "segment", id, "live", l)
 		v.live.Store(0)
 	}
@@ -397,6 +428,9 @@ func (e *Engine) setLimitLocked(n int) error {
 	}
 	if e.reserve < 0 {
 		e.reserve = e.popFreeLocked()
+	}
+	if invariants.Enabled {
+		e.checkLocked()
 	}
 	return nil
 }

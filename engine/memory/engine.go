@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/internal/invariants"
 )
 
 func init() {
@@ -145,6 +146,8 @@ type Engine struct {
 	scratch   sync.Pool // *scratch
 	stopSweep chan struct{}
 	sweepDone chan struct{}
+
+	inv *invState // invariant checker's scratch, under amu; nil unless invariants.Enabled
 }
 
 // New creates a memory engine for env (zero fields take their defaults)
@@ -205,6 +208,9 @@ func New(env engine.Env, config string) (*Engine, error) {
 		reserve:    -1,
 	}
 	e.limit.Store(env.MemoryLimit)
+	if invariants.Enabled {
+		e.inv = &invState{}
+	}
 	for i := range e.shards {
 		e.shards[i].init(minTable)
 	}
@@ -306,6 +312,9 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 		return m, dst, false, nil
 	}
 	r := recAt(e.mem, entryOff(ent))
+	if invariants.Enabled {
+		e.assertRecord("get", entryOff(ent), key)
+	}
 	if e.dead(r, now, fm) {
 		sh.mu.RUnlock()
 		e.removeDead(sh, ent, now, fm)
@@ -350,6 +359,9 @@ func (e *Engine) dropLocked(sh *shard, slot int, r rec, expired bool) {
 	sh.remove(slot)
 	sh.bytes -= size
 	e.segs[off/e.segSize].live.Add(-size)
+	if invariants.Enabled {
+		e.assertCounts("drop", sh, off/e.segSize)
+	}
 }
 
 // scratch holds an Update's Mutator arguments (which escape through the
@@ -474,6 +486,9 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			b := infoBits(r.info())
 			r.setBits(b&^bitsMeta | next.Bits&bitsMeta)
 			r.sealCRC()
+			if invariants.Enabled {
+				e.assertRecord("metadata update", entryOff(ent), key)
+			}
 			var out engine.Meta
 			readMeta(r, &out)
 			sh.mu.Unlock()
@@ -532,6 +547,9 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			osize := old.size()
 			sh.bytes -= osize
 			e.segs[entryOff(s.ent)/e.segSize].live.Add(-osize)
+			if invariants.Enabled {
+				e.assertCounts("overwrite", sh, entryOff(s.ent)/e.segSize)
+			}
 			sh.tab[slot] = nent
 		} else {
 			sh.insert(nent)
@@ -541,6 +559,9 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			sh.totalItems++
 		}
 		e.segs[off/e.segSize].live.Add(size)
+		if invariants.Enabled {
+			e.assertPublished(sh, key, nent, size)
+		}
 		sh.mu.Unlock()
 		e.release(off)
 		return op, engine.Meta{Flags: next.Flags, Exptime: int64(exp), CAS: casv, Atime: int64(atime), Bits: bitsv & bitsMeta}, nil
@@ -666,6 +687,11 @@ func (e *Engine) SetMemoryLimit(n int64) error {
 func (e *Engine) Close() error {
 	e.cmu.Lock()
 	defer e.cmu.Unlock()
+	if invariants.Enabled && !e.closed.Load() {
+		// Last chance, while the engine is whole; a violation leaves it
+		// open.
+		e.checkInvariants()
+	}
 	if e.closed.Swap(true) {
 		return engine.ErrClosed
 	}
