@@ -173,14 +173,14 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 		d := &e.segs[dest]
 		if d.used+size <= e.segSize {
 			d.state = segHead
-		} else {
-			e.closeLocked(dest)
+			if invariants.Enabled {
+				e.afterReclaimLocked()
+			}
+			return dest, nil
 		}
+		e.closeLocked(dest)
 		if invariants.Enabled {
 			e.afterReclaimLocked()
-		}
-		if d.state == segHead {
-			return dest, nil
 		}
 	}
 }
