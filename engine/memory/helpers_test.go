@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/internal/invariants"
 )
 
 // fakeClock is a settable engine.Clock.
@@ -59,8 +60,38 @@ func testEngine(t testing.TB, env engine.Env, config string) (*Engine, *fakeCloc
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Close() })
+	t.Cleanup(func() {
+		if !e.closed.Load() {
+			verify(t, e)
+		}
+		_ = e.Close()
+	})
 	return e, clock
+}
+
+// verify runs the engine's full invariant check (in every build) and fails
+// the test with the violation it finds.
+func verify(t testing.TB, e *Engine) {
+	t.Helper()
+	if msg, ok := violation(e.checkInvariants); ok {
+		t.Fatal(msg)
+	}
+}
+
+// violation runs fn and returns the message of the invariants.Violation
+// it panics with, if any; other panics go on.
+func violation(fn func()) (msg string, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, isV := r.(invariants.Violation)
+			if !isV {
+				panic(r)
+			}
+			msg, ok = v.Error(), true
+		}
+	}()
+	fn()
+	return "", false
 }
 
 func set(t testing.TB, e *Engine, key, value string, exptime int64) engine.Meta {
@@ -91,4 +122,16 @@ func stat(e *Engine, name string) string {
 	return v
 }
 
-func waitABit() { time.Sleep(time.Millisecond) }
+// eventually polls cond until it holds. It waits for background work
+// whose timing is up to the scheduler: the one-minute bound only stops a
+// hang, it is not a timing expectation (a busy machine may take seconds).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after a minute: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

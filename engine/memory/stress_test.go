@@ -106,6 +106,7 @@ func runStress(t *testing.T, e *Engine, workers, ops, keys, maxSize int, counter
 	for err := range errc {
 		t.Fatal(err)
 	}
+	verify(t, e) // index, records and accounting agree after the storm
 	if counters {
 		total := 0
 		for i := range 4 {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/engine/enginetest"
@@ -183,6 +184,20 @@ func (x *fx) flushQueue() {
 		if x.e.q.errSeq.Load() != 0 && x.e.q.err() != nil && x.f.failWrite != nil {
 			return
 		}
+	}
+}
+
+// eventually polls cond until it holds. It waits for background work
+// whose timing is up to the scheduler: the one-minute bound only stops a
+// hang, it is not a timing expectation (a busy machine may take seconds).
+func (x *fx) eventually(what string, cond func() bool) {
+	x.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			x.t.Fatalf("still waiting after a minute: %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
