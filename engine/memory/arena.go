@@ -31,8 +31,9 @@ type segment struct {
 	retire  bool // release instead of reusing when next freed
 }
 
-// stripe is one write head. Writers pick a stripe by shard, so concurrent
-// stores to different shards mostly append to different segments.
+// stripe is one write head. Writers pick a stripe by key hash (stripeOf),
+// so concurrent stores of different keys mostly append to different
+// segments.
 type stripe struct {
 	mu   sync.Mutex
 	head int32
@@ -270,7 +271,8 @@ func (e *Engine) finishFreeLocked(id int32) {
 // that the index still points to is dropped when expired or flushed,
 // otherwise moved to dest (when dest >= 0) if it was read since it was
 // written (its frequency counter is then decremented) or if -M forbids
-// eviction, and evicted otherwise. Moves leave room for need bytes in dest.
+// eviction, and evicted otherwise. Moves of read records leave room for
+// need bytes in dest; with -M every live record moves while it fits.
 // Called with amu held and no shard lock; it takes each record's shard
 // lock in turn.
 func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
@@ -435,7 +437,8 @@ func (e *Engine) setLimitLocked(n int) error {
 	return nil
 }
 
-// usedSegsLocked counts segments that are not free and not retired.
+// segCountsLocked counts the usable (not retired) segments, and the free
+// ones among them (the free list and the spare).
 func (e *Engine) segCountsLocked() (total, free int) {
 	for i := range e.segs {
 		switch e.segs[i].state {

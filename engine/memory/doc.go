@@ -26,9 +26,14 @@
 // drawing next to the constants in record.go. Exptimes are 32-bit unix
 // seconds (to 2106). The CRC-32C covers the immutable fields, key and
 // value, not the atime and bits that reads update, so records are
-// self-describing and checksummed: the restartable mode can rebuild the
-// index by scanning segments. A record is written completely before its
-// offset is published in the index.
+// self-describing and checksummed. Today nothing reads a segment back
+// after the process ends: the arena is anonymous memory, there is no
+// restartable mode yet (memcached's -e, which would keep the arena in a
+// file and rebuild the index by scanning it, is future work), and the CRC
+// is verified only by the invariant checks (see Invariants). A record is
+// written completely before its offset is published in the index, and
+// every allocation holds a complete record, published or not, so reclaim
+// can walk a segment record by record.
 //
 // With 15-byte keys and 100-byte values a record takes 136 bytes (140 with
 // an exptime or flags, 144 with both) and the index about 11.5 bytes per
@@ -74,16 +79,19 @@
 //	1M      100 B   8 MiB   0.724    0.721
 //
 // (The 10 MiB row is from the current record format; the others were
-// measured with the former 36-byte header.) A 1-bit counter (plain CLOCK) measured 1-3% lower, so the counter has two
-// bits. With env.NoEvict (memcached -M) the reclaim never evicts: it
-// compacts the full segment with the fewest live bytes into the spare
-// (after a full sweep if items may have died since the last one) and
-// Update fails with engine.ErrNoMemory when that cannot make room.
+// measured with the former 36-byte header.) A 1-bit counter (plain CLOCK)
+// measured 1-3% lower, so the counter has two bits. With env.NoEvict (memcached -M) the reclaim never evicts: it
+// compacts the full segment with the fewest live bytes into the spare;
+// when no full segment's live bytes and the waiting store fit there, it
+// first sweeps the whole index (if items may have died since the last such
+// sweep) and looks again, and Update fails with engine.ErrNoMemory when
+// that cannot make room. (Shrinking the memory limit evicts even with -M.)
 //
 // Counters (memcached names): evictions, evicted_unfetched (never read),
 // evicted_active (evicted although read since the last move, because the
-// spare ran out of room), expired_unfetched and reclaimed (expired or
-// flushed items removed from the index), memory_reinserted (moves).
+// spare ran out of room or there was none), expired_unfetched and
+// reclaimed (expired or flushed items removed from the index),
+// memory_reinserted (moves).
 //
 // # Expiry
 //
@@ -91,8 +99,8 @@
 // index when met (Get, Update, Delete). A background goroutine, started by
 // New and stopped by Close, visits sweep_slots slots of every shard each
 // sweep_interval and removes dead entries, so curr_items stays accurate
-// and reclaim frees their bytes without looking at them. Every operation
-// reads env.Clock once.
+// and reclaim skips their records. Get, Update and Delete read env.Clock
+// once each.
 //
 // Flush sets a mark, never scans. An immediate flush at time now records
 // (now, next CAS): items last stored or touched before now, or with a
@@ -113,11 +121,14 @@
 // publishes. OpMeta rewrites the header in place under the lock, unless
 // it gives the item an exptime or flags its record has no room for: then
 // the record is written again, like a store of the current value that
-// keeps its atime and frequency counter. No shard lock is held while allocating, because reclaim takes
-// shard locks; lock order is stripe, then the allocator lock, then one
-// shard at a time. A segment's pending writers are counted so that reclaim
-// never reads a record that is still being written. Iterate snapshots one
-// shard's table at a time and calls fn with no lock held.
+// keeps its atime and frequency counter. No shard lock is held while
+// allocating, because reclaim takes shard locks; lock order is stripe,
+// then the allocator lock, then one shard at a time (only the invariant
+// check holds every shard's read lock at once, taken in index order under
+// the allocator lock; nothing else holds two shard locks). A segment's
+// pending writers are counted so that reclaim never reads a record that is
+// still being written. Iterate snapshots one shard's table at a time and
+// calls fn with no lock held.
 //
 // # Memory
 //
@@ -127,4 +138,16 @@
 // MADV_DONTNEED and PROT_NONE), evicts full segments beyond the new limit
 // and retires the ones being written when they are reclaimed.
 // Get, and Update storing a value in steady state, allocate nothing.
+//
+// # Invariants
+//
+// Built with the invariants tag (go test -tags invariants, see package
+// internal/invariants), the engine checks itself and panics at the first
+// inconsistency: after reclaims, SetMemoryLimit and at Close, a full
+// check that every index entry points at a valid record of its key in a
+// write head or closed segment, and that the shards' item and byte counts,
+// the segments' live bytes and the segment lists agree with the index;
+// on the hot paths, cheap local checks (the record a Get hits checks; a
+// store is found right after it is published; counts never go negative).
+// Without the tag the checks compile away. See invariants.go.
 package memory

@@ -611,8 +611,9 @@ func (e *Engine) Flush(at int64) error {
 // Iterate implements engine.Engine. It snapshots each shard's table under
 // its read lock, then for each entry re-takes the read lock, checks the
 // entry is still there and alive, copies the item into a buffer and calls
-// fn with no lock held. Items present for the whole iteration are seen
-// exactly once.
+// fn with no lock held. An item is seen at most once; one present for the
+// whole iteration is seen unless reclaim moves it (a reinsertion, or -M
+// compaction) after its shard was snapshotted, which changes its entry.
 func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 	var (
 		snap []uint64

@@ -66,7 +66,7 @@ type shard struct {
 	mapped []byte // tab's mapping when it has one, else nil
 	n      int    // entries
 
-	bytes            int64 // sum of live record sizes
+	bytes            int64 // sum of the sizes of the records the entries point to
 	totalItems       uint64
 	evictions        uint64
 	evictedUnfetched uint64

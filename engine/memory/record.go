@@ -44,8 +44,10 @@ import (
 // record a field it has no room for rewrites the record (see Update).
 //
 // A record is written completely (CRC last) before its offset is published
-// in the index, so a scan of a segment (the restartable mode) can rebuild
-// the index from records whose CRC checks.
+// in the index. Reclaim walks a segment record by record, and the
+// invariant checks verify the CRC of every indexed record; a restartable
+// mode that rebuilds the index by scanning segments for records whose CRC
+// checks does not exist yet (see the package documentation).
 const (
 	offCRC     = 0
 	offAtime   = 4
@@ -322,7 +324,8 @@ func writeRecord(dst []byte, key, value []byte, cas uint64, exp, flags uint32, a
 	}
 	n := copy(dst[h:], key)
 	n += copy(dst[h+n:], value)
-	// Zero the alignment padding so segment scans see deterministic bytes.
+	// Zero the alignment padding, so a segment's bytes depend only on its
+	// records (no leftovers of a record that used the space before).
 	end := int(alignRec(h + n))
 	clear(dst[h+n : end])
 	r.sealCRC()
@@ -330,8 +333,8 @@ func writeRecord(dst []byte, key, value []byte, cas uint64, exp, flags uint32, a
 
 // valid reports whether the record at the start of r looks complete: a
 // key length in range, a value inside limit bytes and a matching CRC
-// (which also rejects other format versions). It is what a scan that
-// rebuilds the index would check.
+// (which also rejects other format versions). The invariant checks use
+// it; a scan that rebuilds the index would check the same.
 func (r rec) valid(limit int) bool {
 	limit = min(limit, len(r.b))
 	if limit < hdrMin {

@@ -30,8 +30,9 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 
 // sweep visits up to slots index slots of every shard, continuing where the
 // previous sweep stopped, and removes entries whose items are expired or
-// flushed, so their bytes count as dead (the FIFO reclaim then frees them
-// without a second look) and curr_items stays accurate. It returns how many
+// flushed, so their bytes count as dead (reclaim skips their records, and
+// frees a segment left with no live bytes without walking it) and
+// curr_items stays accurate. It returns how many
 // entries it removed. Each shard is locked once per call, for at most
 // slots probes.
 func (e *Engine) sweep(slots int) int {
