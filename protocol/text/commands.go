@@ -159,3 +159,32 @@ func (d *Decoder) flushAll(nt int, noreply bool, req *Request) error {
 	}
 	return nil
 }
+
+// verbosity decodes verbosity: <level> [noreply].
+func (d *Decoder) verbosity(nt int, noreply bool, req *Request) error {
+	if nt != 2 && nt != 3 {
+		return ErrUnknownCommand
+	}
+	req.Noreply = noreply
+	v, ok := number.ParseUint32(d.toks[1])
+	if !ok {
+		return ErrBadFormat.silenced(noreply)
+	}
+	req.Num = v
+	return nil
+}
+
+// memlimit decodes cache_memlimit: <megabytes> [noreply]. memcached answers
+// a bad number with ERROR.
+func (d *Decoder) memlimit(nt int, noreply bool, req *Request) error {
+	if nt != 2 && nt != 3 {
+		return ErrUnknownCommand
+	}
+	req.Noreply = noreply
+	v, ok := number.ParseUint32(d.toks[1])
+	if !ok {
+		return ErrUnknownCommand.silenced(noreply)
+	}
+	req.Num = v
+	return nil
+}

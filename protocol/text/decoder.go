@@ -125,157 +125,84 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 		line = line[:i] // memcached reads the line as a C string
 	}
 
-	// The first token is the command.
+	// The first token is the command, looked up in the command table.
 	name, pos := nextToken(line, 0)
 	if len(name) < 2 {
 		return consumed, 0, ErrUnknownCommand
 	}
 	req.Name = name
-
-	switch name[0] {
-	case 'g':
-		switch string(name) {
-		case "get":
-			req.Cmd = CmdGet
-		case "gets":
-			req.Cmd = CmdGets
-		case "gat":
-			req.Cmd = CmdGat
-		case "gats":
-			req.Cmd = CmdGats
-		}
-		return consumed, 0, d.retrieval(line, pos, req)
-	case 'b':
-		if string(name) == "bget" {
-			req.Cmd = CmdGet
-			return consumed, 0, d.retrieval(line, pos, req)
-		}
+	cmd, syn, ok := lookup(name)
+	if !ok {
+		return consumed, 0, d.unknown(line, name, pos, req)
 	}
+	req.Cmd = cmd
 
+	// The row's argument decoder reads the rest.
+	if syn == synKeys {
+		return consumed, 0, d.retrieval(line, pos, req)
+	}
 	nt := d.tokenize(line, name, pos)
 	req.Args = d.toks[1:nt]
 	noreply := string(d.toks[nt-1]) == "noreply"
-
-	switch name[0] {
-	case 'm':
-		if len(name) == 2 {
-			return d.meta(buf, consumed, nt, req)
-		}
-	case 's':
-		switch string(name) {
-		case "set":
-			req.Cmd = CmdSet
-			return d.storage(buf, consumed, nt, noreply, req)
-		case "stats":
-			req.Cmd = CmdStats
-			return consumed, 0, nil
-		case "shutdown":
-			req.Cmd = CmdShutdown
-			return consumed, 0, nil
-		case "slabs":
-			req.Cmd = CmdMisc
-			// memcached honours noreply only in "slabs automove".
-			req.Noreply = nt >= 3 && string(d.toks[1]) == "automove" && noreply
-			return consumed, 0, nil
-		}
-		return consumed, 0, ErrUnknownCommand
-	case 'a':
-		switch string(name) {
-		case "add":
-			req.Cmd = CmdAdd
-			return d.storage(buf, consumed, nt, noreply, req)
-		case "append":
-			req.Cmd = CmdAppend
-			return d.storage(buf, consumed, nt, noreply, req)
-		}
-		return consumed, 0, ErrUnknownCommand
-	case 'c':
-		switch string(name) {
-		case "cas":
-			req.Cmd = CmdCas
-			return d.storage(buf, consumed, nt, noreply, req)
-		case "cache_memlimit":
-			req.Cmd = CmdCacheMemlimit
-			if nt != 2 && nt != 3 {
-				return consumed, 0, ErrUnknownCommand
-			}
-			req.Noreply = noreply
-			v, ok := number.ParseUint32(d.toks[1])
-			if !ok {
-				return consumed, 0, ErrUnknownCommand.silenced(noreply)
-			}
-			req.Num = v
-			return consumed, 0, nil
-		}
-		return consumed, 0, ErrUnknownCommand
-	case 'i', 'd':
-		switch string(name) {
-		case "incr":
-			req.Cmd = CmdIncr
-			return consumed, 0, d.arithmetic(nt, noreply, req)
-		case "decr":
-			req.Cmd = CmdDecr
-			return consumed, 0, d.arithmetic(nt, noreply, req)
-		case "delete":
-			req.Cmd = CmdDelete
-			return consumed, 0, d.delete(nt, noreply, req)
-		}
-		return consumed, 0, ErrUnknownCommand
-	case 't':
-		if string(name) == "touch" {
-			req.Cmd = CmdTouch
-			return consumed, 0, d.touch(nt, noreply, req)
-		}
-		return consumed, 0, ErrUnknownCommand
-	}
-
-	switch string(name) {
-	case "replace":
-		req.Cmd = CmdReplace
+	switch syn {
+	case synStorage:
 		return d.storage(buf, consumed, nt, noreply, req)
-	case "prepend":
-		req.Cmd = CmdPrepend
-		return d.storage(buf, consumed, nt, noreply, req)
-	case "flush_all":
-		req.Cmd = CmdFlushAll
-		return consumed, 0, d.flushAll(nt, noreply, req)
-	case "version":
-		req.Cmd = CmdVersion
-		return consumed, 0, nil
-	case "quit":
-		req.Cmd = CmdQuit
-		return consumed, 0, nil
-	case "verbosity":
-		req.Cmd = CmdVerbosity
-		if nt != 2 && nt != 3 {
-			return consumed, 0, ErrUnknownCommand
-		}
+	case synMeta:
+		return d.meta(buf, consumed, nt, req)
+	case synArith:
+		err = d.arithmetic(nt, noreply, req)
+	case synTouch:
+		err = d.touch(nt, noreply, req)
+	case synDelete:
+		err = d.delete(nt, noreply, req)
+	case synFlushAll:
+		err = d.flushAll(nt, noreply, req)
+	case synVerbosity:
+		err = d.verbosity(nt, noreply, req)
+	case synMemlimit:
+		err = d.memlimit(nt, noreply, req)
+	case synAny:
+	case synAnyNoreply:
 		req.Noreply = noreply
-		v, ok := number.ParseUint32(d.toks[1])
-		if !ok {
-			return consumed, 0, ErrBadFormat.silenced(noreply)
-		}
-		req.Num = v
-		return consumed, 0, nil
-	case "lru_crawler":
-		req.Cmd = CmdMisc
-		return consumed, 0, nil
-	case "watch", "refresh_certs":
-		req.Cmd = CmdMisc
-		req.Noreply = noreply
-		return consumed, 0, nil
-	case "lru", "extstore":
-		req.Cmd = CmdMisc
+	case synSubcommand:
 		if nt < 2 {
 			return consumed, 0, ErrUnknownCommand
 		}
 		req.Noreply = noreply
-		return consumed, 0, nil
+	case synSlabs:
+		// memcached honours noreply only in "slabs automove".
+		req.Noreply = nt >= 3 && string(d.toks[1]) == "automove" && noreply
+	default:
+		panic("text: command table syntax without a decoder")
+	}
+	return consumed, 0, err
+}
+
+// unknown answers a command name that is not in the command table:
+// ErrUnknownCommand, or ErrHTTP when the last token memcached looks at
+// starts with "HTTP/". memcached 1.6.18 dispatches on the first byte of
+// the name and checks for HTTP only in its last branch, so names that
+// start with a byte it has a branch for (g, s, a, c, i, d, t, and m for
+// two-byte names) are never HTTP; its get branch answers before looking
+// at the arguments.
+func (d *Decoder) unknown(line, name []byte, pos int, req *Request) error {
+	if name[0] == 'g' {
+		return ErrUnknownCommand
+	}
+	nt := d.tokenize(line, name, pos)
+	req.Args = d.toks[1:nt]
+	switch name[0] {
+	case 's', 'a', 'c', 'i', 'd', 't':
+		return ErrUnknownCommand
+	case 'm':
+		if len(name) == 2 {
+			return ErrUnknownCommand
+		}
 	}
 	if bytes.HasPrefix(d.toks[nt-1], []byte("HTTP/")) {
-		return consumed, 0, ErrHTTP
+		return ErrHTTP
 	}
-	return consumed, 0, ErrUnknownCommand
+	return ErrUnknownCommand
 }
 
 func (d *Decoder) maxGetLine() int { return max(d.MaxGetLine, MaxLine) }
@@ -333,9 +260,9 @@ func (d *Decoder) tokenize(line, name []byte, pos int) int {
 // command is a key (after the exptime for gat and gats).
 func (d *Decoder) retrieval(line []byte, pos int, req *Request) error {
 	first, next := nextToken(line, pos)
-	if req.Cmd == CmdNone || len(first) == 0 {
-		// An unknown g-command, or no argument: memcached wants at least
-		// one token after the command before it even looks at the name.
+	if len(first) == 0 {
+		// memcached wants at least one token after the command, and
+		// answers as to an unknown command.
 		req.Cmd = CmdNone
 		return ErrUnknownCommand
 	}

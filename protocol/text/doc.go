@@ -36,6 +36,31 @@
 // stream whole, split at any offset, or byte by byte gives the same
 // requests and errors.
 //
+// # The command table
+//
+// Every command the decoder knows is one row of one table (commands, in
+// table.go): its name, the Command that Decode reports in Request.Cmd, and
+// the syntax of its arguments, which names the function that decodes
+// them. The first token of a line is looked up in the table once, by a
+// perfect hash that init builds from the table (the name's length and
+// bytes, a multiply, one slot, one comparison; no allocation), and its
+// row's argument decoder does the rest. Adding a command is adding a row
+// (and, for a new syntax, its decoder); nothing else dispatches on names.
+//
+// The table holds every command of memcached 1.6.18 as Debian builds it
+// (with extstore and TLS). Administrative commands the decoder does not
+// parse further (slabs, lru_crawler, lru, watch, extstore, refresh_certs)
+// come out as CmdMisc with their Name and Args, for the application to
+// run or refuse. memcached's debug-build commands (misbehave, debugtime,
+// debugitem) are not in the table: they are unknown, as in Debian's build.
+//
+// A name that is not in the table is ErrUnknownCommand, with req.Cmd ==
+// CmdNone, or ErrHTTP when the last token memcached looks at starts with
+// "HTTP/". memcached dispatches on a name's first byte and makes that
+// HTTP check only for names whose first byte it has no branch for, so a
+// name that starts with g, s, a, c, i, d or t, or a two-byte name that
+// starts with m, is never taken for HTTP; we keep that.
+//
 // # Memcached's rules, kept exactly
 //
 // Lines end in "\n"; one preceding "\r" is stripped. A NUL byte ends the line
@@ -91,8 +116,6 @@
 // item size limit is returned with Meta.TooLarge set and its data
 // swallowed, so the caller can reply and drop the old item. The flags E,
 // x, and N and s on ms (later memcached releases) are decoded too.
-// memcached's debug-build commands (misbehave, debugtime) are unknown, as
-// in Debian's build.
 //
 // # Encoding
 //

@@ -81,27 +81,16 @@ func (m *MetaFlags) OpaqueTooLong() bool {
 	return false
 }
 
-// meta decodes the meta commands; d.toks[:nt] hold the line's tokens and
-// the command name is two bytes starting with 'm'.
+// meta decodes the meta command req.Cmd; d.toks[:nt] hold the line's
+// tokens.
 func (d *Decoder) meta(buf []byte, consumed, nt int, req *Request) (n, need int, err error) {
-	switch d.toks[0][1] {
-	case 'n':
-		req.Cmd = CmdMetaNoop
+	switch req.Cmd {
+	case CmdMetaNoop:
 		return consumed, 0, nil
-	case 'e':
-		req.Cmd = CmdMetaDebug
+	case CmdMetaDebug:
 		return consumed, 0, d.metaDebug(nt, req)
-	case 's':
-		req.Cmd = CmdMetaSet
+	case CmdMetaSet:
 		return d.metaSet(buf, consumed, nt, req)
-	case 'g':
-		req.Cmd = CmdMetaGet
-	case 'd':
-		req.Cmd = CmdMetaDelete
-	case 'a':
-		req.Cmd = CmdMetaArith
-	default:
-		return consumed, 0, ErrUnknownCommand
 	}
 	if nt < 2 {
 		return consumed, 0, ErrUnknownCommand
