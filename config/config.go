@@ -153,8 +153,14 @@ type Config struct {
 	// IdleTimeout closes connections idle this long (-o idle_timeout,
 	// seconds); default 0 (never).
 	IdleTimeout time.Duration
-	// ReadBufMemLimit limits the memory of connection buffers (-o
-	// read_buf_mem_limit, megabytes); default 0 (unlimited).
+	// ReadBufMemLimit limits, across all connections, the memory that
+	// holds unfinished requests: read buffers grown past their base size
+	// for a large value or a long line (-o read_buf_mem_limit, megabytes,
+	// kept in bytes). 0 means not given: mnemo then applies
+	// DefaultReadBufLimit (see ReadBufLimit), because it buffers a value
+	// being uploaded outside -m, where memcached reads it into item
+	// memory inside -m. An explicit read_buf_mem_limit=0 means unlimited,
+	// as in memcached.
 	ReadBufMemLimit int64
 	// Protocol is the binding protocol (-B, --protocol): "auto" (default),
 	// "ascii" or "binary".
@@ -319,6 +325,31 @@ type Config struct {
 	// slabChunkMaxSet records that -o slab_chunk_max was given, so that a
 	// later no_modern keeps it (as memcached does).
 	slabChunkMaxSet bool
+	// readBufUnlimited records an explicit -o read_buf_mem_limit=0.
+	readBufUnlimited bool
+}
+
+// DefaultReadBufLimit returns the bound on the memory of unfinished
+// requests that applies when -o read_buf_mem_limit is not given: the item
+// memory (-m), but at least four of the largest items (-I), so that a
+// small -m still takes a few large uploads at once. With it a server's
+// memory is bounded by about twice -m plus the per-connection base
+// buffers, where memcached's is bounded by -m.
+func DefaultReadBufLimit(memoryLimit int64, itemSizeMax int) int64 {
+	return max(memoryLimit, 4*int64(itemSizeMax))
+}
+
+// ReadBufLimit returns the bound in force on the memory of unfinished
+// requests, in bytes (0: unlimited): -o read_buf_mem_limit when given,
+// else DefaultReadBufLimit.
+func (c *Config) ReadBufLimit() int64 {
+	switch {
+	case c.ReadBufMemLimit > 0:
+		return c.ReadBufMemLimit
+	case c.readBufUnlimited:
+		return 0
+	}
+	return DefaultReadBufLimit(c.MemoryLimit, c.ItemSizeMax)
 }
 
 // TLSOptions are memcached's -o ssl_* options. Mnemo does not support TLS

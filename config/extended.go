@@ -172,7 +172,10 @@ func (c *Config) setExtended(key, val string, hasVal bool) error {
 	case "worker_logbuf_size":
 		return setScaledInt(&c.WorkerLogbufSize, 1<<10)
 	case "read_buf_mem_limit":
-		return setScaled(&c.ReadBufMemLimit, 1<<20)
+		if err := setScaled(&c.ReadBufMemLimit, 1<<20); err != nil {
+			return err
+		}
+		c.readBufUnlimited = c.ReadBufMemLimit == 0
 	case "slab_sizes":
 		return setString(&c.SlabSizes)
 	case "slab_chunk_max":

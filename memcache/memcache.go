@@ -177,3 +177,31 @@ func (h *Handler) newTextSession() server.Session {
 	}
 	return s
 }
+
+// readBufOOM is memcached's reply when it cannot grow a connection's read
+// buffer for a request (memcached.c try_read_network); the connection is
+// then closed.
+const readBufOOM = "SERVER_ERROR out of memory reading request\r\n"
+
+// Refuse answers a request the server will not buffer for lack of read
+// buffer memory (-o read_buf_mem_limit), as memcached does when it cannot
+// grow a read buffer; the server then closes the connection.
+func (s *session) Refuse(c *server.Conn, _ error) { c.Out = append(c.Out, readBufOOM...) }
+
+// Refuse answers in the chosen protocol: the text protocol with
+// memcached's words; a binary connection is closed without a word, as
+// memcached closes one it has no read buffer for.
+func (d *detectSession) Refuse(c *server.Conn, err error) {
+	if r, ok := d.inner.(server.Refuser); ok {
+		r.Refuse(c, err)
+	}
+}
+
+// Refuse answers with the text protocol's words, authenticated or not.
+func (a *asciiAuthSession) Refuse(c *server.Conn, err error) { a.text.Refuse(c, err) }
+
+var (
+	_ server.Refuser = (*session)(nil)
+	_ server.Refuser = (*detectSession)(nil)
+	_ server.Refuser = (*asciiAuthSession)(nil)
+)

@@ -90,6 +90,7 @@ type Conn struct {
 	state        atomic.Uint32 // a State
 	lastReq      atomic.Int64  // unix nanoseconds of the last consumed request
 	bufBytes     atomic.Int64
+	outBytes     atomic.Int64 // capacity of Out held between batches
 	bytesRead    atomic.Uint64
 	bytesWritten atomic.Uint64
 	reads        atomic.Uint64
@@ -181,6 +182,9 @@ func (c *Conn) run() {
 			return
 		}
 		if err := c.fill(); err != nil {
+			if errors.Is(err, ErrReadBufLimit) {
+				c.refuse(err)
+			}
 			c.logClose(err)
 			return
 		}
@@ -257,6 +261,30 @@ func (c *Conn) logClose(err error) {
 	c.srv.logger.Debug("server: closing connection", "conn", c.id, "err", err)
 }
 
+// refuse lets a Refuser session answer a request the server will not
+// buffer and writes the answer; the connection then closes.
+func (c *Conn) refuse(err error) {
+	r, ok := c.session.(Refuser)
+	if !ok {
+		return
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.srv.logger.Error("server: panic in session Refuse", "conn", c.id, "panic", p, "stack", string(debug.Stack()))
+				c.Out = c.Out[:0]
+			}
+		}()
+		if c.Out == nil {
+			c.getOut()
+		}
+		r.Refuse(c, err)
+	}()
+	if len(c.Out) > 0 && !c.dirty {
+		c.write()
+	}
+}
+
 // write writes c.Out with one write call and empties it.
 func (c *Conn) write() error {
 	c.setState(StateWriting)
@@ -274,6 +302,7 @@ func (c *Conn) write() error {
 	} else {
 		c.Out = c.Out[:0]
 	}
+	c.outBytes.Store(int64(cap(c.Out)))
 	if err != nil {
 		c.dirty = true
 	}
@@ -287,9 +316,11 @@ func (c *Conn) getOut() {
 	if c.outp == nil {
 		c.outp = p // keep the box to put the buffer back in
 	}
+	c.outBytes.Store(int64(cap(c.Out)))
 }
 
 func (c *Conn) putOut() {
+	c.outBytes.Store(0)
 	if c.Out == nil || cap(c.Out) > MaxKeptReplyBuffer {
 		c.Out = nil
 		return
@@ -316,10 +347,13 @@ func (c *Conn) getPooledBuf() {
 }
 
 // dropBuf releases the read buffer: a pooled one goes back to the pool, a
-// grown one to the garbage collector.
+// grown one to the garbage collector (and its bytes to the
+// ReadBufMemLimit budget).
 func (c *Conn) dropBuf() {
 	if c.bufp != nil {
 		c.srv.rpool.Put(c.bufp)
+	} else if c.buf != nil {
+		c.srv.grown.Add(-int64(cap(c.buf)))
 	}
 	c.buf, c.bufp = nil, nil
 	c.bufBytes.Store(0)
@@ -347,6 +381,7 @@ func (c *Conn) settle() {
 	}
 	if len(c.buf) > base && u <= base && c.need <= base {
 		old := c.buf[c.r:c.w]
+		c.srv.grown.Add(-int64(cap(c.buf)))
 		c.getPooledBuf()
 		copy(c.buf, old)
 		c.r, c.w = 0, u
@@ -387,6 +422,9 @@ func (c *Conn) reserve() error {
 	}
 	if want > len(c.buf) {
 		size := min((want+4095)&^4095, max)
+		if !c.srv.reserveGrown(size) {
+			return ErrReadBufLimit
+		}
 		nb := make([]byte, size)
 		copy(nb, c.buf[c.r:c.w])
 		c.dropBuf()

@@ -64,6 +64,13 @@ func (s *lineSession) Close() {
 	s.h.closed.Add(1)
 }
 
+// Refuse answers a refused request with "REFUSED <err>".
+func (s *lineSession) Refuse(c *Conn, err error) {
+	c.Out = append(c.Out, "REFUSED "...)
+	c.Out = append(c.Out, err.Error()...)
+	c.Out = append(c.Out, '\n')
+}
+
 func (s *lineSession) Serve(c *Conn, in []byte) (consumed, need int, err error) {
 	s.h.serves.Add(1)
 	outCap := cap(c.Out)

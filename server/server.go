@@ -59,7 +59,20 @@ var (
 	// ErrConnBroken is returned by Conn.Flush after a write on the
 	// connection has failed.
 	ErrConnBroken = errors.New("server: connection broken")
+	// ErrReadBufLimit is why a connection is refused and closed when its
+	// read buffer would have to grow past what Config.ReadBufMemLimit
+	// leaves free.
+	ErrReadBufLimit = errors.New("server: read buffer memory limit reached")
 )
+
+// A Refuser is a Session that answers a request the server refuses to
+// buffer (err is ErrReadBufLimit): Refuse appends the application's
+// reply to c.Out, which is written before the connection is closed. It is
+// called in the connection's goroutine, outside Serve. A Session that is
+// not a Refuser is closed without a word.
+type Refuser interface {
+	Refuse(c *Conn, err error)
+}
 
 // Defaults for the zero values of Config.
 const (
@@ -100,6 +113,15 @@ type Config struct {
 	// command line); 0 means DefaultMaxRequestSize. It is raised to
 	// ReadBufferSize if smaller.
 	MaxRequestSize int
+	// ReadBufMemLimit caps, across all connections, the bytes of read
+	// buffers grown past ReadBufferSize to hold one unfinished request (a
+	// large value being uploaded, a long line): the memory of requests
+	// not yet complete. Pooled buffers of ReadBufferSize are not counted
+	// (MaxConns bounds them). 0 means no limit. A connection whose buffer
+	// would grow past the limit is refused: if its Session is a Refuser it
+	// answers, then the connection is closed and counted in
+	// Stats.ReadBufOOM.
+	ReadBufMemLimit int64
 	// Logger receives accept errors, recovered panics and (at debug level)
 	// why connections closed; nil discards.
 	Logger *slog.Logger
@@ -116,6 +138,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: ReadBufferSize %d is negative", c.ReadBufferSize)
 	case c.MaxRequestSize < 0:
 		return fmt.Errorf("server: MaxRequestSize %d is negative", c.MaxRequestSize)
+	case c.ReadBufMemLimit < 0:
+		return fmt.Errorf("server: ReadBufMemLimit %d is negative", c.ReadBufMemLimit)
 	case c.MaxRequestSize > 0 && c.ReadBufferSize > c.MaxRequestSize:
 		return fmt.Errorf("server: ReadBufferSize %d exceeds MaxRequestSize %d", c.ReadBufferSize, c.MaxRequestSize)
 	}
@@ -125,8 +149,8 @@ func (c Config) Validate() error {
 // String describes the Config, with defaults applied, for logs.
 func (c Config) String() string {
 	c = c.withDefaults()
-	return fmt.Sprintf("maxconns=%d idle_timeout=%v read_buffer_size=%d max_request_size=%d",
-		c.MaxConns, c.IdleTimeout, c.ReadBufferSize, c.MaxRequestSize)
+	return fmt.Sprintf("maxconns=%d idle_timeout=%v read_buffer_size=%d max_request_size=%d read_buf_mem_limit=%d",
+		c.MaxConns, c.IdleTimeout, c.ReadBufferSize, c.MaxRequestSize, c.ReadBufMemLimit)
 }
 
 func (c Config) withDefaults() Config {
@@ -148,6 +172,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequestSize < c.ReadBufferSize {
 		c.MaxRequestSize = c.ReadBufferSize
 	}
+	if c.ReadBufMemLimit < 0 {
+		c.ReadBufMemLimit = 0
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -166,8 +193,16 @@ type Stats struct {
 	BytesWritten  uint64 // bytes written to clients
 	Reads         uint64 // read calls that returned bytes
 	Writes        uint64 // write calls (one per batch of replies, plus Flush calls)
-	ReadBufCount  uint64 // connections holding a read buffer now
-	ReadBufBytes  uint64 // bytes of read buffers held by connections now
+	ReadBufCount  uint64 // connections holding a read buffer now (pooled or grown)
+	ReadBufBytes  uint64 // bytes of read buffers held by connections now (pooled or grown)
+	// ReadBufGrownBytes is the part of ReadBufBytes in buffers grown
+	// past ReadBufferSize for unfinished requests: what
+	// Config.ReadBufMemLimit bounds.
+	ReadBufGrownBytes uint64
+	ReadBufMemLimit   int64  // the ReadBufMemLimit in force (0: none)
+	ReadBufOOM        uint64 // connections refused for ReadBufMemLimit
+	ReplyBufCount     uint64 // connections holding a reply buffer now
+	ReplyBufBytes     uint64 // bytes (capacity) of the reply buffers held now
 }
 
 // ConnInfo describes one connection or listener, as EachConn reports it.
@@ -193,6 +228,8 @@ type Server struct {
 	opool sync.Pool // *[]byte reply buffers
 
 	nextID   atomic.Uint64
+	grown    atomic.Int64  // bytes of grown read buffers held now
+	bufOOM   atomic.Uint64 // refusals for ReadBufMemLimit
 	curr     atomic.Int64
 	total    atomic.Uint64
 	rejected atomic.Uint64
@@ -337,6 +374,27 @@ func (s *Server) notePeakLocked() {
 	}
 }
 
+// reserveGrown takes n bytes of the ReadBufMemLimit budget for a grown
+// read buffer; it reports false, counting a refusal, when they are not
+// free.
+func (s *Server) reserveGrown(n int) bool {
+	limit := s.cfg.ReadBufMemLimit
+	if limit == 0 {
+		s.grown.Add(int64(n))
+		return true
+	}
+	for {
+		cur := s.grown.Load()
+		if cur+int64(n) > limit {
+			s.bufOOM.Add(1)
+			return false
+		}
+		if s.grown.CompareAndSwap(cur, cur+int64(n)) {
+			return true
+		}
+	}
+}
+
 // removeConn is the last thing a connection's goroutine does.
 func (s *Server) removeConn(c *Conn) {
 	s.mu.Lock()
@@ -414,15 +472,17 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		TotalConns:    s.total.Load(),
-		RejectedConns: s.rejected.Load(),
-		MaxConns:      s.cfg.MaxConns,
-		Listeners:     len(s.listeners),
-		PeakConns:     s.peak,
-		BytesRead:     s.retired.bytesRead,
-		BytesWritten:  s.retired.bytesWritten,
-		Reads:         s.retired.reads,
-		Writes:        s.retired.writes,
+		TotalConns:      s.total.Load(),
+		RejectedConns:   s.rejected.Load(),
+		MaxConns:        s.cfg.MaxConns,
+		ReadBufMemLimit: s.cfg.ReadBufMemLimit,
+		ReadBufOOM:      s.bufOOM.Load(),
+		Listeners:       len(s.listeners),
+		PeakConns:       s.peak,
+		BytesRead:       s.retired.bytesRead,
+		BytesWritten:    s.retired.bytesWritten,
+		Reads:           s.retired.reads,
+		Writes:          s.retired.writes,
 	}
 	if n := s.curr.Load(); n > 0 {
 		st.CurrConns = uint64(n)
@@ -436,6 +496,13 @@ func (s *Server) Stats() Stats {
 			st.ReadBufCount++
 			st.ReadBufBytes += uint64(b)
 		}
+		if b := c.outBytes.Load(); b > 0 {
+			st.ReplyBufCount++
+			st.ReplyBufBytes += uint64(b)
+		}
+	}
+	if g := s.grown.Load(); g > 0 {
+		st.ReadBufGrownBytes = uint64(g)
 	}
 	return st
 }

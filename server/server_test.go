@@ -735,6 +735,8 @@ func TestConfig(t *testing.T) {
 		{Config{ReadBufferSize: -1}, false},
 		{Config{MaxRequestSize: -1}, false},
 		{Config{ReadBufferSize: 8192, MaxRequestSize: 4096}, false},
+		{Config{ReadBufMemLimit: -1}, false},
+		{Config{ReadBufMemLimit: 1 << 20}, true},
 	} {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: Validate = %v", tc.cfg, err)
@@ -744,7 +746,7 @@ func TestConfig(t *testing.T) {
 	if got.ReadBufferSize != 64 || got.MaxRequestSize != 64 || got.MaxConns != DefaultMaxConns || got.Logger == nil {
 		t.Errorf("defaults: %+v", got)
 	}
-	if s := (Config{}).String(); s != "maxconns=1024 idle_timeout=0s read_buffer_size=16384 max_request_size=2097152" {
+	if s := (Config{}).String(); s != "maxconns=1024 idle_timeout=0s read_buffer_size=16384 max_request_size=2097152 read_buf_mem_limit=0" {
 		t.Errorf("String = %q", s)
 	}
 }

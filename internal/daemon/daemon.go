@@ -122,11 +122,12 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	})
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
-		MaxConns:       cfg.MaxConns,
-		RejectMessage:  d.handler.RejectMessage(),
-		IdleTimeout:    cfg.IdleTimeout,
-		MaxRequestSize: d.handler.MaxRequestSize(),
-		Logger:         d.log,
+		MaxConns:        cfg.MaxConns,
+		RejectMessage:   d.handler.RejectMessage(),
+		IdleTimeout:     cfg.IdleTimeout,
+		MaxRequestSize:  d.handler.MaxRequestSize(),
+		ReadBufMemLimit: cfg.ReadBufLimit(),
+		Logger:          d.log,
 	})
 	for _, l := range d.lns {
 		go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
@@ -271,8 +272,11 @@ func (d *Daemon) closeAll() error {
 }
 
 // settings reports "stats settings": memcached's, then mnemo's own.
+// read_buf_mem_limit shows -o read_buf_mem_limit as memcached does (0
+// when not given); read_buf_mem_limit_effective the bound in force.
 func (d *Daemon) settings(add func(name, value string)) {
 	d.cfg.Settings(add)
+	add("read_buf_mem_limit_effective", strconv.FormatInt(d.cfg.ReadBufLimit(), 10))
 }
 
 // EngineHelp documents each built-in engine's configuration string for
