@@ -53,7 +53,11 @@
 // protocol that wants to answer an oversized request with an error checks
 // the size itself and consumes the data as it arrives.) Grown buffers are
 // dropped as soon as the large request is consumed, and the connection
-// goes back to a pooled buffer. Reply buffers also come from a pool and go
+// goes back to a pooled buffer. Grown buffers hold requests not yet
+// complete, so together they are bounded by Config.ReadBufMemLimit: a
+// connection whose buffer would grow past what the others leave free is
+// refused (a Session that is a Refuser appends the application's answer,
+// which is written) and closed, and Stats.ReadBufOOM counts it. Reply buffers also come from a pool and go
 // back to it when the connection goes idle; one that grew past 64 KiB is
 // dropped after it is written.
 //

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -203,6 +203,18 @@ type Stats struct {
 	ReadBufOOM        uint64 // connections refused for ReadBufMemLimit
 	ReplyBufCount     uint64 // connections holding a reply buffer now
 	ReplyBufBytes     uint64 // bytes (capacity) of the reply buffers held now
+	// AcceptErrors counts failed accept calls (out of descriptors or
+	// memory), AcceptPauses the episodes of them (each logged once; an
+	// episode ends when an accept succeeds; memcached's
+	// listen_disabled_num) and AcceptPausedTime their length
+	// (time_in_listen_disabled_us). Accepting is false during one
+	// (accepting_conns). FDRejectedConns counts the clients rejected
+	// while out of descriptors (also in RejectedConns).
+	AcceptErrors     uint64
+	AcceptPauses     uint64
+	AcceptPausedTime time.Duration
+	Accepting        bool
+	FDRejectedConns  uint64
 }
 
 // ConnInfo describes one connection or listener, as EachConn reports it.
@@ -235,14 +247,25 @@ type Server struct {
 	rejected atomic.Uint64
 	stopping atomic.Bool
 
-	mu        sync.Mutex
-	conns     map[*Conn]struct{}
-	listeners map[*listener]struct{}
-	loops     int // accept loops running
-	peak      uint64
-	retired   counters // counters of closed connections
-	done      chan struct{}
-	doneOnce  sync.Once
+	acceptErrs atomic.Uint64 // failed accept calls
+	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
+
+	spareMu sync.Mutex
+	spare   *os.File // a descriptor held in reserve; see rejectWithSpare
+
+	mu         sync.Mutex
+	paused     bool          // an accept pause is under way
+	pauseStart time.Time     // when it began
+	pauses     uint64        // accept pauses so far
+	pausedTime time.Duration // time in ended pauses
+	freed      chan struct{} // closed when a connection ends; nil if no one waits
+	conns      map[*Conn]struct{}
+	listeners  map[*listener]struct{}
+	loops      int // accept loops running
+	peak       uint64
+	retired    counters // counters of closed connections
+	done       chan struct{}
+	doneOnce   sync.Once
 }
 
 type counters struct {
@@ -295,6 +318,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.loops++
 	s.notePeakLocked()
 	s.mu.Unlock()
+	s.openSpare()
 	defer func() {
 		l.Close()
 		s.mu.Lock()
@@ -310,36 +334,29 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.stopping.Load() {
 				return nil
 			}
-			if !temporary(err) {
+			switch {
+			case transient(err):
+				// About one client (it went away before accept): the
+				// next accept is unaffected.
+				continue
+			case !temporary(err):
 				return err
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger.Warn("server: accept error; retrying", "listener", l.Addr().String(), "err", err, "delay", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.done:
-				t.Stop()
+			s.acceptErrs.Add(1)
+			s.beginPause(le, err)
+			if outOfFDs(err) && s.rejectWithSpare(l) {
+				continue
+			}
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			if !s.acceptWait(backoff) {
 				return nil
 			}
 			continue
 		}
 		backoff = 0
+		s.endPause()
 		s.accepted(nc, le)
 	}
-}
-
-func temporary(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) accepted(nc net.Conn, le *listener) {
@@ -403,6 +420,10 @@ func (s *Server) removeConn(c *Conn) {
 	s.retired.bytesWritten += c.bytesWritten.Load()
 	s.retired.reads += c.reads.Load()
 	s.retired.writes += c.writes.Load()
+	if s.freed != nil {
+		close(s.freed) // wake accept loops waiting for a descriptor
+		s.freed = nil
+	}
 	s.mu.Unlock()
 	s.curr.Add(-1)
 }
@@ -424,6 +445,7 @@ func (s *Server) stop(fn func(c *Conn)) error {
 	for c := range s.conns {
 		fn(c)
 	}
+	s.closeSpare()
 	return err
 }
 
@@ -472,17 +494,22 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		TotalConns:      s.total.Load(),
-		RejectedConns:   s.rejected.Load(),
-		MaxConns:        s.cfg.MaxConns,
-		ReadBufMemLimit: s.cfg.ReadBufMemLimit,
-		ReadBufOOM:      s.bufOOM.Load(),
-		Listeners:       len(s.listeners),
-		PeakConns:       s.peak,
-		BytesRead:       s.retired.bytesRead,
-		BytesWritten:    s.retired.bytesWritten,
-		Reads:           s.retired.reads,
-		Writes:          s.retired.writes,
+		TotalConns:       s.total.Load(),
+		RejectedConns:    s.rejected.Load(),
+		MaxConns:         s.cfg.MaxConns,
+		ReadBufMemLimit:  s.cfg.ReadBufMemLimit,
+		ReadBufOOM:       s.bufOOM.Load(),
+		AcceptErrors:     s.acceptErrs.Load(),
+		AcceptPauses:     s.pauses,
+		AcceptPausedTime: s.pausedTime,
+		Accepting:        !s.paused,
+		FDRejectedConns:  s.fdRejected.Load(),
+		Listeners:        len(s.listeners),
+		PeakConns:        s.peak,
+		BytesRead:        s.retired.bytesRead,
+		BytesWritten:     s.retired.bytesWritten,
+		Reads:            s.retired.reads,
+		Writes:           s.retired.writes,
 	}
 	if n := s.curr.Load(); n > 0 {
 		st.CurrConns = uint64(n)
@@ -500,6 +527,9 @@ func (s *Server) Stats() Stats {
 			st.ReplyBufCount++
 			st.ReplyBufBytes += uint64(b)
 		}
+	}
+	if s.paused {
+		st.AcceptPausedTime += time.Since(s.pauseStart)
 	}
 	if g := s.grown.Load(); g > 0 {
 		st.ReadBufGrownBytes = uint64(g)
