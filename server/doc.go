@@ -65,7 +65,15 @@
 //
 // Beyond Config.MaxConns open connections, a new connection is sent
 // Config.RejectMessage (nothing when it is empty), closed, and counted as
-// rejected. EachConn lists the listeners and connections with their State
+// rejected. Out of file descriptors (accept fails with EMFILE or ENFILE),
+// the server does what memcached does with its listener paused, but
+// tells the waiting clients instead of leaving them in the backlog: it
+// keeps one spare descriptor, gives it up to accept a waiting client,
+// sends it RejectMessage, closes it and takes the spare back. Failing
+// that, the accept loop backs off (5 ms doubling to 1 s, cut short when a
+// connection closes). Each episode of failed accepts is logged once, when
+// it starts, and ends with the next successful accept; Stats counts the
+// failures, the episodes and their time. EachConn lists the listeners and connections with their State
 // (waiting, reading, serving, writing, ...) for an application that reports
 // them. Shutdown stops accepting, lets every connection finish the batch it
 // is executing and write its replies, closes the connections and waits for
