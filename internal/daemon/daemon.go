@@ -74,6 +74,12 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
+	if _, warning, err := fitOpenFiles(cfg.MaxConns, sysRlimit); err != nil {
+		d.clock.stop()
+		return nil, err
+	} else if warning != "" {
+		d.log.Warn(warning)
+	}
 	env := engine.Env{
 		MemoryLimit: cfg.MemoryLimit,
 		ItemSizeMax: cfg.ItemSizeMax,
