@@ -130,6 +130,20 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 	return total, 0, nil
 }
 
+// FrameKey returns the key of the request frame at the start of buf whose
+// header is h (as Decode parsed it), once buf holds the header, extras and
+// key; otherwise it returns nil and the number of bytes from buf's start
+// that it needs. Decode refuses a frame with ErrBodyTooLarge on its header
+// alone; a server that removes the old item of a refused SET, as
+// memcached does, reads the key with FrameKey.
+func FrameKey(buf []byte, h *Header) (key []byte, need int) {
+	fixed := HeaderLen + int(h.ExtLen) + int(h.KeyLen)
+	if len(buf) < fixed {
+		return nil, fixed
+	}
+	return buf[fixed-int(h.KeyLen) : fixed : fixed], 0
+}
+
 // discard consumes the first at bytes of buf (at <= len(buf)) and as much
 // of the following rest bytes as buf holds, and remembers to skip the
 // remainder.

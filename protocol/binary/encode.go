@@ -46,10 +46,22 @@ func AppendError(dst []byte, op Opcode, status Status, opaque uint32, msg string
 // the flags as 4 bytes of extras, then key (for GETK and GATK; nil
 // otherwise) and value (nil for TOUCH).
 func AppendItem(dst []byte, op Opcode, opaque uint32, cas uint64, flags uint32, key, value []byte) []byte {
-	dst = AppendHeader(dst, op, StatusOK, opaque, cas, 4, len(key), len(value))
-	dst = enc.BigEndian.AppendUint32(dst, flags)
-	dst = append(dst, key...)
+	dst = AppendItemHeader(dst, op, opaque, cas, flags, key, len(value))
 	return append(dst, value...)
+}
+
+// ItemHeaderLen is the length of what AppendItemHeader appends for a key
+// of keyLen bytes: the header, the 4 bytes of flags and the key.
+func ItemHeaderLen(keyLen int) int { return HeaderLen + 4 + keyLen }
+
+// AppendItemHeader appends what precedes the value of valueLen bytes in
+// an AppendItem response: the header, the flags and the key (nil for
+// GET and GAT), ItemHeaderLen(len(key)) bytes in all. The caller appends
+// the value.
+func AppendItemHeader(dst []byte, op Opcode, opaque uint32, cas uint64, flags uint32, key []byte, valueLen int) []byte {
+	dst = AppendHeader(dst, op, StatusOK, opaque, cas, 4, len(key), valueLen)
+	dst = enc.BigEndian.AppendUint32(dst, flags)
+	return append(dst, key...)
 }
 
 // AppendCounter appends a successful INCREMENT or DECREMENT response: the

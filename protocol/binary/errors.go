@@ -50,7 +50,8 @@ var (
 	// ErrBodyTooLarge: the value part of the body is 2^31 bytes or more,
 	// a length memcached's int turns negative (it then reads the value as
 	// the next request and closes on its bad magic). The connection is
-	// closed after the E2BIG reply.
+	// closed after the E2BIG reply. Decode returns it on the header alone,
+	// without Request.Key; FrameKey reads the key.
 	ErrBodyTooLarge = &Error{Status: StatusTooLarge, Close: true, desc: "body too large"}
 	// ErrMechTooLong: a SASL mechanism name longer than MechMax; the
 	// value is skipped.
