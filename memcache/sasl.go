@@ -87,6 +87,30 @@ func LoadCredentials(path string) (*Credentials, error) {
 	return c, nil
 }
 
+// ErrNoSASLUsers is returned by CheckSASLPasswordFile for a password
+// database without a single "user:password" line.
+var ErrNoSASLUsers = errors.New("memcache: SASL password database has no user:password line")
+
+// CheckSASLPasswordFile checks, at start, the SASL password database a
+// server with SASL on (-S) will read at each authentication: it must be
+// named, readable and hold at least one user. memcached refuses to start
+// when its SASL setup fails; a server started with a database it cannot
+// use would refuse every client. The error names the path, never the
+// file's content.
+func CheckSASLPasswordFile(path string) error {
+	if path == "" {
+		return errors.New("memcache: SASL is on but no password database is set (MEMCACHED_SASL_PWDB or --sasl-pwdb)")
+	}
+	c, err := loadPWDB(path)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, path)
+	}
+	if c.Len() == 0 {
+		return fmt.Errorf("%w (%s)", ErrNoSASLUsers, path)
+	}
+	return nil
+}
+
 // loadPWDB reads a SASL password database (MEMCACHED_SASL_PWDB).
 func loadPWDB(path string) (*Credentials, error) {
 	data, err := os.ReadFile(path)
