@@ -37,7 +37,7 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	case text.CmdCacheMemlimit:
 		s.memlimit(c, r)
 	case text.CmdStats:
-		s.stats(c, r)
+		return s.stats(c, r)
 	default:
 		c.Out = append(c.Out, text.ErrorReply...)
 	}

@@ -34,6 +34,9 @@ type asciiAuthSession struct {
 // Serve runs the authentication exchange, then the text protocol.
 func (a *asciiAuthSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
 	for !a.authed && consumed < len(in) {
+		if err := flushIfFull(c); err != nil {
+			return consumed, 0, err
+		}
 		buf := in[consumed:]
 		if a.want == 0 {
 			i := bytes.IndexByte(buf, '\n')

@@ -18,7 +18,6 @@ type binSession struct {
 	cs     *cache.Session
 	dec    binary.Decoder
 	req    binary.Request
-	val    []byte // value scratch for gets
 	noCAS  bool
 	authed bool
 	sasl   saslState
@@ -39,21 +38,36 @@ func (h *Handler) newBinarySession() *binSession {
 // Close releases the session's state when the connection ends.
 func (s *binSession) Close() {
 	s.cs.Close()
-	s.val = nil
 	s.sasl = saslState{}
 }
 
 // Serve decodes and executes every complete request at the start of in.
 // Replies are appended to c.Out and written once the batch is done, so a
-// pipeline of quiet gets ended by NOOP is answered with one write.
+// pipeline of quiet gets ended by NOOP is answered with one write, or
+// earlier once they pass flushThreshold.
 func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
 	for consumed < len(in) {
+		if err := flushIfFull(c); err != nil {
+			return consumed, 0, err
+		}
 		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
 		consumed += n
 		if derr != nil {
 			var perr *binary.Error
 			if !errors.As(derr, &perr) {
 				return consumed, 0, derr
+			}
+			if errors.Is(perr, binary.ErrBodyTooLarge) {
+				// A refused set removes the old item: read its key
+				// first, as memcached does.
+				if _, store := binaryStoreMode(s.req.Opcode.Base()); store && s.req.Key == nil {
+					at := consumed - n
+					key, need := binary.FrameKey(in[at:], &s.req.Header)
+					if key == nil {
+						return at, need, nil
+					}
+					s.req.Key = key
+				}
 			}
 			s.protocolError(c, perr)
 			if perr.Close {
@@ -70,11 +84,6 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 		if err := s.execute(c, &s.req); err != nil {
 			return consumed, 0, err
 		}
-		if len(c.Out) > flushThreshold {
-			if err := c.Flush(); err != nil {
-				return consumed, 0, err
-			}
-		}
 	}
 	return consumed, 0, nil
 }
@@ -82,7 +91,7 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 // protocolError answers a frame the decoder refused.
 func (s *binSession) protocolError(c *server.Conn, e *binary.Error) {
 	r := &s.req
-	if errors.Is(e, binary.ErrTooLarge) {
+	if errors.Is(e, binary.ErrTooLarge) || errors.Is(e, binary.ErrBodyTooLarge) {
 		if mode, ok := binaryStoreMode(r.Opcode.Base()); ok {
 			s.cs.RefuseTooLarge(r.Key, mode)
 		} else {
@@ -152,7 +161,7 @@ func (s *binSession) execute(c *server.Conn, r *binary.Request) error {
 	case binary.OpVersion:
 		c.Out = binary.AppendStringResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, 0, Version)
 	case binary.OpStat:
-		s.stat(c, r)
+		return s.stat(c, r)
 	case binary.OpSASLListMechs:
 		s.setAuthed(false)
 		c.Out = binary.AppendStringResponse(c.Out, r.Opcode, binary.StatusOK, r.Opaque, 0, SASLMechanisms)
@@ -165,42 +174,47 @@ func (s *binSession) execute(c *server.Conn, r *binary.Request) error {
 	return nil
 }
 
-// get answers GET, GETK, GAT, GATK, TOUCH and their quiet forms.
+// get answers GET, GETK, GAT, GATK, TOUCH and their quiet forms. The
+// value is copied from the cache straight into the reply buffer, after
+// room for the response header.
 func (s *binSession) get(c *server.Conn, r *binary.Request) {
 	base := r.Opcode.Base()
+	withKey := base == binary.OpGetK || base == binary.OpGATK
+	var key []byte
+	if withKey {
+		key = r.Key
+	}
 	var (
 		m   engine.Meta
 		ok  bool
 		err error
 	)
+	start := len(c.Out)
+	room := binary.ItemHeaderLen(len(key))
+	out := withRoom(c.Out, room)
 	if base == binary.OpGet || base == binary.OpGetK {
-		m, s.val, ok, err = s.cs.Get(r.Key, s.val[:0])
+		m, out, ok, err = s.cs.Get(r.Key, out)
 	} else {
-		m, s.val, ok, err = s.cs.GetAndTouch(r.Key, s.val[:0], int64(r.Exptime))
+		m, out, ok, err = s.cs.GetAndTouch(r.Key, out, int64(r.Exptime))
 	}
 	s.h.detail.recordGet(r.Key, ok)
-	withKey := base == binary.OpGetK || base == binary.OpGATK
+	c.Out = out[:start]
 	switch {
 	case err != nil:
 		s.engineErr(c, r, err, "")
 	case ok:
-		var key, value []byte
-		if withKey {
-			key = r.Key
+		n := len(out) - start - room
+		if base == binary.OpTouch {
+			n = 0 // TOUCH answers without the value
 		}
-		if base != binary.OpTouch {
-			value = s.val
-		}
-		c.Out = binary.AppendItem(c.Out, r.Opcode, r.Opaque, m.CAS, m.Flags, key, value)
+		hdr := binary.AppendItemHeader(out[start:start], r.Opcode, r.Opaque, m.CAS, m.Flags, key, n)
+		c.Out = closeGap(out, start, len(hdr), room, n)
 	case r.Opcode.Quiet():
 		// Quiet gets say nothing on a miss.
 	case withKey:
 		c.Out = binary.AppendResponse(c.Out, r.Opcode, binary.StatusKeyNotFound, r.Opaque, 0, nil, r.Key, nil)
 	default:
 		s.fail(c, r, binary.StatusKeyNotFound, "")
-	}
-	if cap(s.val) > flushThreshold {
-		s.val = nil // a big value was read: do not keep its buffer
 	}
 }
 
@@ -281,7 +295,7 @@ func (s *binSession) arith(c *server.Conn, r *binary.Request) {
 
 // stat answers STAT: one packet per statistic, then an empty one. The key
 // names the group as the text "stats" argument does.
-func (s *binSession) stat(c *server.Conn, r *binary.Request) {
+func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 	opaque := r.Opaque
 	add := func(name, value string) { c.Out = binary.AppendStat(c.Out, opaque, name, value) }
 	group := r.Key
@@ -300,27 +314,37 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) {
 	case bytes.HasPrefix(group, []byte("detail")):
 		switch sub := group[len("detail"):]; {
 		case bytes.HasPrefix(sub, []byte(" dump")):
-			dump := s.h.detail.dump(nil)
-			dump = append(dump, text.End...)
-			add("detailed", string(dump))
+			// One packet whose value is the text dump, written out as
+			// it grows.
+			d := s.h.detail.snapshot()
+			const name = "detailed"
+			c.Out = binary.AppendHeader(c.Out, binary.OpStat, binary.StatusOK, opaque, 0, 0, len(name), d.size()+len(text.End))
+			c.Out = append(c.Out, name...)
+			if err := d.write(c); err != nil {
+				return err
+			}
+			c.Out = append(c.Out, text.End...)
 		case bytes.HasPrefix(sub, []byte(" on")):
 			s.h.detail.setEnabled(true)
 		case bytes.HasPrefix(sub, []byte(" off")):
 			s.h.detail.setEnabled(false)
 		default:
 			s.fail(c, r, binary.StatusKeyNotFound, "")
-			return
+			return nil
 		}
 	case string(group) == "conns":
-		(&session{h: s.h, cs: s.cs}).connStats(c, add)
+		if err := (&session{h: s.h, cs: s.cs}).connStats(c, add); err != nil {
+			return err
+		}
 	default:
 		gs, ok := eng.(engine.GroupStater)
 		if !ok || !gs.GroupStats(string(group), add) {
 			s.fail(c, r, binary.StatusKeyNotFound, "")
-			return
+			return nil
 		}
 	}
 	add("", "")
+	return nil
 }
 
 // setAuthed records whether the connection has authenticated.

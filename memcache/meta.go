@@ -42,9 +42,6 @@ func (s *session) meta(c *server.Conn, r *text.Request) error {
 	case text.CmdMetaDebug:
 		s.metaDebug(c, r)
 	}
-	if cap(s.val) > flushThreshold {
-		s.val = nil // a big value was read: do not keep its buffer
-	}
 	return nil
 }
 
@@ -114,8 +111,12 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 	if o.TTL || o.Vivify || o.Recache {
 		o.Seq = seq(m)
 	}
-	res, val, err := s.cs.MetaGet(r.Key, s.val[:0], o)
-	s.val = val
+	// The value goes straight into the reply buffer, after room for the
+	// header line.
+	start := len(c.Out)
+	room := metaHeaderMax(r)
+	res, out, err := s.cs.MetaGet(r.Key, withRoom(c.Out, room), o)
+	c.Out = out[:start]
 	if err != nil {
 		s.metaErr(c, err, text.OutOfMemoryStoring)
 		return
@@ -124,21 +125,22 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 		c.Out = text.ErrMetaOpaqueTooLong.AppendReply(c.Out)
 		return
 	}
-	out := c.Out
 	if !res.Found {
 		if m.Quiet {
 			return
 		}
-		out = append(out, metaEN...)
+		out = append(c.Out, metaEN...)
 		out = appendOpaqueKey(out, r)
 		c.Out = append(out, crlf...)
 		return
 	}
+	n := len(out) - start - room
+	hdr := out[start:start]
 	if m.Has('v') {
-		out = append(out, "VA "...)
-		out = strconv.AppendUint(out, uint64(len(val)), 10)
+		hdr = append(hdr, "VA "...)
+		hdr = strconv.AppendUint(hdr, uint64(n), 10)
 	} else {
-		out = append(out, metaHD...)
+		hdr = append(hdr, metaHD...)
 	}
 	exp := res.Meta.Exptime
 	for _, t := range m.Tokens {
@@ -150,48 +152,69 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 				exp = res.VivifyExptime
 			}
 		case 's':
-			out = append(out, " s"...)
-			out = strconv.AppendUint(out, uint64(len(val)), 10)
+			hdr = append(hdr, " s"...)
+			hdr = strconv.AppendUint(hdr, uint64(n), 10)
 		case 't':
-			out = append(out, " t"...)
-			out = appendTTL(out, exp, res.Now)
+			hdr = append(hdr, " t"...)
+			hdr = appendTTL(hdr, exp, res.Now)
 		case 'c':
-			out = append(out, " c"...)
-			out = strconv.AppendUint(out, res.Meta.CAS, 10)
+			hdr = append(hdr, " c"...)
+			hdr = strconv.AppendUint(hdr, res.Meta.CAS, 10)
 		case 'f':
-			out = append(out, " f"...)
-			out = strconv.AppendUint(out, uint64(res.Meta.Flags), 10)
+			hdr = append(hdr, " f"...)
+			hdr = strconv.AppendUint(hdr, uint64(res.Meta.Flags), 10)
 		case 'l':
-			out = append(out, " l"...)
-			out = strconv.AppendUint(out, uint64(uint32(res.Now-res.Meta.Atime)), 10)
+			hdr = append(hdr, " l"...)
+			hdr = strconv.AppendUint(hdr, uint64(uint32(res.Now-res.Meta.Atime)), 10)
 		case 'h':
 			if res.Meta.Bits&engine.BitFetched != 0 {
-				out = append(out, " h1"...)
+				hdr = append(hdr, " h1"...)
 			} else {
-				out = append(out, " h0"...)
+				hdr = append(hdr, " h0"...)
 			}
 		case 'O':
-			out = append(out, ' ')
-			out = append(out, t...)
+			hdr = append(hdr, ' ')
+			hdr = append(hdr, t...)
 		case 'k':
-			out = text.AppendMetaKey(out, r.Key, m.Base64)
+			hdr = text.AppendMetaKey(hdr, r.Key, m.Base64)
 		}
 	}
 	if res.WinSent {
-		out = append(out, " Z"...)
+		hdr = append(hdr, " Z"...)
 	}
 	if res.Stale {
-		out = append(out, " X"...)
+		hdr = append(hdr, " X"...)
 	}
 	if res.Won {
-		out = append(out, " W"...)
+		hdr = append(hdr, " W"...)
 	}
-	out = append(out, crlf...)
+	hdr = append(hdr, crlf...)
+	if !m.Has('v') {
+		n = 0 // s without v: the value was read for its size only
+	}
+	out = closeGap(out, start, len(hdr), room, n)
 	if m.Has('v') {
-		out = append(out, val...)
 		out = append(out, crlf...)
 	}
 	c.Out = out
+}
+
+// metaHeaderMax bounds the header line of an mg hit for r: "VA <size>",
+// each return flag at its longest, the Z, X and W flags and "\r\n".
+func metaHeaderMax(r *text.Request) int {
+	n := len("VA ") + 20 + len(" Z X W") + 2
+	for _, t := range r.Meta.Tokens {
+		switch t[0] {
+		case 'k':
+			// " k" and the key, in base64 with " b" when b was sent.
+			n += 2 + max(len(r.Key), (len(r.Key)+2)/3*4) + 2
+		case 'O':
+			n += 1 + len(t)
+		default:
+			n += 2 + 20 // " s", " t", " c", " f", " l", " h" and a number
+		}
+	}
+	return n
 }
 
 // metaSetModes maps ms's M flag to a store mode.
@@ -393,8 +416,10 @@ func (s *session) metaArith(c *server.Conn, r *text.Request) {
 // size are those memcached would use for the item with its default slab
 // settings (-n 48 -f 1.25).
 func (s *session) metaDebug(c *server.Conn, r *text.Request) {
-	meta, val, ok, err := s.cs.MetaDebug(r.Key, s.val[:0])
-	s.val = val
+	// The value is read only for its size, into the reply buffer's spare
+	// room (where it is not part of the reply).
+	meta, val, ok, err := s.cs.MetaDebug(r.Key, c.Out[len(c.Out):])
+	vlen := len(val)
 	if err != nil {
 		s.metaErr(c, err, text.OutOfMemory)
 		return
@@ -425,7 +450,7 @@ func (s *session) metaDebug(c *server.Conn, r *text.Request) {
 	} else {
 		out = append(out, " fetch=no"...)
 	}
-	size := itemHeaderSize + len(r.Key) + 1 + len(val) + 2
+	size := itemHeaderSize + len(r.Key) + 1 + vlen + 2
 	if meta.Flags != 0 {
 		size += 4
 	}

@@ -2,6 +2,7 @@ package memcache
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/mnemo-cache/mnemo/cache"
@@ -10,28 +11,45 @@ import (
 	"github.com/mnemo-cache/mnemo/server"
 )
 
-// flushThreshold is the reply size past which a multi-get writes what it
-// has so far instead of buffering more.
+// flushThreshold is the size of pending replies past which a session
+// writes them out (server.Conn.Flush) before it executes more: after each
+// request, and within a command whose own reply can pass it (a multi-key
+// get, stats detail dump, stats conns). The write blocks only the
+// connection's goroutine while the client does not read, and reading from
+// that client pauses with it, so a connection's pending replies never
+// exceed flushThreshold plus one reply: one item, or one stats cachedump
+// (at most cachedumpLimit).
 const flushThreshold = 256 << 10
 
-// session is one connection's protocol state.
+// flushIfFull writes the pending replies out once they pass
+// flushThreshold.
+func flushIfFull(c *server.Conn) error {
+	if len(c.Out) > flushThreshold {
+		return c.Flush()
+	}
+	return nil
+}
+
+// session is one connection's protocol state. It holds no value buffer:
+// values are copied from the cache straight into the reply buffer.
 type session struct {
 	h   *Handler
 	cs  *cache.Session
 	dec *text.Decoder
 	req text.Request
-	val []byte // value scratch for gets
 }
 
 // Close releases the session's state when the connection ends.
 func (s *session) Close() {
 	s.cs.Close()
-	s.val = nil
 }
 
 // Serve decodes and executes every complete request at the start of in.
 func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
 	for consumed < len(in) {
+		if err := flushIfFull(c); err != nil {
+			return consumed, 0, err
+		}
 		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
 		consumed += n
 		if derr != nil {
@@ -143,38 +161,73 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 	return nil
 }
 
-// get answers get, gets, gat and gats.
+// get answers get, gets, gat and gats. Each value is copied from the
+// cache straight into the reply buffer, after room for its header.
 func (s *session) get(c *server.Conn, r *text.Request) error {
 	withCAS := r.Cmd == text.CmdGets || r.Cmd == text.CmdGats
 	touch := r.Cmd == text.CmdGat || r.Cmd == text.CmdGats
 	for _, key := range r.Keys {
+		if err := flushIfFull(c); err != nil {
+			return err
+		}
 		var (
 			m   engine.Meta
 			ok  bool
 			err error
 		)
+		start := len(c.Out)
+		room := valueHeaderMax(len(key))
+		out := withRoom(c.Out, room)
 		if touch {
-			m, s.val, ok, err = s.cs.GetAndTouch(key, s.val[:0], r.Exptime)
+			m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
 		} else {
-			m, s.val, ok, err = s.cs.Get(key, s.val[:0])
+			m, out, ok, err = s.cs.Get(key, out)
 		}
 		s.h.detail.recordGet(key, ok)
+		c.Out = out[:start]
 		if err != nil {
 			s.replyErr(c, r, err, text.OutOfMemoryStoring)
 			return nil
 		}
 		if ok {
-			c.Out = text.AppendValue(c.Out, key, m.Flags, s.val, m.CAS, withCAS)
-			if len(c.Out) > flushThreshold {
-				if err := c.Flush(); err != nil {
-					return err
-				}
-			}
+			n := len(out) - start - room
+			hdr := text.AppendValueHeader(out[start:start], key, m.Flags, n, m.CAS, withCAS)
+			out = closeGap(out, start, len(hdr), room, n)
+			c.Out = append(out, crlf...)
 		}
-	}
-	if cap(s.val) > flushThreshold {
-		s.val = nil // a big value was read: do not keep its buffer
 	}
 	c.Out = append(c.Out, text.End...)
 	return nil
+}
+
+// valueHeaderMax is the longest "VALUE <key> <flags> <bytes> <cas>\r\n"
+// line for a key of klen bytes.
+func valueHeaderMax(klen int) int {
+	return len("VALUE ") + klen + 1 + 10 + 1 + 20 + 1 + 20 + 2
+}
+
+// withRoom returns out with room more bytes (of undefined content), for a
+// reply header to be written over once the value appended after them is
+// known. It grows out at most once.
+func withRoom(out []byte, room int) []byte {
+	if cap(out)-len(out) < room {
+		out = slices.Grow(out, room)
+	}
+	return out[:len(out)+room]
+}
+
+// closeGap finishes a reply built in out from start: a header of hlen
+// bytes written at out[start:] over the room bytes left for it, and the
+// value of n bytes after the room. It moves the value to follow the header
+// and returns out up to the value's end. A header longer than its room
+// would have overwritten the value: that is a bug.
+func closeGap(out []byte, start, hlen, room, n int) []byte {
+	if hlen > room {
+		panic("memcache: reply header longer than the room left for it")
+	}
+	v := start + room
+	if hlen < room {
+		copy(out[start+hlen:], out[v:v+n])
+	}
+	return out[:start+hlen+n]
 }

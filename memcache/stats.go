@@ -20,7 +20,7 @@ import (
 // with its own packets.
 
 // stats answers the stats command and its groups.
-func (s *session) stats(c *server.Conn, r *text.Request) {
+func (s *session) stats(c *server.Conn, r *text.Request) error {
 	add := func(name, value string) { c.Out = text.AppendStat(c.Out, name, value) }
 	group := ""
 	if len(r.Args) > 0 {
@@ -33,7 +33,7 @@ func (s *session) stats(c *server.Conn, r *text.Request) {
 	case "reset":
 		s.h.resetStats(s.cs.Cache())
 		c.Out = append(c.Out, text.Reset...)
-		return
+		return nil
 	case "detail":
 		sub := ""
 		if len(r.Args) > 1 {
@@ -47,45 +47,59 @@ func (s *session) stats(c *server.Conn, r *text.Request) {
 			s.h.detail.setEnabled(false)
 			c.Out = append(c.Out, text.OK...)
 		case "dump":
-			c.Out = s.h.detail.dump(c.Out)
+			if err := s.h.detail.snapshot().write(c); err != nil {
+				return err
+			}
 			c.Out = append(c.Out, text.End...)
 		default:
 			c.Out = append(c.Out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
 		}
-		return
+		return nil
 	case "settings":
 		if s.h.cfg.Settings != nil {
 			s.h.cfg.Settings(add)
 		}
 	case "conns":
-		s.connStats(c, add)
+		if err := s.connStats(c, add); err != nil {
+			return err
+		}
 	case "cachedump":
 		if s.h.cfg.DisableDumping {
 			c.Out = append(c.Out, "CLIENT_ERROR stats cachedump not allowed\r\n"...)
-			return
+			return nil
 		}
 		s.cachedump(c, r)
-		return
+		return nil
 	default:
 		gs, ok := eng.(engine.GroupStater)
 		if !ok || !gs.GroupStats(group, add) {
 			c.Out = append(c.Out, text.ErrorReply...)
-			return
+			return nil
 		}
 	}
 	c.Out = append(c.Out, text.End...)
+	return nil
 }
 
 // maxSlabClasses is memcached's MAX_NUMBER_OF_SLAB_CLASSES: the class ids
 // "stats cachedump" accepts.
 const maxSlabClasses = 64
 
-// cachedumpLimit bounds a cachedump reply, as memcached's 2 MB.
+// cachedumpLimit bounds a cachedump reply, as memcached's 2 MB. The reply
+// is built whole (the engine's iteration cannot pause for a write), so it
+// is the largest reply a connection holds besides an item.
 const cachedumpLimit = 2 << 20
 
 // cachedump answers "stats cachedump <class> <limit>". The memory engine
 // has one class, 1; its items are listed in no particular order, at most
-// limit of them (0: as many as fit in 2 MB).
+// limit of them (0: as many as fit in 2 MB), one line each:
+//
+//	ITEM <key> [<bytes> b; <exptime> s]
+//
+// A key that would break the line (a binary or base64 key with control
+// bytes, spaces or DEL; memcached writes those raw) is shown in base64,
+// with " b" at the end of the line, the way the meta protocol's b flag
+// marks a base64 key: "mg <key> b" reads it.
 func (s *session) cachedump(c *server.Conn, r *text.Request) {
 	if len(r.Args) < 3 {
 		c.Out = append(c.Out, "CLIENT_ERROR bad command line\r\n"...)
@@ -105,16 +119,37 @@ func (s *session) cachedump(c *server.Conn, r *text.Request) {
 	if id == 1 {
 		start, n := len(c.Out), uint32(0)
 		s.cs.Cache().Engine().Iterate(func(key []byte, it *engine.Item) bool {
-			line := fmt.Appendf(nil, "ITEM %s [%d b; %d s]\r\n", key, len(it.Value), it.Exptime)
-			if len(c.Out)-start+len(line) > cachedumpLimit {
+			end := len(c.Out)
+			c.Out = appendDumpLine(c.Out, key, len(it.Value), it.Exptime)
+			if len(c.Out)-start > cachedumpLimit {
+				c.Out = c.Out[:end]
 				return false
 			}
-			c.Out = append(c.Out, line...)
 			n++
 			return limit == 0 || n < limit
 		})
 	}
 	c.Out = append(c.Out, text.End...)
+}
+
+// appendDumpLine appends one line of stats cachedump.
+func appendDumpLine(dst, key []byte, size int, exptime int64) []byte {
+	dst = append(dst, "ITEM "...)
+	b64 := !printableKey(key)
+	if b64 {
+		dst = text.AppendBase64(dst, key)
+	} else {
+		dst = append(dst, key...)
+	}
+	dst = append(dst, " ["...)
+	dst = strconv.AppendInt(dst, int64(size), 10)
+	dst = append(dst, " b; "...)
+	dst = strconv.AppendInt(dst, exptime, 10)
+	dst = append(dst, " s]"...)
+	if b64 {
+		dst = append(dst, " b"...)
+	}
+	return append(dst, "\r\n"...)
 }
 
 // generalStats writes memcached's general statistics, in its order.
@@ -186,9 +221,14 @@ var engineStatsOrder = []string{
 	"expired_unfetched", "evicted_unfetched", "evicted_active", "evictions", "reclaimed",
 }
 
-// connStats writes "stats conns": one group of lines per connection.
-func (s *session) connStats(c *server.Conn, add func(name, value string)) {
+// connStats writes "stats conns": one group of lines per connection,
+// written out as they pass flushThreshold.
+func (s *session) connStats(c *server.Conn, add func(name, value string)) error {
+	var werr error
 	c.Server().EachConn(func(ci server.ConnInfo) {
+		if werr == nil {
+			werr = flushIfFull(c)
+		}
 		id := strconv.FormatUint(ci.ID, 10)
 		if ci.Listening {
 			add(id+":addr", addrString(ci.LocalAddr))
@@ -199,6 +239,7 @@ func (s *session) connStats(c *server.Conn, add func(name, value string)) {
 		add(id+":state", connStateName(ci.State))
 		add(id+":secs_since_last_cmd", strconv.FormatInt(int64(ci.SinceLastRequest/time.Second), 10))
 	})
+	return werr
 }
 
 // addrString formats a connection address the way memcached's
