@@ -250,6 +250,10 @@ type Env struct {
 	// NoEvict makes a store that does not fit fail with ErrNoMemory instead
 	// of evicting (memcached -M).
 	NoEvict bool
+	// NoCAS tells the engine that the server hides CAS values (memcached
+	// -C), so that ItemSize leaves out the 8 bytes of a CAS, as memcached
+	// does. The engine still assigns CAS values.
+	NoCAS bool
 	// Clock tells the time. nil means SystemClock.
 	Clock Clock
 	// Logger receives the engine's log records. nil means slog.Default().
@@ -282,6 +286,24 @@ func (env Env) WithDefaults() Env {
 // Expired reports whether an item with metadata m is expired at now.
 func (m *Meta) Expired(now int64) bool {
 	return m.Exptime != 0 && m.Exptime <= now
+}
+
+// ItemSize is the size memcached counts for an item against its item size
+// limit (-I, Env.ItemSizeMax): its 48-byte header, the key and a NUL, the
+// value and its "\r\n", 4 bytes for non-zero client flags, and 8 for the
+// CAS unless noCAS (-C). Engines refuse an item whose ItemSize exceeds
+// ItemSizeMax with ErrTooLarge, so that an item fits exactly when it would
+// fit in memcached; the protocol decoders apply the same rule to a
+// request's declared length before the value arrives.
+func ItemSize(nkey, nvalue int, flags uint32, noCAS bool) int {
+	size := 48 + nkey + 1 + nvalue + 2
+	if flags != 0 {
+		size += 4
+	}
+	if !noCAS {
+		size += 8
+	}
+	return size
 }
 
 // ValidKey reports whether an engine accepts key.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mnemo-cache/mnemo/engine"
@@ -45,16 +46,26 @@ func TestParseConfig(t *testing.T) {
 
 type nopEngine struct{ engine.Engine }
 
+// The registry is process-wide and refuses a second Register of a name, so
+// the test driver is registered once (go test -count=N runs the test N
+// times in one process) and reports what it was opened with through these.
+var (
+	registerTestDriver sync.Once
+	gotEnv             engine.Env
+	gotConfig          string
+)
+
 func TestRegistry(t *testing.T) {
-	var gotEnv engine.Env
-	var gotConfig string
-	engine.Register("test-registry", engine.DriverFunc(func(env engine.Env, config string) (engine.Engine, error) {
-		if config == "fail" {
-			return nil, engine.ErrBadConfig
-		}
-		gotEnv, gotConfig = env, config
-		return nopEngine{}, nil
-	}))
+	registerTestDriver.Do(func() {
+		engine.Register("test-registry", engine.DriverFunc(func(env engine.Env, config string) (engine.Engine, error) {
+			if config == "fail" {
+				return nil, engine.ErrBadConfig
+			}
+			gotEnv, gotConfig = env, config
+			return nopEngine{}, nil
+		}))
+	})
+	gotEnv, gotConfig = engine.Env{}, ""
 	if e, err := engine.Open("test-registry", engine.Env{}, "x=1"); err != nil || e == nil {
 		t.Fatalf("Open: %v", err)
 	}

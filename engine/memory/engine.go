@@ -118,6 +118,7 @@ type Engine struct {
 	seed    maphash.Seed
 	noEvict bool
 	itemMax int
+	noCAS   bool // count items without a CAS (engine.ItemSize)
 
 	shards     []shard
 	shardShift uint
@@ -200,6 +201,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 		seed:       maphash.MakeSeed(),
 		noEvict:    env.NoEvict,
 		itemMax:    env.ItemSizeMax,
+		noCAS:      env.NoCAS,
 		shards:     make([]shard, cfg.Shards),
 		shardShift: uint(64 - bits.Len(uint(cfg.Shards-1))),
 		mem:        mem,
@@ -510,7 +512,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			val = sc.buf
 		}
 		sh.mu.Unlock()
-		if hdrMax+len(key)+len(val) > e.itemMax {
+		if engine.ItemSize(len(key), len(val), next.Flags, e.noCAS) > e.itemMax {
 			return engine.OpNone, zero, engine.ErrTooLarge
 		}
 		size := recSizeOf(len(key), len(val), exp, next.Flags)

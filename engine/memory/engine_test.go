@@ -173,8 +173,8 @@ func TestKeysAndSizes(t *testing.T) {
 	}{
 		{1<<20 + 1000, nil},
 		{2<<20 - len(key) - 100, nil},
-		{2<<20 - len(key) - hdrMax, nil},
-		{2<<20 - len(key) - hdrMax + 1, engine.ErrTooLarge},
+		{2<<20 - engine.ItemSize(len(key), 0, 0, false), nil},
+		{2<<20 - engine.ItemSize(len(key), 0, 0, false) + 1, engine.ErrTooLarge},
 		{3 << 20, engine.ErrTooLarge},
 	} {
 		val := bytes.Repeat([]byte{'x'}, tc.size)
@@ -519,5 +519,29 @@ func TestOpMetaGrowsRecord(t *testing.T) {
 				t.Errorf("segments hold %d live bytes, want %d", live, r.size())
 			}
 		})
+	}
+}
+
+// TestItemSizeLimit checks that an item fits exactly when it would fit in
+// memcached (engine.ItemSize): client flags cost 4 bytes, the CAS 8 unless
+// the server runs with -C.
+func TestItemSizeLimit(t *testing.T) {
+	const max = 1 << 20
+	key := []byte("key")
+	for _, tc := range []struct {
+		noCAS bool
+		flags uint32
+	}{{false, 0}, {false, 7}, {true, 0}, {true, 7}} {
+		e, _ := testEngine(t, engine.Env{ItemSizeMax: max, NoCAS: tc.noCAS}, "")
+		largest := max - engine.ItemSize(len(key), 0, tc.flags, tc.noCAS)
+		for _, n := range []int{largest, largest + 1} {
+			_, _, err := e.Update(key, &setM{value: bytes.Repeat([]byte{'v'}, n), flags: tc.flags})
+			if want := n > largest; errors.Is(err, engine.ErrTooLarge) != want {
+				t.Errorf("noCAS %v flags %d: %d-byte value: err %v, want too large %v", tc.noCAS, tc.flags, n, err, want)
+			}
+		}
+	}
+	if got, want := engine.ItemSize(3, 10, 0, false), 48+3+1+10+2+8; got != want {
+		t.Errorf("ItemSize = %d, want %d", got, want)
 	}
 }

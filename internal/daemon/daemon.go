@@ -84,6 +84,7 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 		MemoryLimit: cfg.MemoryLimit,
 		ItemSizeMax: cfg.ItemSizeMax,
 		NoEvict:     cfg.NoEvict,
+		NoCAS:       cfg.DisableCAS,
 		Clock:       d.clock,
 		Logger:      d.log,
 	}
