@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,7 +307,7 @@ func runScriptFile(t *testing.T, file string) {
 // the same time and compares the replies.
 func compareSession(t *testing.T, s *script) {
 	t.Helper()
-	mcAddr := startMemcached(t, s.flags...)
+	mcAddr := startMemcached(t, append(slices.Clone(testserver.MemcachedDeterministic), s.flags...)...)
 	mnAddr := startMnemo(t, s.flags...)
 	mcDone := make(chan sessionResult, 1)
 	go func() { mcDone <- runSession(mcAddr, s) }()

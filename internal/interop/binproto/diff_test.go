@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 	bin "github.com/mnemo-cache/mnemo/protocol/binary"
 )
 
@@ -145,7 +147,7 @@ var diffScripts = []diffScript{
 func TestDifferential(t *testing.T) {
 	for _, sc := range diffScripts {
 		t.Run(sc.name, func(t *testing.T) {
-			mc := startMemcached(t, nil, sc.flags...)
+			mc := startMemcached(t, nil, append(slices.Clone(testserver.MemcachedDeterministic), sc.flags...)...)
 			mn, _ := startMnemo(t, sc.flags...)
 			want := runScript(t, mc, sc)
 			got := runScript(t, mn, sc)
