@@ -131,11 +131,12 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 		return consumed, 0, ErrUnknownCommand
 	}
 	req.Name = name
-	cmd, syn, ok := lookup(name)
-	if !ok {
+	row := lookup(name)
+	if row == nil {
 		return consumed, 0, d.unknown(line, name, pos, req)
 	}
-	req.Cmd = cmd
+	req.Cmd = row.cmd
+	syn := row.args
 
 	// The row's argument decoder reads the rest.
 	if syn == synKeys {

@@ -42,9 +42,10 @@
 // table.go): its name, the Command that Decode reports in Request.Cmd, and
 // the syntax of its arguments, which names the function that decodes
 // them. The first token of a line is looked up in the table once, by a
-// perfect hash that init builds from the table (the name's length and
-// bytes, a multiply, one slot, one comparison; no allocation), and its
-// row's argument decoder does the rest. Adding a command is adding a row
+// perfect hash that init builds from the table (a key of the name's
+// length and first, second and last bytes, a multiply, one slot, a
+// comparison of the other bytes; no allocation), and its row's argument
+// decoder does the rest. Adding a command is adding a row
 // (and, for a new syntax, its decoder); nothing else dispatches on names.
 //
 // The table holds every command of memcached 1.6.18 as Debian builds it

@@ -1,9 +1,6 @@
 package text
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "fmt"
 
 // syntax names the argument decoder of a command: how the tokens after the
 // command name are read. Each one is one decoder function, called from
@@ -103,24 +100,21 @@ var commands = [...]command{
 	{"refresh_certs", CmdMisc, synAnyNoreply},
 }
 
-// The table is found by a perfect hash. A name of 2 to 16 bytes is packed,
-// with loads that may overlap, into two words that with its length spell
-// it exactly (nameWords); the hash multiplies a mix of them by a constant
-// chosen at init so that no two names share a slot, and the slot holds the
-// words and length to compare with. A lookup is a few loads, a multiply
-// and three comparisons: no loop over names, no call.
-const (
-	slotBits = 7
-	maxName  = 16 // the longest name nameWords can pack
-)
+// The table is found by a perfect hash. A name's key packs its length and
+// its first, second and last bytes; the hash multiplies the key by a
+// constant chosen at init so that no two names share a slot, and the slot
+// holds the key, the row, and the name to check the other bytes against.
+// A lookup is a few loads, a multiply and the comparisons, small enough
+// to be inlined into Decode: no loop over names, no call, a 4 KiB table.
+const slotBits = 7
 
-// slot is one entry of the hash table: the packed name of a command (n is
-// 0 in an empty slot) and its row of the table.
+// slot is one entry of the hash table: the key and name of a command (key
+// 0 in an empty slot; a name's key is never 0) and its row of the table.
 type slot struct {
-	a, b uint64
-	n    uint8
+	key  uint64
 	cmd  Command
 	args syntax
+	name string
 }
 
 var (
@@ -132,8 +126,8 @@ var (
 
 func init() {
 	for i := range commands {
-		if n := len(commands[i].name); n < 2 || n > maxName {
-			panic(fmt.Sprintf("text: command %q is not 2 to %d bytes long", commands[i].name, maxName))
+		if len(commands[i].name) < 2 {
+			panic(fmt.Sprintf("text: command %q is shorter than 2 bytes", commands[i].name))
 		}
 	}
 	// Odd multipliers from a fixed pseudo-random sequence (Knuth's MMIX
@@ -150,52 +144,50 @@ func init() {
 }
 
 // tryMul fills slots for multiplier mul and reports whether no two names
-// share a slot.
+// share a slot. It panics if two names have the same key, which no
+// multiplier can tell apart (make the key hold another byte).
 func tryMul(mul uint64) bool {
 	slotMul = mul
 	clear(slots[:])
 	for i := range commands {
-		name := []byte(commands[i].name)
-		a, b := nameWords(name)
-		s := &slots[slotOf(a, b, len(name))]
-		if s.n != 0 {
+		c := &commands[i]
+		k := nameKey([]byte(c.name))
+		s := &slots[slotOf(k)]
+		if s.key != 0 {
+			if s.key == k {
+				panic(fmt.Sprintf("text: commands %q and %q have the same length and first, second and last bytes", s.name, c.name))
+			}
 			return false
 		}
-		*s = slot{a: a, b: b, n: uint8(len(name)), cmd: commands[i].cmd, args: commands[i].args}
+		*s = slot{key: k, cmd: c.cmd, args: c.args, name: c.name}
 	}
 	return true
 }
 
-// nameWords packs name (2 to 16 bytes) into two words that, with its
-// length, identify it: the first and last 8 bytes, the first and last 4,
-// or the first two and the last.
-func nameWords(name []byte) (a, b uint64) {
-	n := len(name)
-	switch {
-	case n >= 8:
-		return binary.LittleEndian.Uint64(name), binary.LittleEndian.Uint64(name[n-8:])
-	case n >= 4:
-		return uint64(binary.LittleEndian.Uint32(name)) | uint64(binary.LittleEndian.Uint32(name[n-4:]))<<32, 0
-	default:
-		return uint64(name[0]) | uint64(name[1])<<8 | uint64(name[n-1])<<16, 0
-	}
+// nameKey packs the length and the first, second and last bytes of name
+// (at least 2 bytes).
+func nameKey(name []byte) uint64 {
+	return uint64(len(name))<<24 | uint64(name[0])<<16 | uint64(name[1])<<8 | uint64(name[len(name)-1])
 }
 
-// slotOf returns the slot of a packed name.
-func slotOf(a, b uint64, n int) uint64 {
-	return (a ^ b>>3 ^ uint64(n)) * slotMul >> (64 - slotBits)
-}
+// slotOf returns the index in slots of key k.
+func slotOf(k uint64) uint64 { return k * slotMul >> (64 - slotBits) }
 
-// lookup returns the Command of name and the syntax of its arguments, or
-// ok false when name is not a command. name has at least two bytes.
-func lookup(name []byte) (cmd Command, args syntax, ok bool) {
-	if len(name) > maxName {
-		return CmdNone, 0, false
+// lookup returns the command table's row for name, or nil when name is not
+// a command. name has at least two bytes.
+//
+// It spells out nameKey and slotOf, to stay within the inliner's budget.
+func lookup(name []byte) *slot {
+	k := uint64(len(name))<<24 | uint64(name[0])<<16 | uint64(name[1])<<8 | uint64(name[len(name)-1])
+	s := &slots[k*slotMul>>(64-slotBits)]
+	if s.key != k {
+		return nil
 	}
-	a, b := nameWords(name)
-	s := &slots[slotOf(a, b, len(name))]
-	if s.a != a || s.b != b || int(s.n) != len(name) {
-		return CmdNone, 0, false
+	// Same length, first, second and last bytes; compare the others.
+	for i := 2; i < len(name)-1; i++ {
+		if name[i] != s.name[i] {
+			return nil
+		}
 	}
-	return s.cmd, s.args, true
+	return s
 }

@@ -62,6 +62,7 @@ var unknownCommands = []string{
 	"mx a", "mgg a", "m a", "mm", "flush", "flush_al", "flush_alll", "lru_crawlers",
 	"cache_memlimits 5", "refresh_cert", "bgets a", "incr_ a 1", "versio", "quit_",
 	"aaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaa", "aaaaaaaa", "aaaa", "aa",
+	"s" + strings.Repeat("e", 256) + "t", "s" + strings.Repeat("e", 1<<14-8) + "t",
 }
 
 // TestEveryCommandReachesItsDecoder decodes a line of every command
@@ -100,9 +101,8 @@ func TestCommandTable(t *testing.T) {
 		}
 		seen[c.name] = true
 		rows[c.cmd]++
-		cmd, args, ok := lookup([]byte(c.name))
-		if !ok || cmd != c.cmd || args != c.args {
-			t.Errorf("lookup(%q) = %v, %v, %v; want %v, %v", c.name, cmd, args, ok, c.cmd, c.args)
+		if s := lookup([]byte(c.name)); s == nil || s.cmd != c.cmd || s.args != c.args || s.name != c.name {
+			t.Errorf("lookup(%q) = %+v; want %v, %v", c.name, s, c.cmd, c.args)
 		}
 	}
 	for c := CmdNone + 1; c < numCommands; c++ {
@@ -112,7 +112,7 @@ func TestCommandTable(t *testing.T) {
 		if c == CmdMisc {
 			continue
 		}
-		if cmd, _, ok := lookup([]byte(c.String())); !ok || cmd != c {
+		if s := lookup([]byte(c.String())); s == nil || s.cmd != c {
 			t.Errorf("%v.String() = %q is not a command of the table", c, c.String())
 		}
 	}
@@ -145,14 +145,18 @@ func TestLookupNearMisses(t *testing.T) {
 			if len(m) < 2 {
 				continue // Decode refuses those before the lookup
 			}
-			want, wantOK := CmdNone, false
+			want := ""
 			for _, o := range commands {
 				if o.name == string(m) {
-					want, wantOK = o.cmd, true
+					want = o.name
 				}
 			}
-			if cmd, _, ok := lookup(m); cmd != want || ok != wantOK {
-				t.Errorf("lookup(%q) = %v, %v; want %v, %v", m, cmd, ok, want, wantOK)
+			got := ""
+			if s := lookup(m); s != nil {
+				got = s.name
+			}
+			if got != want {
+				t.Errorf("lookup(%q) found %q; want %q", m, got, want)
 			}
 		}
 	}
