@@ -8,6 +8,7 @@ import (
 
 	"github.com/mnemo-cache/mnemo/config"
 	"github.com/mnemo-cache/mnemo/internal/daemon"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
 )
 
 // roundTrip writes req and reads exactly len(want) reply bytes into buf.
@@ -65,9 +66,40 @@ func TestSteadyStateAllocs(t *testing.T) {
 		{"set", set, []byte("STORED\r\n")},
 		{"get", get, hit},
 		{"get miss", []byte("get key:00000043\r\n"), []byte("END\r\n")},
+		{"mg", []byte("mg key:00000042 v f\r\n"), append(append([]byte("VA 100 f0\r\n"), value...), "\r\n"...)},
+		{"gat", []byte("gat 0 key:00000042\r\n"), hit},
 	} {
 		if n := testing.AllocsPerRun(2000, func() { roundTrip(t, c, tc.req, tc.want, buf) }); n > limit {
 			t.Errorf("%s: %v heap allocations per request, want %v", tc.name, n, limit)
 		}
+	}
+
+	// The binary protocol, on a connection of its own: a GET hit.
+	bc, err := net.Dial("tcp", d.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	bget := binary.AppendRequest(nil, binary.OpGetK, 7, 0, nil, []byte("key:00000042"), nil)
+	for range 200 {
+		binaryRoundTrip(t, bc, bget, value, buf)
+	}
+	if n := testing.AllocsPerRun(2000, func() { binaryRoundTrip(t, bc, bget, value, buf) }); n > limit {
+		t.Errorf("binary GETK: %v heap allocations per request, want %v", n, limit)
+	}
+}
+
+// binaryRoundTrip writes a binary GETK request and checks that the
+// response ends with value.
+func binaryRoundTrip(t *testing.T, c net.Conn, req, value, buf []byte) {
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	n := binary.HeaderLen + 4 + len("key:00000042") + len(value)
+	if _, err := io.ReadFull(c, buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if buf[0] != binary.MagicResponse || !bytes.Equal(buf[n-len(value):n], value) {
+		t.Fatalf("reply %q", buf[:n])
 	}
 }
