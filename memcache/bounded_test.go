@@ -382,7 +382,10 @@ func TestBinaryHugeBodyDropsOldItem(t *testing.T) {
 				c.send(string(huge))
 			}
 			c.expect("E2BIG", errRes(opSet, stTooLarge, 2))
-			if rest := c.rest(false); len(rest) != 0 {
+			// mnemo closes the connection; memcached reads the value as
+			// the next request, and closes on its bad magic or, here, at
+			// the end of the input.
+			if rest := c.rest(true); len(rest) != 0 {
 				t.Fatalf("bytes after E2BIG: %s", show(rest))
 			}
 			d := dial(t, srv.addr)
