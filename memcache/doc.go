@@ -19,6 +19,20 @@
 // its reply, so that the framework answers a pipelined batch with one
 // write.
 //
+// # Memory per connection
+//
+// A session writes its pending replies out (server.Conn.Flush) as soon as
+// they pass flushThreshold (256 KB): before each request of a batch, and
+// within a command whose own reply can pass it (a multi-key get, stats
+// detail dump, stats conns). A client that does not read its replies
+// blocks only its own goroutine in that write, and nothing more is read
+// from it meanwhile, so its replies never hold more than flushThreshold
+// plus one reply: one item, or one stats cachedump (2 MB at most; the
+// engine's iteration cannot pause for a write). Sessions keep no value
+// buffer: a get copies the value from the cache straight into the reply
+// buffer, after room for its header line, so an idle connection holds no
+// copy of what it last read.
+//
 // # Files
 //
 //	memcache.go   Handler, Config, session construction
