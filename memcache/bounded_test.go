@@ -7,8 +7,8 @@ package memcache_test
 // a canary client on another connection keeps getting its answers. An
 // idle connection holds no copy of the last value it read.
 //
-// The memory figures are the in-process server's live heap
-// (runtime.MemStats.HeapAlloc right after a collection), measured against
+// The memory figures are the in-process server's live heap (what a forced
+// collection finds live), measured against
 // a baseline taken once the items are stored. These tests are not
 // parallel, so that no other test's heap counts; the deadlines only bound
 // a hang.
@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,12 +34,14 @@ import (
 // server brings about at once (a blocked write, a closed connection).
 const hangLimit = 60 * time.Second
 
-// liveHeap collects garbage and returns the live heap.
+// liveHeap collects garbage and returns the live heap: the bytes the
+// collection found live (runtime/metrics /gc/heap/live:bytes), which
+// allocations made after it do not change.
 func liveHeap() int64 {
 	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }
 
 // monitor is the connection a test watches the server with; it counts the
