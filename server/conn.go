@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -82,6 +83,12 @@ type Conn struct {
 	outp  *[]byte // spare pool box for Out
 	dirty bool    // a write failed
 
+	fd      int         // the descriptor, -1 when nc does not expose it
+	pmu     sync.Mutex  // guards parked; see park.go
+	parked  bool        // registered in the poller, without a goroutine
+	poked   atomic.Bool // the sweeper moved the read deadline to park c
+	armedAt time.Time   // when the idle-timeout read deadline was last set
+
 	// results of rawRead
 	rn     int
 	rerr   error
@@ -98,11 +105,12 @@ type Conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, le *listener) *Conn {
-	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le}
+	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le, fd: -1}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.readFn = c.rawRead
+			rc.Control(func(fd uintptr) { c.fd = int(fd) })
 		}
 	}
 	c.lastReq.Store(time.Now().UnixNano())
@@ -156,13 +164,19 @@ func (c *Conn) info(now time.Time) ConnInfo {
 	}
 }
 
-// run is the connection's goroutine.
+// run is the connection's first goroutine.
 func (c *Conn) run() {
-	s := c.srv
-	defer c.finish()
-	if !c.newSession() {
+	if c.newSession() && c.serveLoop() {
 		return
 	}
+	c.finish()
+}
+
+// serveLoop reads and serves requests until the connection is to close
+// (it returns false) or it has been parked (true: the goroutine must end
+// without touching c).
+func (c *Conn) serveLoop() (parked bool) {
+	s := c.srv
 	for {
 		u := c.w - c.r
 		switch {
@@ -174,19 +188,31 @@ func (c *Conn) run() {
 			c.setState(StateReading)
 		}
 		if s.cfg.IdleTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			c.armedAt = time.Now()
+			c.nc.SetReadDeadline(c.armedAt.Add(s.cfg.IdleTimeout))
+		} else if c.poked.Swap(false) {
+			c.nc.SetReadDeadline(time.Time{})
 		}
 		// Checked after setting the deadline: Shutdown sets the flag
 		// before it moves the deadline into the past.
 		if s.stopping.Load() {
-			return
+			return false
 		}
 		if err := c.fill(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !s.stopping.Load() &&
+				(s.cfg.IdleTimeout == 0 || time.Since(c.armedAt) < s.cfg.IdleTimeout) {
+				// The sweeper's poke, not the idle timeout.
+				if c.w == c.r && c.need == 0 && c.park() {
+					return true
+				}
+				c.poked.Store(true) // re-arm the deadline
+				continue
+			}
 			if errors.Is(err, ErrReadBufLimit) {
 				c.refuse(err)
 			}
 			c.logClose(err)
-			return
+			return false
 		}
 		if c.w == c.r || c.w-c.r < c.need {
 			continue
@@ -198,7 +224,7 @@ func (c *Conn) run() {
 		if consumed < 0 || consumed > len(in) {
 			c.Out = c.Out[:0]
 			c.logClose(ErrBadConsumed)
-			return
+			return false
 		}
 		if consumed > 0 {
 			c.lastReq.Store(time.Now().UnixNano())
@@ -211,12 +237,12 @@ func (c *Conn) run() {
 		if len(c.Out) > 0 && !c.dirty {
 			if werr := c.write(); werr != nil {
 				c.logClose(werr)
-				return
+				return false
 			}
 		}
 		if err != nil {
 			c.logClose(err)
-			return
+			return false
 		}
 		c.settle()
 	}
@@ -498,6 +524,9 @@ func (c *Conn) rawRead(fd uintptr) bool {
 // finish releases everything the connection holds.
 func (c *Conn) finish() {
 	c.setState(StateClosing)
+	if c.srv.poller != nil && c.fd >= 0 {
+		c.srv.poller.forget(c)
+	}
 	c.nc.Close()
 	if c.session != nil {
 		func() {

@@ -14,7 +14,14 @@
 // Each accepted connection runs in its own goroutine: a Handler creates one
 // Session for it, and the connection loop reads bytes and hands them to the
 // Session. A Session may block (a Session waiting on disk stalls only its
-// own connection).
+// own connection). A connection that has waited Config.ParkIdleAfter (1 s
+// by default) for a request, with nothing buffered, is parked: its
+// goroutine ends (its stack is the largest part of an idle connection's
+// cost) and its descriptor waits in the server's one epoll set; when
+// bytes arrive the poller gives it a goroutine again. Only idle
+// connections park, so a connection with work always has its goroutine.
+// Parking needs Linux and a connection that exposes its descriptor (TCP
+// and unix sockets).
 //
 // # The Session contract
 //

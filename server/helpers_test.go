@@ -203,13 +203,22 @@ type transport string
 const (
 	tcp  transport = "tcp"
 	pipe transport = "pipe"
+	// parking is TCP with connections parked after a millisecond idle,
+	// so that nearly every wait for a request goes through the poller.
+	parking transport = "tcp-parking"
 )
 
-var transports = []transport{tcp, pipe}
+var transports = []transport{tcp, pipe, parking}
 
 func start(t *testing.T, tr transport, cfg Config) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, h: newLineHandler(), errc: make(chan error, 1)}
+	if tr == parking {
+		if cfg.ParkIdleAfter == 0 {
+			cfg.ParkIdleAfter = time.Millisecond
+		}
+		tr = tcp
+	}
 	ts.s = New(ts.h, cfg)
 	switch tr {
 	case tcp:

@@ -122,6 +122,11 @@ type Config struct {
 	// answers, then the connection is closed and counted in
 	// Stats.ReadBufOOM.
 	ReadBufMemLimit int64
+	// ParkIdleAfter is how long a connection waits for a request before
+	// it is parked: its goroutine ends and the server's poller gives it a
+	// new one when bytes arrive (Linux, TCP and unix sockets). 0 means
+	// DefaultParkIdleAfter; negative, never.
+	ParkIdleAfter time.Duration
 	// Logger receives accept errors, recovered panics and (at debug level)
 	// why connections closed; nil discards.
 	Logger *slog.Logger
@@ -174,6 +179,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadBufMemLimit < 0 {
 		c.ReadBufMemLimit = 0
+	}
+	if c.ParkIdleAfter == 0 {
+		c.ParkIdleAfter = DefaultParkIdleAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -250,6 +258,9 @@ type Server struct {
 	acceptErrs atomic.Uint64 // failed accept calls
 	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
 
+	poller  *poller        // parked connections; nil when parking is off
+	bgOnce  sync.Once      // starts the poller and the sweeper
+	bg      sync.WaitGroup // the poller and the sweeper
 	spareMu sync.Mutex
 	spare   *os.File // a descriptor held in reserve; see rejectWithSpare
 
@@ -319,6 +330,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.notePeakLocked()
 	s.mu.Unlock()
 	s.openSpare()
+	s.bgOnce.Do(s.startPoller)
 	defer func() {
 		l.Close()
 		s.mu.Lock()
@@ -443,10 +455,31 @@ func (s *Server) stop(fn func(c *Conn)) error {
 		}
 	}
 	for c := range s.conns {
-		fn(c)
+		if !c.stopParked() {
+			fn(c)
+		}
+	}
+	if s.poller != nil {
+		s.poller.stop()
 	}
 	s.closeSpare()
 	return err
+}
+
+// startPoller starts the poller and the sweeper that park idle
+// connections, unless parking is off or unavailable.
+func (s *Server) startPoller() {
+	if s.cfg.ParkIdleAfter <= 0 || s.stopping.Load() {
+		return
+	}
+	p := newPoller()
+	if p == nil {
+		return
+	}
+	s.poller = p
+	s.bg.Add(2)
+	go p.run(s.bg.Done)
+	go s.sweep()
 }
 
 // aLongTimeAgo is a deadline in the past, to wake blocked reads.
@@ -468,6 +501,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		idle := len(s.conns) == 0 && s.loops == 0
 		s.mu.Unlock()
 		if idle {
+			s.bg.Wait()
 			return lerr
 		}
 		select {

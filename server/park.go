@@ -1,0 +1,136 @@
+package server
+
+import (
+	"time"
+)
+
+// DefaultParkIdleAfter is the zero value of Config.ParkIdleAfter.
+const DefaultParkIdleAfter = time.Second
+
+// Parking idle connections
+//
+// A goroutine blocked in a read keeps its stack (4 KiB or more), the
+// largest part of an idle connection's cost. So a connection idle for
+// Config.ParkIdleAfter, with nothing buffered, is parked: its descriptor
+// is registered (one-shot) in the server's poller and its goroutine ends;
+// when the descriptor becomes readable the poller starts a new goroutine
+// that carries on where the old one stopped. A connection with work
+// always has a goroutine, so a Session may still block.
+//
+// The sweeper, one goroutine per server, finds connections waiting for a
+// request for longer than ParkIdleAfter and pokes them: it moves their
+// read deadline into the past. The woken goroutine parks its connection
+// if nothing is buffered (else it carries on). Connection c's pmu orders
+// parking against waking, stopping and the sweeper: whoever changes
+// c.parked under it owns the connection next. Lock order: Server.mu,
+// Conn.pmu, poller.mu.
+
+// park registers c in the poller and reports whether the calling
+// goroutine must end (the poller or a stopper now owns c).
+func (c *Conn) park() bool {
+	p := c.srv.poller
+	if p == nil || c.fd < 0 {
+		return false
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.srv.stopping.Load() {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Time{})
+	c.poked.Store(false)
+	if !p.arm(c) {
+		return false
+	}
+	c.parked = true
+	return true
+}
+
+// wake is called by the poller when a parked connection's descriptor is
+// readable (or closed): it gives the connection a goroutine again.
+func (c *Conn) wake() {
+	if c.claim() {
+		go c.resume()
+	}
+}
+
+// claim takes a parked connection over from the poller; it reports false
+// when c was not parked.
+func (c *Conn) claim() bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	ok := c.parked
+	c.parked = false
+	return ok
+}
+
+// poke wakes a connection blocked waiting for a request so that it parks.
+func (c *Conn) poke() {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.parked || c.poked.Load() {
+		return
+	}
+	c.poked.Store(true)
+	c.nc.SetReadDeadline(aLongTimeAgo)
+}
+
+// resume is a parked connection's new goroutine.
+func (c *Conn) resume() {
+	if c.serveLoop() {
+		return
+	}
+	c.finish()
+}
+
+// stopParked finishes c if it is parked, for stop (called under s.mu).
+func (c *Conn) stopParked() bool {
+	if !c.claim() {
+		return false
+	}
+	go c.finish()
+	return true
+}
+
+// sweep runs until the server stops: every ParkIdleAfter it pokes the
+// connections that have waited that long for a request, and closes parked
+// ones past the idle timeout.
+func (s *Server) sweep() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.cfg.ParkIdleAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.sweepOnce(now)
+		}
+	}
+}
+
+func (s *Server) sweepOnce(now time.Time) {
+	park := now.Add(-s.cfg.ParkIdleAfter).UnixNano()
+	idle := int64(0)
+	if s.cfg.IdleTimeout > 0 {
+		idle = now.Add(-s.cfg.IdleTimeout).UnixNano()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return
+	}
+	for c := range s.conns {
+		if c.fd < 0 {
+			continue
+		}
+		last := c.lastReq.Load()
+		if idle != 0 && last < idle && c.stopParked() {
+			c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
+			continue
+		}
+		if last < park && State(c.state.Load()) == StateWaiting {
+			c.poke()
+		}
+	}
+}

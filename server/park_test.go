@@ -1,0 +1,104 @@
+package server
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parkedCount counts the connections parked in the poller now.
+func (s *Server) parkedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.pmu.Lock()
+		if c.parked {
+			n++
+		}
+		c.pmu.Unlock()
+	}
+	return n
+}
+
+// TestParking: idle connections are parked without a goroutine, come back
+// when a request arrives (or the client closes), and are closed by
+// Shutdown while parked.
+func TestParking(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	base := runtime.NumGoroutine()
+	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond})
+	const n = 50
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = ts.connect()
+		cs[i].send("hello\n")
+		cs[i].expect("HELLO\n")
+	}
+	eventually(t, "all parked", func() bool { return ts.s.parkedCount() == n })
+	// Parked: no goroutine per connection (the accept loop, the poller
+	// and the sweeper remain, and a few of the runtime's).
+	eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() < base+n/2 })
+	if st := ts.s.Stats(); st.ReadBufBytes != 0 || st.ReplyBufBytes != 0 || st.CurrConns != n {
+		t.Errorf("parked: %+v", st)
+	}
+	for range 3 {
+		for _, c := range cs {
+			c.send("again\n")
+		}
+		for _, c := range cs {
+			c.expect("AGAIN\n")
+		}
+		eventually(t, "parked again", func() bool { return ts.s.parkedCount() == n })
+	}
+	// A request pipelined across a park: the first half, a park, the
+	// rest.
+	c := cs[0]
+	c.send("big 1000\n" + strings.Repeat("p", 10))
+	c.send(strings.Repeat("p", 990))
+	if got := c.line(); !strings.HasPrefix(got, "GOT 1000 ") {
+		t.Fatalf("got %q", got)
+	}
+	// Clients that close while parked are released.
+	for _, c := range cs[n/2:] {
+		c.c.Close()
+	}
+	eventually(t, "closed while parked", func() bool { return ts.s.Stats().CurrConns == n/2 })
+	// Shutdown closes the parked rest and waits for them.
+	ts.stop()
+	for _, c := range cs[:n/2] {
+		c.expectEOF()
+	}
+	noLeaks(t, base)
+}
+
+// TestParkingIdleTimeout: a parked connection still times out.
+func TestParkingIdleTimeout(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	c := ts.connect()
+	c.send("hi\n")
+	c.expect("HI\n")
+	c.expectEOF()
+	eventually(t, "released", func() bool { return ts.s.Stats().CurrConns == 0 })
+}
+
+// TestParkingClose: Close releases parked connections too.
+func TestParkingClose(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond})
+	c := ts.connect()
+	c.send("hi\n")
+	c.expect("HI\n")
+	eventually(t, "parked", func() bool { return ts.s.parkedCount() == 1 })
+	ts.s.Close()
+	c.expectEOF()
+	eventually(t, "released", func() bool { return ts.s.Stats().CurrConns == 0 })
+}

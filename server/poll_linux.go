@@ -1,0 +1,125 @@
+package server
+
+import (
+	"sync"
+	"syscall"
+)
+
+// poller is the server's epoll set of parked connections.
+type poller struct {
+	epfd   int
+	wakeR  int // read end of a pipe that stops the loop
+	wakeW  int
+	mu     sync.Mutex
+	conns  map[int32]*Conn // by descriptor
+	closed bool
+}
+
+func newPoller() *poller {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	var pfd [2]int
+	if err := syscall.Pipe2(pfd[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pfd[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pfd[0], &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pfd[0])
+		syscall.Close(pfd[1])
+		return nil
+	}
+	return &poller{epfd: epfd, wakeR: pfd[0], wakeW: pfd[1], conns: map[int32]*Conn{}}
+}
+
+// arm registers c's descriptor for one readiness event.
+func (p *poller) arm(c *Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	fd := int32(c.fd)
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: fd}
+	op := syscall.EPOLL_CTL_MOD
+	if p.conns[fd] != c {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	err := syscall.EpollCtl(p.epfd, op, c.fd, &ev)
+	if err == syscall.EEXIST {
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+	} else if err == syscall.ENOENT {
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev)
+	}
+	if err != nil {
+		return false
+	}
+	p.conns[fd] = c
+	return true
+}
+
+// forget removes c's descriptor, before it is closed.
+func (p *poller) forget(c *Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fd := int32(c.fd)
+	if p.closed || p.conns[fd] != c {
+		return
+	}
+	delete(p.conns, fd)
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+}
+
+// run waits for events until stop; it wakes the connections whose
+// descriptors are ready.
+func (p *poller) run(done func()) {
+	defer done()
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			p.close()
+			return
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(p.wakeR) {
+				p.close()
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[ev.Fd]
+			p.mu.Unlock()
+			if c != nil {
+				c.wake()
+			}
+		}
+	}
+}
+
+// stop ends run.
+func (p *poller) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		syscall.Write(p.wakeW, []byte{0})
+	}
+}
+
+func (p *poller) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.conns = nil
+	syscall.Close(p.epfd)
+	syscall.Close(p.wakeR)
+	syscall.Close(p.wakeW)
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package server
+
+// poller parks idle connections on Linux only; elsewhere every connection
+// keeps its goroutine.
+type poller struct{}
+
+func newPoller() *poller        { return nil }
+func (*poller) arm(*Conn) bool  { return false }
+func (*poller) forget(*Conn)    {}
+func (*poller) run(done func()) { done() }
+func (*poller) stop()           {}
