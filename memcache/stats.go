@@ -175,6 +175,18 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 	u("total_connections", st.TotalConns)
 	u("rejected_connections", st.RejectedConns)
 	u("connection_structures", uint64(st.CurrConns))
+	// Connection memory, under memcached's names: its response objects
+	// are mnemo's reply buffers, its read buffers mnemo's (pooled or grown
+	// for an unfinished request). Mnemo's free buffers sit in a sync.Pool
+	// that the garbage collector empties, and replies are never refused
+	// for memory: read_buf_bytes_free and response_obj_oom are 0.
+	u("response_obj_oom", 0)
+	u("response_obj_count", st.ReplyBufCount)
+	u("response_obj_bytes", st.ReplyBufBytes)
+	u("read_buf_count", st.ReadBufCount)
+	u("read_buf_bytes", st.ReadBufBytes)
+	u("read_buf_bytes_free", 0)
+	u("read_buf_oom", st.ReadBufOOM)
 	var totalItems uint64
 	s.cs.Cache().Stats(func(name string, v uint64) {
 		if name == "total_items" {
@@ -201,7 +213,13 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 		}
 	}
 	emit("limit_maxbytes")
-	add("accepting_conns", "1")
+	accepting := "1"
+	if c.Server() != nil && !st.Accepting {
+		accepting = "0" // out of file descriptors
+	}
+	add("accepting_conns", accepting)
+	u("listen_disabled_num", st.AcceptPauses)
+	u("time_in_listen_disabled_us", uint64(st.AcceptPausedTime/time.Microsecond))
 	u("threads", uint64(max(s.h.cfg.Threads, 1)))
 	// The item figures, in memcached's order, then the engine's own.
 	emit("bytes")
