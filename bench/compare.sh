@@ -13,6 +13,7 @@
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
+#                             (IDLE_CONNS=N for another count)
 #   gc-10m                    10M items: p99.9 at a fixed rate, steady vs. with
 #                             a GC forced every 250 ms (mnemo; memcached as a
 #                             control)
@@ -185,18 +186,30 @@ hit() {
 	done
 }
 
-# Memory per idle connection: a fresh server, then 10k connections that
-# each send one request and stay open.
+# Memory per idle connection: a fresh server, then IDLE_CONNS (default
+# 10k) connections that each send one request and stay open. The server
+# and the generator each hold a descriptor per connection: the open-file
+# limit is raised to fit (up to the hard limit; the scenario is skipped
+# if that is too low). mnemo parks idle connections after 1 s, so the
+# generator waits 3 s before it reads the server's RSS.
 idle() {
-	local sc=$1
+	local sc=$1 n=${IDLE_CONNS:-10000}
+	local need=$((n + 2000))
+	if [ "$(ulimit -n)" -lt "$need" ]; then
+		ulimit -n "$need" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	fi
+	if [ "$(ulimit -n)" -lt "$need" ]; then
+		echo "$sc: open-file limit $(ulimit -n) is under $need; skipped" | tee -a "$OUT/commands.txt" >&2
+		return 0
+	fi
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
 			local p
 			p=$(port)
-			start "$s" "$p" -c 12000
+			start "$s" "$p" -c "$need"
 			sleep 0.5
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle 10000 -idle-settle 3s -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle "$n" -idle-settle 3s -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done
