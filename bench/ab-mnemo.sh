@@ -16,7 +16,8 @@ for v in old new; do
 	taskset -c 0 "${BIN[$v]}" -U 0 -l 127.0.0.1 -p "${PORT[$v]}" -t 1 -m 1024 -c 4096 >"$OUT/$v.log" 2>&1 &
 	PID[$v]=$!
 done
-trap 'kill ${PID[old]} ${PID[new]} 2>/dev/null || true' EXIT
+stop() { kill "${PID[old]}" "${PID[new]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap stop EXIT
 sleep 1
 for v in old new; do
 	taskset -c 1 "$BENCHBIN" -server "127.0.0.1:${PORT[$v]}" "${L[@]}" -fill -duration 2s -pipeline 1 >/dev/null
