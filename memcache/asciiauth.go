@@ -49,12 +49,12 @@ func (a *asciiAuthSession) Serve(c *server.Conn, in []byte) (consumed, need int,
 			consumed += i + 1
 			var toks [6][]byte
 			nt := authTokens(buf[:i], toks[:])
-			size, ok := int32(0), false
+			size, ok := uint32(0), false
 			if nt >= 5 && string(toks[0]) == "set" {
-				// memcached reads the length with safe_strtol.
-				size, ok = number.ParseInt32(toks[4])
+				// memcached reads the length with safe_strtoul.
+				size, ok = number.ParseUint32(toks[4])
 			}
-			if !ok || size < 0 {
+			if !ok {
 				c.Out = append(c.Out, "CLIENT_ERROR unauthenticated\r\n"...)
 				continue
 			}

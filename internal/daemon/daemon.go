@@ -102,6 +102,14 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	if cfg.SASL {
+		// memcached will not start with a SASL database it cannot use;
+		// mnemo has no other source of users.
+		if err := memcache.CheckSASLPasswordFile(cfg.SASLPwdb); err != nil {
+			d.closeAll()
+			return nil, err
+		}
+	}
 	listenerProtos, err := d.listen()
 	if err != nil {
 		d.closeAll()
