@@ -252,7 +252,7 @@ func (s *session) metaSet(c *server.Conn, r *text.Request) {
 		Vivify:     m.Has('N'),
 		VivifyTTL:  m.VivifyTTL,
 	}
-	st, meta, _, err := s.cs.MetaSet(r.Key, r.Data, o)
+	st, meta, size, err := s.cs.MetaSet(r.Key, r.Data, o)
 	if err != nil {
 		s.metaErr(c, err, text.OutOfMemoryStoring)
 		return
@@ -286,6 +286,9 @@ func (s *session) metaSet(c *server.Conn, r *text.Request) {
 			} else {
 				out = append(out, '0')
 			}
+		case 's':
+			out = append(out, " s"...)
+			out = strconv.AppendUint(out, uint64(size), 10)
 		}
 	}
 	c.Out = append(out, crlf...)
