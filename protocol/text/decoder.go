@@ -51,7 +51,8 @@ type Decoder struct {
 	FlushDisabled bool
 
 	itemSizeMax int
-	swallow     int // bytes of a refused data block still to discard
+	swallow     int  // bytes of a refused data block still to discard
+	skipLine    bool // discarding the rest of a refused over-long get line
 
 	// The buffers below are allocated on first use and kept, so that an
 	// idle connection's decoder stays small.
@@ -105,15 +106,37 @@ func (d *Decoder) Decode(buf []byte, req *Request) (n, need int, err error) {
 	if len(buf) == 0 {
 		return 0, 0, nil
 	}
+	if d.skipLine {
+		el := bytes.IndexByte(buf, '\n')
+		if el < 0 {
+			return len(buf), 0, nil
+		}
+		d.skipLine = false
+		return el + 1, 0, nil
+	}
 
 	el := bytes.IndexByte(buf, '\n')
 	if el < 0 {
-		if len(buf) >= MaxLine && (!isMultiget(buf) || len(buf) > d.maxGetLine()) {
+		if len(buf) < MaxLine {
+			return 0, 0, nil
+		}
+		multiget := isMultiget(buf)
+		if multiget && hasLongKey(buf) {
+			// memcached answers a key over 250 bytes with CLIENT_ERROR,
+			// however long the line: refuse it now and discard the rest
+			// of the line as it comes, instead of buffering it.
+			d.skipLine = true
+			return len(buf), 0, ErrBadFormat
+		}
+		if !multiget || len(buf) > d.maxGetLine() {
 			return len(buf), 0, ErrLineTooLong
 		}
 		return 0, 0, nil
 	}
 	if el >= MaxLine && (!isMultiget(buf) || el > d.maxGetLine()) {
+		if isMultiget(buf) && hasLongKey(buf[:el]) {
+			return el + 1, 0, ErrBadFormat
+		}
 		return el + 1, 0, ErrLineTooLong
 	}
 	consumed := el + 1
@@ -207,6 +230,23 @@ func (d *Decoder) unknown(line, name []byte, pos int, req *Request) error {
 }
 
 func (d *Decoder) maxGetLine() int { return max(d.MaxGetLine, MaxLine) }
+
+// hasLongKey reports whether a get line (or its start) holds a token
+// longer than KeyMax: a key memcached refuses with CLIENT_ERROR bad
+// command line format.
+func hasLongKey(line []byte) bool {
+	run := 0
+	for _, c := range line {
+		if c == ' ' || c == '\r' {
+			run = 0
+			continue
+		}
+		if run++; run > KeyMax {
+			return true
+		}
+	}
+	return false
+}
 
 // isMultiget reports whether a line may exceed MaxLine: after at most 100
 // spaces it starts with "get " or "gets " (memcached's

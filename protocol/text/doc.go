@@ -99,7 +99,10 @@
 // deterministic side. Lines that start with "get " or "gets " after at most
 // 100 spaces (memcached's multiget exception) may be up to
 // Decoder.MaxGetLine bytes (DefaultMaxGetLine, 1 MiB, about 4000 keys of
-// 250 bytes); memcached grows its buffer without bound for these. The
+// 250 bytes); memcached grows its buffer without bound for these. Once
+// such a line passes MaxLine bytes and holds a key over 250 bytes, it is
+// answered as memcached answers it, ErrBadFormat, at once, and the rest of
+// the line is discarded as it arrives, however long it is. The
 // caller therefore never needs to buffer more than MaxGetLine, or one
 // storage command line plus its data block of at most the item size limit.
 //

@@ -195,6 +195,15 @@ func TestLongLines(t *testing.T) {
 	checkStride(t, small, line+"\nversion\r\n", 1499, []string{
 		"get k=a keys=[" + strings.TrimSuffix(strings.Repeat("a ", (20000-4)/2), " ") + "]", "version"})
 	checkStride(t, small, line+"a\nversion\r\n", 1499, closed)
+
+	// A get line over MaxGetLine that holds a key over 250 bytes is
+	// memcached's CLIENT_ERROR, not a close: the rest of the line is
+	// discarded as it arrives and the connection goes on.
+	badKey := []string{"ERR CLIENT_ERROR bad command line format", "version"}
+	long := "get " + strings.Repeat("k", 30000)
+	checkStride(t, small, long+"\r\nversion\r\n", 1499, badKey)
+	checkStride(t, small, "get a "+long[4:]+" b\r\nversion\r\n", 2003, badKey)
+	checkStride(t, newDefault, "get "+strings.Repeat("k", 2<<20)+"\r\nversion\r\n", 65521, badKey)
 }
 
 func TestDecodeZeroAllocs(t *testing.T) {
