@@ -52,6 +52,25 @@ fi
 
 # The race-detector run also turns on the engines' invariant checks.
 go test -race -count=1 -tags "$tags invariants" -timeout 20m ./...
+# Every fuzz target, for a bounded time each (MNEMO_FUZZTIME, default
+# 15s): the parsers and a whole server fed arbitrary bytes. A crasher fails
+# the run and is saved under the package's testdata/fuzz.
+fuzztime=${MNEMO_FUZZTIME:-15s}
+fuzz_targets=(
+	./protocol/text:FuzzDecode
+	./protocol/binary:FuzzDecode
+	./internal/number:FuzzParse
+	./config:FuzzParse
+	./internal/interop:FuzzServer
+)
+found=$(grep -rhE '^func Fuzz[A-Za-z0-9_]*\(' --include='*_test.go' . | wc -l)
+if [ "$found" -ne "${#fuzz_targets[@]}" ]; then
+	echo "test.sh: $found fuzz targets in the tree, ${#fuzz_targets[@]} listed here: list them all" >&2
+	exit 1
+fi
+for target in "${fuzz_targets[@]}"; do
+	go test -tags "$tags" -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" "${target%:*}"
+done
 # The protocol suites again, on the persistent engine.
 MNEMO_TEST_ENGINE=persistent go test -race -count=1 -tags "$tags" -timeout 20m \
 	./internal/interop ./internal/interop/binproto
