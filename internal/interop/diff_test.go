@@ -22,11 +22,6 @@ import (
 // memcached and to mnemo, and the replies must be the same bytes after the
 // Normalisations. testdata/diff/README.md documents the script format.
 
-// chunkPause is how long #chunk waits so that the server sees separate
-// reads. It is a hint, not a guarantee: a busy server may still read two
-// chunks at once, and then answers the same, only the split is not tested.
-const chunkPause = 50 * time.Millisecond
-
 // syncRequest is what #sync sends, and syncReply what it waits for: a
 // meta no-op, answered once every request before it has been executed.
 const (
@@ -37,10 +32,12 @@ const (
 // A session has no time limit of its own: each read and write waits at
 // most testserver.Patience (a hang), however long the whole script takes.
 
-// segment is bytes written with one Write, then, for sync, a wait until
-// the server has answered them all, then a pause.
+// segment is bytes written with one Write, then, for chunk, a wait until
+// the server has read them (so that it reads the next segment apart), or
+// for sync, a wait until it has answered them all, then a pause.
 type segment struct {
 	data  []byte
+	chunk bool
 	sync  bool
 	pause time.Duration
 }
@@ -91,7 +88,8 @@ func parseScript(src string) (*script, error) {
 			}
 			flush(time.Duration(secs * float64(time.Second)))
 		case name == "chunk":
-			flush(chunkPause)
+			s.segments = append(s.segments, segment{data: cur, chunk: true})
+			cur = nil
 		case name == "sync":
 			cur = append(cur, syncRequest...)
 			s.segments = append(s.segments, segment{data: cur, sync: true})
@@ -244,10 +242,17 @@ func runSession(addr string, s *script) sessionResult {
 	replies := newReplyStream()
 	go replies.readFrom(conn)
 	syncs := 0
+	var waitErr error
 	for _, seg := range s.segments {
 		if len(seg.data) > 0 {
 			if _, err := conn.Write(seg.data); err != nil {
 				break // the server closed the connection: see what it said
+			}
+		}
+		if seg.chunk {
+			if err := testserver.WaitConsumed(nc); err != nil {
+				waitErr = fmt.Errorf("waiting for the server to read a chunk: %w", err)
+				break
 			}
 		}
 		if seg.sync {
@@ -257,6 +262,12 @@ func runSession(addr string, s *script) sessionResult {
 			}
 		}
 		time.Sleep(seg.pause)
+	}
+	if waitErr != nil {
+		nc.Close() // ends the reader
+		r := replies.result()
+		r.err = waitErr
+		return r
 	}
 	return replies.result()
 }
@@ -321,7 +332,7 @@ const clockTries = 3
 // never run again.
 func compareSession(t *testing.T, s *script) {
 	t.Helper()
-	sleeps := slices.ContainsFunc(s.segments, func(g segment) bool { return g.pause > chunkPause })
+	sleeps := slices.ContainsFunc(s.segments, func(g segment) bool { return g.pause > 0 })
 	for try := 1; ; try++ {
 		mc, mn, ticked := runPair(t, s)
 		if mc.err != nil {
@@ -412,7 +423,7 @@ func TestParseScript(t *testing.T) {
 			segs: []segment{{data: []byte("quit\r\n")}}},
 		{name: "escapes", src: `a\x00b\\c\r\n\t` + "\n", segs: []segment{{data: []byte("a\x00b\\c\r\n\t\r\n")}}},
 		{name: "no line end", src: "set a 0 0 1\\\n#chunk\nX\nquit\n", segs: []segment{
-			{data: []byte("set a 0 0 1"), pause: chunkPause}, {data: []byte("X\r\nquit\r\n")}}},
+			{data: []byte("set a 0 0 1"), chunk: true}, {data: []byte("X\r\nquit\r\n")}}},
 		{name: "sleep", src: "x\n#sleep: 1.5\ny\n", segs: []segment{
 			{data: []byte("x\r\n"), pause: 1500 * time.Millisecond}, {data: []byte("y\r\n")}}},
 		{name: "sync", src: "x\n#sync\n#sleep: 2\ny\n", segs: []segment{
@@ -447,9 +458,9 @@ func TestParseScript(t *testing.T) {
 			}
 			for i := range tt.segs {
 				got, want := s.segments[i], tt.segs[i]
-				if !bytes.Equal(got.data, want.data) || got.sync != want.sync || got.pause != want.pause {
-					t.Errorf("segment %d = %q/%v/%v, want %q/%v/%v", i, got.data, got.sync, got.pause,
-						want.data, want.sync, want.pause)
+				if !bytes.Equal(got.data, want.data) || got.chunk != want.chunk || got.sync != want.sync || got.pause != want.pause {
+					t.Errorf("segment %d = %q/%v/%v/%v, want %q/%v/%v/%v", i, got.data, got.chunk, got.sync, got.pause,
+						want.data, want.chunk, want.sync, want.pause)
 				}
 			}
 		})

@@ -181,12 +181,10 @@ func listeningPort(pid int) (int, error) {
 		if len(f) < 10 || f[3] != listen || !sockets[f[9]] {
 			continue
 		}
-		_, hexPort, _ := strings.Cut(f[1], ":")
-		p, err := strconv.ParseUint(hexPort, 16, 16)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/net/tcp: bad local address %q", pid, f[1])
+		if p := hexPort(f[1]); p != 0 {
+			return p, nil
 		}
-		return int(p), nil
+		return 0, fmt.Errorf("/proc/%d/net/tcp: bad local address %q", pid, f[1])
 	}
 	return 0, nil
 }
@@ -297,4 +295,47 @@ func MemccapableArgs(addr string, flags ...string) []string {
 	host, port, _ := net.SplitHostPort(addr)
 	return append(append([]string{}, flags...),
 		"-t", strconv.Itoa(int(Patience/time.Second)), "-h", host, "-p", port)
+}
+
+// WaitConsumed waits until the peer of the loopback TCP connection c has
+// read every byte written to c so far: c's send queue is acknowledged and
+// the peer's receive queue is empty (/proc/net/tcp), or the connection is
+// gone. A test that must make a server see two writes in two reads waits
+// for this between them: a pause does not keep a busy server from reading
+// both at once.
+func WaitConsumed(c net.Conn) error {
+	local, ok1 := c.LocalAddr().(*net.TCPAddr)
+	remote, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("WaitConsumed: %v is not a TCP connection", c.LocalAddr())
+	}
+	return Wait(nil, func() (bool, error) {
+		tcp, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			return false, err
+		}
+		for _, line := range strings.Split(string(tcp), "\n")[1:] {
+			// sl local_address rem_address st tx_queue:rx_queue ...
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			lport, rport := hexPort(f[1]), hexPort(f[2])
+			tx, rx, _ := strings.Cut(f[4], ":")
+			switch {
+			case lport == local.Port && rport == remote.Port && strings.Trim(tx, "0") != "":
+				return false, nil // not yet acknowledged by the peer
+			case lport == remote.Port && rport == local.Port && strings.Trim(rx, "0") != "":
+				return false, nil // received, not yet read
+			}
+		}
+		return true, nil
+	})
+}
+
+// hexPort returns the port of a /proc/net/tcp address ("0100007F:2CCB").
+func hexPort(addr string) int {
+	_, h, _ := strings.Cut(addr, ":")
+	p, _ := strconv.ParseUint(h, 16, 16)
+	return int(p)
 }
