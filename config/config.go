@@ -63,8 +63,12 @@
 //	                            not supported, see Unsupported
 //
 // The flags that name features mnemo does not have yet (-Z and the ssl_*
-// options, -e, -U other than 0, -d, -L, -k, -o ext_path) parse, and
-// Unsupported reports them.
+// options, -e, -L, -k, -o ext_path) parse, and Unsupported reports them;
+// -h marks them. -U with a port other than 0 is accepted but UDP is not
+// served (the daemon logs it): memcached 1.6 turns UDP off by default and
+// the scripts that pass -U PORT (memcached's own test helper, init
+// scripts written for 1.4) do not use it, so refusing to start would
+// break them for nothing.
 //
 // # Authentication
 //
@@ -82,7 +86,8 @@ import (
 	"time"
 )
 
-// Version is mnemo's version, printed by -V and -h.
+// Version is mnemo's own version, printed by -V, -h and -i. Clients see
+// memcached's version instead (memcache.Version).
 var Version = "0.1.0"
 
 // MemcachedVersion is the memcached release whose command line, defaults
@@ -131,7 +136,9 @@ type Config struct {
 	// as in memcached. When -U is given without -p, Port takes the UDP
 	// port, as in memcached.
 	Port int
-	// UDPPort is the UDP port (-U, --udp-port); default 0 (off).
+	// UDPPort is the UDP port (-U, --udp-port); default 0 (off). Mnemo
+	// does not serve UDP: a port other than 0 is accepted, shown in
+	// "stats settings" as udpport and logged as not served.
 	UDPPort int
 	// Listen holds the -l (--listen) entries in order, each one address
 	// (Parse splits on ',' and ';' and drops repeats). Empty means
@@ -291,9 +298,17 @@ type Config struct {
 
 	// User is the identity to assume when started as root (-u, --user).
 	User string
-	// PidFile is where to write the process id (-P, --pidfile).
+	// PidFile is where to write the process id (-P, --pidfile); default
+	// "" (none). As in memcached, a pid file that cannot be written is
+	// logged and the server goes on.
 	PidFile string
-	// Daemonize runs as a daemon (-d, --daemon).
+	// PortFile is where to write the bound TCP ports, one "TCP INET: <port>"
+	// or "TCP INET6: <port>" line per listener, as memcached does; Parse
+	// takes it from MEMCACHED_PORT_FILENAME (there is no flag). Default ""
+	// (none).
+	PortFile string
+	// Daemonize runs as a daemon (-d, --daemon): the process starts a
+	// detached copy of itself and exits once that copy serves.
 	Daemonize bool
 	// EnableCoredumps maximizes the core file limit (-r,
 	// --enable-coredumps).

@@ -284,6 +284,13 @@ func TestParseHelpVersion(t *testing.T) {
 		{[]string{"-V", "-h"}, ErrVersion, "mnemo " + Version + "\n"},
 		{[]string{"-h", "-V"}, ErrHelp, usage.String()},
 		{[]string{"--help=false", "-V"}, ErrVersion, "mnemo " + Version + "\n"},
+		// memcached built without TLS stops at -Z before printing: a
+		// probe "--enable-ssl --version" must not see TLS. After -V,
+		// getopt never reaches -Z.
+		{[]string{"--enable-ssl", "--version"}, ErrUnsupported, ""},
+		{[]string{"-Z", "-V"}, ErrUnsupported, ""},
+		{[]string{"-Z", "-h"}, ErrUnsupported, ""},
+		{[]string{"-V", "-Z"}, ErrVersion, "mnemo " + Version + "\n"},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
@@ -405,5 +412,16 @@ func TestParseSASLPwdbEnv(t *testing.T) {
 	}
 	if c := mustParse(t, "-S", "--sasl-pwdb", "/flag/pw"); c.SASLPwdb != "/flag/pw" {
 		t.Errorf("SASLPwdb = %q, want the flag's", c.SASLPwdb)
+	}
+}
+
+func TestParsePortFileEnv(t *testing.T) {
+	t.Setenv("MEMCACHED_PORT_FILENAME", "/env/ports")
+	if c := mustParse(t); c.PortFile != "/env/ports" {
+		t.Errorf("PortFile = %q, want the environment's", c.PortFile)
+	}
+	t.Setenv("MEMCACHED_PORT_FILENAME", "")
+	if c := mustParse(t); c.PortFile != "" {
+		t.Errorf("PortFile = %q, want none", c.PortFile)
 	}
 }

@@ -8,7 +8,8 @@ import (
 
 // Usage writes the -h text: every flag in memcached 1.6.18's `memcached -h`
 // layout and wording, with mnemo's defaults, a note on each flag that is not
-// supported yet, and mnemo's long-only flags at the end. engines lists the
+// supported yet (or, as -U, accepted without effect), and mnemo's long-only
+// flags at the end. engines lists the
 // engine names for --engine (none: the line names only the default);
 // engineHelp is a block printed after --engine-config, as given.
 func Usage(w io.Writer, engines []string, engineHelp string) {
@@ -19,7 +20,9 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 
 	p("mnemo %s (memcached %s compatible)\n", Version, MemcachedVersion)
 	p("-p, --port=<num>          TCP port to listen on (default: %d)\n", d.Port)
-	p("-U, --udp-port=<num>      UDP port to listen on (default: %d, off)%s\n", d.UDPPort, ns)
+	p("-U, --udp-port=<num>      UDP port to listen on (default: %d, off)\n", d.UDPPort)
+	p("                          (accepted and shown in stats settings; mnemo does\n")
+	p("                          not serve UDP)\n")
 	p("-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n")
 	p("-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: %o)\n", uint32(d.UnixMask))
 	p("-A, --enable-shutdown     enable ascii \"shutdown\" command\n")
@@ -28,9 +31,10 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("                          [<ipv6>]:<port> or * (every interface)\n")
 	p("                          if TLS/SSL is enabled, 'notls' prefix can be used to\n")
 	p("                          disable for specific listeners (-l notls:<ip>:<port>)\n")
-	p("-d, --daemon              run as a daemon%s\n", ns)
+	p("-d, --daemon              run as a daemon\n")
 	p("-r, --enable-coredumps    maximize core file limit\n")
-	p("-u, --user=<user>         assume identity of <username> (only when run as root)\n")
+	p("-u, --user=<user>         assume identity of <username> (only when run as root;\n")
+	p("                          required then)\n")
 	p("-m, --memory-limit=<num>  item memory in megabytes (default: %d)\n", d.MemoryLimit>>20)
 	p("-M, --disable-evictions   return error on memory exhausted instead of evicting\n")
 	p("-c, --conn-limit=<num>    max simultaneous connections (default: %d)\n", d.MaxConns)
@@ -41,7 +45,7 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("-h, --help                print this help and exit\n")
 	p("-i, --license             print license and exit\n")
 	p("-V, --version             print version and exit\n")
-	p("-P, --pidfile=<file>      save PID in <file>, only used with -d option\n")
+	p("-P, --pidfile=<file>      save PID in <file> (with or without -d)\n")
 	p("-f, --slab-growth-factor=<num> chunk size growth factor (default: %.2f)\n", d.Factor)
 	p("-n, --slab-min-size=<bytes> min space used for key+value+flags (default: %d)\n", d.ChunkSize)
 	p("-L, --enable-largepages   try to use large memory pages (if available)%s\n", ns)
@@ -68,7 +72,7 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("-e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory.\n")
 	p("                          use only in ram disks or persistent memory mounts!\n")
 	p("                          enables restartable cache (stop with SIGUSR1)%s\n", ns)
-	p("-Z, --enable-ssl          enable TLS/SSL%s\n", ns)
+	p("-Z, --enable-ssl          enable TLS/SSL (not supported yet: this build has no TLS)\n")
 	p("-o, --extended            comma separated list of extended options\n")
 	p("                          most options have a 'no_' prefix to disable\n")
 	p("   - maxconns_fast:       immediately close new connections after limit (default: %s)\n", enabledDisabled(d.MaxConnsFast))

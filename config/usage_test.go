@@ -138,3 +138,46 @@ func TestUsageMnemo(t *testing.T) {
 		t.Error("Usage without engines lists engines")
 	}
 }
+
+// TestUsageMarksWhatDoesNotWork: every flag that Unsupported refuses is
+// marked "not supported" on its -h line; -d is not marked; -U says that
+// UDP is not served.
+func TestUsageMarksWhatDoesNotWork(t *testing.T) {
+	u := usageText(nil, "")
+	line := func(prefix string) string {
+		for l := range strings.Lines(u) {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		t.Fatalf("Usage has no line starting %q", prefix)
+		return ""
+	}
+	for _, tc := range []struct {
+		args   []string
+		prefix string
+	}{
+		{[]string{"-Z"}, "-Z, --enable-ssl"},
+		{[]string{"-L"}, "-L, --enable-largepages"},
+		{[]string{"-k"}, "-k, --lock-memory"},
+		{[]string{"-o", "ext_path=/d:1G"}, "   - ext_path:"},
+		{[]string{"-o", "ssl_chain_cert=/c"}, "   - ssl_chain_cert:"},
+	} {
+		if mustParse(t, tc.args...).Unsupported() == nil {
+			t.Errorf("%q is supported now: update this test", tc.args)
+		}
+		if l := line(tc.prefix); !strings.Contains(l, "not supported") {
+			t.Errorf("%q: its -h line %q is not marked", tc.args, l)
+		}
+	}
+	// -e's mark is on the last of its three lines.
+	if !strings.Contains(u, "enables restartable cache (stop with SIGUSR1) (not supported yet)") {
+		t.Error("-e is not marked")
+	}
+	if l := line("-d, --daemon"); strings.Contains(l, "not supported") {
+		t.Errorf("-d marked unsupported: %q", l)
+	}
+	if !strings.Contains(u, "mnemo does\n                          not serve UDP") {
+		t.Errorf("-U does not say that UDP is not served:\n%s", u)
+	}
+}

@@ -259,8 +259,6 @@ func (c *Config) Unsupported() error {
 	add(t.MinVersion != dt.MinVersion, "-o ssl_min_version", "TLS")
 	add(c.MemoryFile != "", "-e", "restartable memory file")
 	add(len(c.Ext.Path) > 0, "-o ext_path", "extstore")
-	add(c.UDPPort != 0, "-U", "UDP")
-	add(c.Daemonize, "-d", "daemonize")
 	add(c.LargePages, "-L", "large memory pages")
 	add(c.LockMemory, "-k", "lock memory")
 	return errors.Join(errs...)

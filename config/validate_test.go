@@ -166,14 +166,14 @@ func TestUnsupported(t *testing.T) {
 			"mnemo: -o ssl_kernel_tls (TLS) is not supported yet", "mnemo: -o ssl_min_version (TLS) is not supported yet"}},
 		{[]string{"-e", "/dev/shm/m"}, []string{"mnemo: -e (restartable memory file) is not supported yet"}},
 		{[]string{"-o", "ext_path=/d:1G"}, []string{"mnemo: -o ext_path (extstore) is not supported yet"}},
-		{[]string{"-U", "11211"}, []string{"mnemo: -U (UDP) is not supported yet"}},
-		{[]string{"-d"}, []string{"mnemo: -d (daemonize) is not supported yet"}},
 		{[]string{"-L"}, []string{"mnemo: -L (large memory pages) is not supported yet"}},
 		{[]string{"-k"}, []string{"mnemo: -k (lock memory) is not supported yet"}},
-		{[]string{"-S", "-d", "-k"}, []string{
-			"mnemo: -d (daemonize) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
+		{[]string{"-S", "-L", "-k"}, []string{
+			"mnemo: -L (large memory pages) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
 		// Accepted with no effect, or supported: not errors.
 		{[]string{"-U", "0"}, nil},
+		{[]string{"-U", "11211"}, nil}, // accepted; UDP is not served
+		{[]string{"-d", "-P", "/p"}, nil},
 		{[]string{"-S", "--sasl-pwdb", "/pw"}, nil},
 		{[]string{"-Y", "/a"}, nil},
 		{[]string{"-f", "1.1", "-n", "64", "-R", "5", "-b", "10", "-t", "2", "-r", "-N", "1"}, nil},
