@@ -12,10 +12,13 @@ import (
 	"github.com/mnemo-cache/mnemo/server"
 )
 
-// Version is the version string mnemo reports in "version" and "stats":
-// memcached's version, so that clients that check for features keep
-// working, followed by mnemo's own.
-var Version = "1.6.18-mnemo"
+// Version is the version string mnemo reports in "version" (text and
+// binary) and "stats": the memcached release whose protocol and stats it
+// follows, exactly as memcached prints it, because clients parse it
+// (node's memcached client wants N.N.N at the end, others compare it to
+// decide on features). mnemo's own version (config.Version) is printed
+// by -V and -h, where it breaks nothing.
+var Version = "1.6.18"
 
 // Config configures a Handler.
 type Config struct {
