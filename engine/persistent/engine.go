@@ -1,6 +1,7 @@
 package persistent
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -748,9 +749,27 @@ func (e *Engine) retire(old *memory.Engine) {
 	old.Close()
 }
 
+// iterateBatch bounds what Iterate copies out of one disk snapshot: at
+// most this many records, or this many bytes of keys and records, before
+// it closes the snapshot, releases kvmu and hands them to fn.
+const (
+	iterateBatch      = 256
+	iterateBatchBytes = 256 << 10
+)
+
 // Iterate implements engine.Engine: every live item on disk or in the
 // write-behind queue, once, with the metadata of its copy in memory when
 // memory has the same item (memory's atime and fetched bit are newer).
+//
+// The disk is read in batches: up to iterateBatch records (or
+// iterateBatchBytes) are copied out of one snapshot under kvmu, the
+// snapshot is closed and kvmu released, and only then is fn called for
+// them; the next batch starts after the last key of the previous one. So
+// fn holds no lock and no disk snapshot of the engine's, and may block
+// (a metadump writing to a slow client) without stalling other callers or
+// Close for longer than one batch. A key is visited at most once: the
+// scan moves forward in key order, and queued keys are visited from the
+// queue alone.
 func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 	if e.closed.Load() {
 		return engine.ErrClosed
@@ -768,11 +787,7 @@ func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 		}
 		s.mu.Unlock()
 	}
-	var (
-		it   engine.Item
-		stop bool
-		ferr error
-	)
+	var it engine.Item
 	visit := func(key, rec []byte) bool {
 		v, err := decodeRecord(key, rec, &it.Meta)
 		if err != nil {
@@ -789,30 +804,50 @@ func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 			}
 		}
 		it.Value = v
-		if !fn(key, &it) {
-			stop = true
-			return false
+		return fn(key, &it)
+	}
+	var (
+		buf  []byte // the batch's keys and records, back to back
+		ends []int  // the end in buf of each key, then of its record
+		from []byte // where the next batch starts; nil when done
+	)
+	for lower := dataLower; lower != nil; lower = from {
+		buf, ends, from = buf[:0], ends[:0], nil
+		e.kvmu.RLock()
+		if e.closed.Load() {
+			e.kvmu.RUnlock()
+			return engine.ErrClosed
 		}
-		return true
-	}
-	e.kvmu.RLock()
-	if e.closed.Load() {
-		e.kvmu.RUnlock()
-		return engine.ErrClosed
-	}
-	err := e.kv.Scan(dataLower, dataUpper, func(k, v []byte) bool {
-		key := k[1:]
-		if _, ok := queued[string(key)]; ok {
+		err := e.kv.Scan(lower, dataUpper, func(k, v []byte) bool {
+			if len(ends) >= 2*iterateBatch || len(buf) >= iterateBatchBytes {
+				from = bytes.Clone(k)
+				return false
+			}
+			key := k[1:]
+			if _, ok := queued[string(key)]; ok {
+				return true
+			}
+			buf = append(buf, key...)
+			ends = append(ends, len(buf))
+			buf = append(buf, v...)
+			ends = append(ends, len(buf))
 			return true
+		})
+		e.kvmu.RUnlock()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrRead, err)
 		}
-		return visit(key, v)
-	})
-	e.kvmu.RUnlock()
-	if err != nil {
-		ferr = fmt.Errorf("%w: %v", ErrRead, err)
-	}
-	if stop || ferr != nil {
-		return ferr
+		start := 0
+		for i := 0; i < len(ends); i += 2 {
+			key, rec := buf[start:ends[i]], buf[ends[i]:ends[i+1]]
+			start = ends[i+1]
+			if !visit(key, rec) {
+				return nil
+			}
+		}
+		if from != nil && e.closed.Load() {
+			return engine.ErrClosed
+		}
 	}
 	for k, rec := range queued {
 		if rec == nil {
