@@ -193,7 +193,13 @@ type Engine interface {
 	// Iterate calls fn for every live item, in no particular order, until
 	// fn returns false. The item passed to fn (value included) is valid
 	// only during the call. Items stored or deleted while Iterate runs may
-	// or may not be seen. fn must not call the engine.
+	// or may not be seen; none is seen twice. fn must not call the engine.
+	//
+	// fn is called with no lock held that other calls wait for (engines
+	// copy an item, or a bounded batch of items, out under their locks and
+	// release them before calling fn), so fn may block, as a metadump
+	// writing to a slow client does: that delays only the iteration, and
+	// Close still proceeds (Iterate then returns ErrClosed).
 	Iterate(fn func(key []byte, it *Item) bool) error
 
 	// Stats reports the engine's general statistics with memcached's names

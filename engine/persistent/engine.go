@@ -764,7 +764,7 @@ const (
 // The disk is read in batches: up to iterateBatch records (or
 // iterateBatchBytes) are copied out of one snapshot under kvmu, the
 // snapshot is closed and kvmu released, and only then is fn called for
-// them; the next batch starts after the last key of the previous one. So
+// them; the next batch starts at the first key the previous one left. So
 // fn holds no lock and no disk snapshot of the engine's, and may block
 // (a metadump writing to a slow client) without stalling other callers or
 // Close for longer than one batch. A key is visited at most once: the
@@ -841,17 +841,20 @@ func (e *Engine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 		for i := 0; i < len(ends); i += 2 {
 			key, rec := buf[start:ends[i]], buf[ends[i]:ends[i+1]]
 			start = ends[i+1]
+			if e.closed.Load() {
+				return engine.ErrClosed
+			}
 			if !visit(key, rec) {
 				return nil
 			}
-		}
-		if from != nil && e.closed.Load() {
-			return engine.ErrClosed
 		}
 	}
 	for k, rec := range queued {
 		if rec == nil {
 			continue
+		}
+		if e.closed.Load() {
+			return engine.ErrClosed
 		}
 		if !visit([]byte(k), rec) {
 			break
