@@ -46,6 +46,8 @@ type Daemon struct {
 	lns     []net.Listener
 	pprof   *http.Server
 
+	pidWritten bool // the pid file is ours to remove
+
 	stopOnce sync.Once
 	stopped  chan struct{}
 	serveErr chan error
@@ -53,8 +55,22 @@ type Daemon struct {
 }
 
 // Start opens the engine and the listeners named by cfg and starts
-// serving. The caller stops the daemon with Stop.
+// serving. The caller stops the daemon with Stop. Start leaves the
+// process's identity alone (-u is Run's).
 func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
+	return startServer(cfg, logOut, false)
+}
+
+// startServer is Start; asProcess (Run) also applies -u: it refuses to run as
+// root without it, and drops root after binding the TCP ports.
+//
+// The order follows memcached's main: open-file limit, the root check,
+// the TCP listeners (bound as root, so that a port below 1024 works,
+// which memcached cannot do as it drops root before binding), then the
+// identity of -u, then what the user must own: the unix socket (memcached
+// also creates it after dropping root), the engine's files, the port and
+// pid files.
+func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,6 +96,37 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	} else if warning != "" {
 		d.log.Warn(warning)
 	}
+	var id *identity
+	if asProcess {
+		var err error
+		if id, err = runAs(cfg.User); err != nil {
+			d.clock.stop()
+			return nil, err
+		}
+	}
+	if cfg.UDPPort != 0 {
+		d.log.Warn("UDP is not served: -U " + strconv.Itoa(cfg.UDPPort) + " is accepted and ignored (memcached 1.6 has UDP off by default)")
+	}
+	listenerProtos, err := d.listenTCP()
+	if err != nil {
+		d.closeAll()
+		return nil, err
+	}
+	if id != nil {
+		if err := prepareDataDir(cfg, id); err != nil {
+			d.closeAll()
+			return nil, err
+		}
+		if err := id.drop(func(msg string) { d.log.Warn(msg) }); err != nil {
+			d.closeAll()
+			return nil, err
+		}
+		d.log.Info("running as", "user", id.name, "uid", id.uid, "gid", id.gid)
+	}
+	if err := d.listenUnix(); err != nil {
+		d.closeAll()
+		return nil, err
+	}
 	env := engine.Env{
 		MemoryLimit: cfg.MemoryLimit,
 		ItemSizeMax: cfg.ItemSizeMax,
@@ -90,7 +137,10 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 	}
 	eng, err := engine.Open(cfg.Engine, env, cfg.EngineConfig)
 	if err != nil {
-		d.clock.stop()
+		d.closeAll()
+		if id != nil {
+			err = fmt.Errorf("%w (the engine runs as user %s, from -u)", err, id.name)
+		}
 		return nil, err
 	}
 	d.eng = eng
@@ -109,11 +159,6 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 			d.closeAll()
 			return nil, err
 		}
-	}
-	listenerProtos, err := d.listen()
-	if err != nil {
-		d.closeAll()
-		return nil, err
 	}
 	d.handler = memcache.NewHandler(memcache.Config{
 		Cache:           c,
@@ -153,27 +198,36 @@ func Start(cfg *config.Config, logOut io.Writer) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	if cfg.PortFile != "" {
+		d.writePortFile(cfg.PortFile)
+	}
 	if cfg.PidFile != "" {
-		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			d.closeAll()
-			return nil, fmt.Errorf("mnemo: could not write pid file: %w", err)
-		}
+		d.pidWritten = d.writePidFile(cfg.PidFile)
 	}
 	d.log.Info("mnemo started", "engine", cfg.Engine, "addrs", d.Addrs(), "memory_limit", cfg.MemoryLimit)
 	return d, nil
 }
 
-// listen opens the unix socket and TCP listeners. It returns the
-// protocols of the listeners that have their own (-l proto[...]:ADDR),
-// keyed by their addresses.
-func (d *Daemon) listen() (map[string]string, error) {
+// listenUnix opens the unix socket listener, if any, and checks that
+// there is something to listen on.
+func (d *Daemon) listenUnix() error {
 	if d.cfg.UnixSocket != "" {
 		l, err := server.ListenUnix(d.cfg.UnixSocket, d.cfg.UnixMask)
 		if err != nil {
-			return nil, fmt.Errorf("mnemo: failed to listen on unix socket %s: %w", d.cfg.UnixSocket, err)
+			return fmt.Errorf("mnemo: failed to listen on unix socket %s: %w", d.cfg.UnixSocket, err)
 		}
-		d.lns = append(d.lns, l)
+		d.lns = append([]net.Listener{l}, d.lns...)
 	}
+	if len(d.lns) == 0 {
+		return errors.New("mnemo: nothing to listen on (-p 0 and no -s)")
+	}
+	return nil
+}
+
+// listenTCP opens the TCP listeners. It returns the protocols of the
+// listeners that have their own (-l proto[...]:ADDR), keyed by their
+// addresses.
+func (d *Daemon) listenTCP() (map[string]string, error) {
 	ls, err := d.cfg.Listeners()
 	if err != nil {
 		return nil, err
@@ -191,9 +245,6 @@ func (d *Daemon) listen() (map[string]string, error) {
 		case "auto", "negotiating":
 			protos[ln.Addr().String()] = "auto"
 		}
-	}
-	if len(d.lns) == 0 {
-		return nil, errors.New("mnemo: nothing to listen on (-p 0 and no -s)")
 	}
 	return protos, nil
 }
@@ -279,9 +330,7 @@ func (d *Daemon) closeAll() error {
 	if d.eng != nil {
 		err = d.eng.Close()
 	}
-	if d.cfg.PidFile != "" {
-		os.Remove(d.cfg.PidFile)
-	}
+	d.removePidFile()
 	d.clock.stop()
 	return err
 }
@@ -312,8 +361,19 @@ var EngineHelp = `    memory: no configuration needed; optional shards=<n> (a po
             warmup=true         load items into memory in the background
             cache=16777216      disk block cache bytes (outside -m)`
 
-// Run parses args as memcached's command line, runs the server until
-// SIGINT, SIGTERM or the shutdown command, and returns the exit status.
+// Run parses args as memcached's command line, runs the server until a
+// signal or the shutdown command stops it, and returns the exit status.
+//
+// Signals, as memcached 1.6.18's: SIGINT and SIGTERM stop the server;
+// SIGUSR1 is the graceful stop (logged "Gracefully stopping"; memcached's
+// restart signal with -e, which mnemo does not have yet); SIGHUP keeps
+// it serving (memcached re-reads its -Y file on SIGHUP; mnemo reads it
+// once). Every stop lets each connection finish the batch it is
+// executing, closes the engine cleanly and exits 0.
+//
+// -d makes Run start a detached copy of the process and return once it
+// serves (see detach). Run as root, -u is required and the process takes
+// that user's identity once its TCP ports are bound.
 func Run(args []string, stdout, stderr io.Writer) int {
 	p := config.Parser{Stdout: stdout, Engines: engine.Names(), EngineHelp: EngineHelp}
 	cfg, err := p.Parse(args)
@@ -322,8 +382,19 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		fmt.Fprintln(stderr, err)
-		return 64 // EX_USAGE, as memcached
+		return exUsage
 	}
+	var pipe *startPipe
+	if cfg.Daemonize {
+		if pipe = detachedPipe(); pipe == nil {
+			return detach(args, cfg.Verbose, cfg.EnableCoredumps, stderr)
+		}
+	}
+	// Catch the signals before anything listens: a signal sent as soon
+	// as the port answers must find its handler.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	// -t: the cores that run Go code, like memcached's worker threads,
 	// but never more than the cores the process may use (more would only
 	// add scheduling on the same cores). Set here and not in Start, so that
@@ -331,21 +402,44 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Threads > 0 {
 		runtime.GOMAXPROCS(min(cfg.Threads, runtime.GOMAXPROCS(0)))
 	}
-	d, err := Start(cfg, stderr)
+	d, err := startServer(cfg, stderr, true)
 	if err != nil {
+		code := exitStatus(err)
 		fmt.Fprintln(stderr, err)
-		if errors.Is(err, config.ErrUnsupported) || errors.Is(err, config.ErrInvalid) || errors.Is(err, config.ErrUsage) {
-			return 64
-		}
-		return 71 // EX_OSERR
+		pipe.fail(code, err.Error()+"\n")
+		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := d.Wait(ctx); err != nil {
+	pipe.ready()
+	if err := d.waitSignals(sigs); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// waitSignals serves until a stop signal, the shutdown command or Stop,
+// and stops the daemon. SIGHUP is logged and changes nothing.
+func (d *Daemon) waitSignals(sigs <-chan os.Signal) error {
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				d.log.Info("SIGHUP received: still serving (nothing to reload)")
+				continue
+			case syscall.SIGUSR1:
+				// memcached prints this whatever the verbosity.
+				d.log.Warn("Gracefully stopping")
+			default:
+				d.log.Info("Exiting normally", "signal", sig.String())
+			}
+		case <-d.requests:
+			d.log.Info("shutdown command received")
+		case <-d.stopped:
+			return nil
+		}
+		return d.Stop()
+	}
 }
 
 // newLogger returns the daemon's logger, writing text records to w at the
