@@ -71,6 +71,10 @@ type Cache struct {
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closed   Counters // counts of sessions that have ended
+
+	// pool holds closed sessions for NewSession to reuse: their counters
+	// folded into closed and zeroed, their mutators cleared.
+	pool sync.Pool
 }
 
 // New returns a Cache over eng. clock must be the clock eng was opened
@@ -140,9 +144,14 @@ func (c *Cache) FlushAll(delay int64) error {
 }
 
 // NewSession returns a session for one connection. Close it when the
-// connection ends.
+// connection ends, or when the connection goes idle and may do without
+// one for a while (a parked connection): closed sessions are reused, so
+// NewSession costs no allocation in steady state.
 func (c *Cache) NewSession() *Session {
-	s := &Session{c: c}
+	s, _ := c.pool.Get().(*Session)
+	if s == nil {
+		s = &Session{c: c}
+	}
 	c.mu.Lock()
 	c.sessions[s] = struct{}{}
 	c.mu.Unlock()

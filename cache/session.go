@@ -40,17 +40,44 @@ type Session struct {
 	metaArith metaArithMutator
 }
 
-// Close ends the session and folds its counters into the cache's totals.
+// maxPooledScratch is the largest scratch buffer a closed session keeps
+// for its next user.
+const maxPooledScratch = 4 << 10
+
+// Close ends the session and folds its counters into the cache's totals,
+// at once, so that the totals stay exact. The session must not be used
+// after Close: it goes back to the cache for NewSession to reuse.
 func (s *Session) Close() {
 	c := s.c
 	c.mu.Lock()
 	delete(c.sessions, s)
 	cf := c.closed.fields()
 	for i, f := range s.Counters.fields() {
-		cf[i].v.Add(f.v.Load())
+		cf[i].v.Add(f.v.Swap(0))
 	}
 	c.mu.Unlock()
-	s.scratch = nil
+	scratch := s.scratch
+	if cap(scratch) > maxPooledScratch {
+		scratch = nil
+	}
+	s.clear()
+	s.c, s.scratch = c, scratch[:0]
+	c.pool.Put(s)
+}
+
+// clear zeroes everything but the counters (which Close has zeroed),
+// so that a pooled session keeps no reference to keys or values.
+func (s *Session) clear() {
+	s.c, s.scratch = nil, nil
+	s.store = storeMutator{}
+	s.arith = arithMutator{}
+	s.touch = touchMutator{}
+	s.del = deleteMutator{}
+	s.metaGet = metaGetMutator{}
+	s.metaClaim = claimMutator{}
+	s.metaStore = metaStoreMutator{}
+	s.metaDel = metaDeleteMutator{}
+	s.metaArith = metaArithMutator{}
 }
 
 // Cache returns the cache the session belongs to.

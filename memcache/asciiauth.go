@@ -33,6 +33,9 @@ type asciiAuthSession struct {
 
 // Serve runs the authentication exchange, then the text protocol.
 func (a *asciiAuthSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
+	if a.text.textWork == nil {
+		a.text.wake()
+	}
 	for !a.authed && consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
@@ -96,6 +99,9 @@ func (a *asciiAuthSession) Serve(c *server.Conn, in []byte) (consumed, need int,
 	n, need, err := a.text.Serve(c, in[consumed:])
 	return consumed + n, need, err
 }
+
+// Park parks the text session.
+func (a *asciiAuthSession) Park(c *server.Conn) { a.text.Park(c) }
 
 // Close closes the text session.
 func (a *asciiAuthSession) Close() { a.text.Close() }

@@ -12,32 +12,68 @@ import (
 )
 
 // binSession is one binary-protocol connection's state. It executes each
-// request with the same cache.Session methods as the text protocol.
+// request with the same cache.Session methods as the text protocol. Its
+// binWork (the request and the cache session) is given back while the
+// connection is parked; the decoder and the authentication state stay.
 type binSession struct {
 	h      *Handler
-	cs     *cache.Session
 	dec    binary.Decoder
-	req    binary.Request
 	noCAS  bool
 	authed bool
 	sasl   saslState
+	*binWork
+}
+
+// binWork is a binary session's working state, pooled by the Handler.
+type binWork struct {
+	cs  *cache.Session
+	req binary.Request
 }
 
 func (h *Handler) newBinarySession() *binSession {
 	opts := h.cfg.Cache.Options()
-	s := &binSession{h: h, cs: h.cfg.Cache.NewSession(), noCAS: opts.DisableCAS}
+	s := &binSession{h: h, noCAS: opts.DisableCAS}
 	s.dec = binary.Decoder{
 		ItemSizeMax: h.cfg.ItemSizeMax,
 		NoCAS:       opts.DisableCAS,
 		SASL:        h.cfg.SASL,
 		RequireAuth: h.cfg.SASL,
 	}
+	s.wake()
 	return s
+}
+
+// wake takes a binWork and a cache session for the connection.
+func (s *binSession) wake() {
+	w, _ := s.h.binPool.Get().(*binWork)
+	if w == nil {
+		w = new(binWork)
+	}
+	w.cs = s.h.cfg.Cache.NewSession()
+	s.binWork = w
+}
+
+// Park gives the working state back while the connection is parked; the
+// cache session's counters fold into the cache's totals as it closes.
+func (s *binSession) Park(*server.Conn) {
+	if s.binWork != nil {
+		s.release()
+	}
+}
+
+func (s *binSession) release() {
+	w := s.binWork
+	s.binWork = nil
+	w.cs.Close()
+	*w = binWork{}
+	s.h.binPool.Put(w)
 }
 
 // Close releases the session's state when the connection ends.
 func (s *binSession) Close() {
-	s.cs.Close()
+	if s.binWork != nil {
+		s.release()
+	}
 	s.sasl = saslState{}
 }
 
@@ -46,6 +82,9 @@ func (s *binSession) Close() {
 // pipeline of quiet gets ended by NOOP is answered with one write, or
 // earlier once they pass flushThreshold.
 func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
+	if s.binWork == nil {
+		s.wake()
+	}
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
@@ -304,7 +343,7 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 	switch {
 	case len(group) == 0:
 		// The text protocol's code path, with binary packets.
-		(&session{h: s.h, cs: s.cs}).generalStats(c, add)
+		(&session{h: s.h, textWork: &textWork{cs: s.cs}}).generalStats(c, add)
 	case bytes.HasPrefix(group, []byte("reset")):
 		s.h.resetStats(s.cs.Cache())
 	case bytes.HasPrefix(group, []byte("settings")):
@@ -333,7 +372,7 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 			return nil
 		}
 	case string(group) == "conns":
-		if err := (&session{h: s.h, cs: s.cs}).connStats(c, add); err != nil {
+		if err := (&session{h: s.h, textWork: &textWork{cs: s.cs}}).connStats(c, add); err != nil {
 			return err
 		}
 	default:

@@ -29,6 +29,14 @@ func (d *detectSession) Serve(c *server.Conn, in []byte) (consumed, need int, er
 	return d.inner.Serve(c, in)
 }
 
+// Park lets the chosen session give its working state back while the
+// connection is parked.
+func (d *detectSession) Park(c *server.Conn) {
+	if p, ok := d.inner.(server.Parker); ok {
+		p.Park(c)
+	}
+}
+
 // Close closes the chosen session, if any.
 func (d *detectSession) Close() {
 	if d.inner != nil {

@@ -84,6 +84,12 @@ type Handler struct {
 
 	detail detailStats
 
+	// textPool holds the working state of parked and closed text
+	// sessions (*textWork).
+	textPool sync.Pool
+	// binPool holds those of binary sessions (*binWork).
+	binPool sync.Pool
+
 	srvMu sync.Mutex
 	srv   *server.Server
 }
@@ -107,6 +113,7 @@ func NewHandler(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
+	h.textPool.New = h.newTextWork
 	return h
 }
 
@@ -171,10 +178,8 @@ func (h *Handler) NewSession(c *server.Conn) server.Session {
 // newTextSession returns a text-protocol session, behind memcached's ascii
 // authentication when it is on.
 func (h *Handler) newTextSession() server.Session {
-	dec := text.NewDecoder(h.cfg.ItemSizeMax)
-	opts := h.cfg.Cache.Options()
-	dec.NoCAS, dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
-	s := &session{h: h, cs: h.cfg.Cache.NewSession(), dec: dec}
+	s := &session{h: h}
+	s.wake()
 	if h.cfg.AuthCredentials != nil {
 		return &asciiAuthSession{text: s}
 	}
@@ -204,6 +209,10 @@ func (d *detectSession) Refuse(c *server.Conn, err error) {
 func (a *asciiAuthSession) Refuse(c *server.Conn, err error) { a.text.Refuse(c, err) }
 
 var (
+	_ server.Parker  = (*session)(nil)
+	_ server.Parker  = (*binSession)(nil)
+	_ server.Parker  = (*detectSession)(nil)
+	_ server.Parker  = (*asciiAuthSession)(nil)
 	_ server.Refuser = (*session)(nil)
 	_ server.Refuser = (*detectSession)(nil)
 	_ server.Refuser = (*asciiAuthSession)(nil)

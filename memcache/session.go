@@ -31,21 +31,69 @@ func flushIfFull(c *server.Conn) error {
 }
 
 // session is one connection's protocol state. It holds no value buffer:
-// values are copied from the cache straight into the reply buffer.
+// values are copied from the cache straight into the reply buffer. What
+// it needs only while its connection is active (the decoder, the request,
+// the cache session) is its textWork, which it gives back when the
+// connection parks and takes again when bytes arrive: a parked text
+// connection keeps only this struct.
 type session struct {
-	h   *Handler
+	h *Handler
+	*textWork
+}
+
+// textWork is a text session's working state, pooled by the Handler.
+type textWork struct {
 	cs  *cache.Session
-	dec *text.Decoder
+	dec text.Decoder
 	req text.Request
+}
+
+// newTextWork is the Handler's pool constructor: a decoder with the
+// handler's settings.
+func (h *Handler) newTextWork() any {
+	w := &textWork{dec: *text.NewDecoder(h.cfg.ItemSizeMax)}
+	opts := h.cfg.Cache.Options()
+	w.dec.NoCAS, w.dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
+	return w
+}
+
+// wake takes a textWork and a cache session for the connection.
+func (s *session) wake() {
+	s.textWork = s.h.textPool.Get().(*textWork)
+	s.cs = s.h.cfg.Cache.NewSession()
+}
+
+// Park gives the working state back while the connection is parked,
+// unless the decoder is still discarding a refused request. The cache
+// session's counters fold into the cache's totals as it closes.
+func (s *session) Park(*server.Conn) {
+	if s.textWork == nil || !s.dec.Resting() {
+		return
+	}
+	s.release()
+}
+
+func (s *session) release() {
+	w := s.textWork
+	s.textWork = nil
+	w.cs.Close()
+	w.cs = nil
+	w.req = text.Request{}
+	s.h.textPool.Put(w)
 }
 
 // Close releases the session's state when the connection ends.
 func (s *session) Close() {
-	s.cs.Close()
+	if s.textWork != nil {
+		s.release()
+	}
 }
 
 // Serve decodes and executes every complete request at the start of in.
 func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err error) {
+	if s.textWork == nil {
+		s.wake()
+	}
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err

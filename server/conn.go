@@ -202,8 +202,14 @@ func (c *Conn) serveLoop() (parked bool) {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.stopping.Load() &&
 				(s.cfg.IdleTimeout == 0 || time.Since(c.armedAt) < s.cfg.IdleTimeout) {
 				// The sweeper's poke, not the idle timeout.
-				if c.w == c.r && c.need == 0 && c.park() {
-					return true
+				if c.w == c.r && c.need == 0 {
+					if !c.parkSession() {
+						c.logClose(ErrSessionPanic)
+						return false
+					}
+					if c.park() {
+						return true
+					}
 				}
 				c.poked.Store(true) // re-arm the deadline
 				continue
@@ -257,6 +263,23 @@ func (c *Conn) newSession() (ok bool) {
 	}()
 	c.session = c.srv.h.NewSession(c)
 	return c.session != nil
+}
+
+// parkSession lets a Parker session give memory up before the connection
+// parks; it reports false when the session panicked.
+func (c *Conn) parkSession() (ok bool) {
+	p, is := c.session.(Parker)
+	if !is {
+		return true
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.logger.Error("server: panic in session Park", "conn", c.id, "panic", v, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	p.Park(c)
+	return true
 }
 
 // serve calls the session, recovering a panic.

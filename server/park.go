@@ -43,6 +43,7 @@ func (c *Conn) park() bool {
 		return false
 	}
 	c.parked = true
+	c.srv.parked.Add(1)
 	return true
 }
 
@@ -60,7 +61,10 @@ func (c *Conn) claim() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	ok := c.parked
-	c.parked = false
+	if ok {
+		c.parked = false
+		c.srv.parked.Add(-1)
+	}
 	return ok
 }
 

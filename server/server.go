@@ -74,6 +74,17 @@ type Refuser interface {
 	Refuse(c *Conn, err error)
 }
 
+// A Parker is a Session that gives memory up while its connection is
+// parked (see Config.ParkIdleAfter). Park is called in the connection's
+// goroutine, between Serve calls, when the connection is about to park:
+// nothing is buffered and the last Serve asked for no more bytes. It may
+// release whatever the Session can rebuild in its next Serve (decoder
+// scratch, per-request state); Serve or Close follows, as usual. A panic
+// in Park closes the connection.
+type Parker interface {
+	Park(c *Conn)
+}
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxConns       = 1024
@@ -223,6 +234,9 @@ type Stats struct {
 	AcceptPausedTime time.Duration
 	Accepting        bool
 	FDRejectedConns  uint64
+	// ParkedConns is the number of connections parked now: idle, in the
+	// server's poller, without a goroutine (part of CurrConns).
+	ParkedConns uint64
 }
 
 // ConnInfo describes one connection or listener, as EachConn reports it.
@@ -256,6 +270,7 @@ type Server struct {
 	stopping atomic.Bool
 
 	acceptErrs atomic.Uint64 // failed accept calls
+	parked     atomic.Int64  // connections parked now
 	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
 
 	poller  *poller        // parked connections; nil when parking is off
@@ -538,6 +553,7 @@ func (s *Server) Stats() Stats {
 		AcceptPausedTime: s.pausedTime,
 		Accepting:        !s.paused,
 		FDRejectedConns:  s.fdRejected.Load(),
+		ParkedConns:      uint64(max(s.parked.Load(), 0)),
 		Listeners:        len(s.listeners),
 		PeakConns:        s.peak,
 		BytesRead:        s.retired.bytesRead,

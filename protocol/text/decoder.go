@@ -86,6 +86,12 @@ func NewDecoder(itemSizeMax int) *Decoder {
 // will still discard.
 func (d *Decoder) Swallowing() int { return d.swallow }
 
+// Resting reports whether the decoder carries nothing from one Decode
+// call to the next (no refused data block or over-long line being
+// discarded): then any Decoder with the same settings may take its place,
+// so that an idle connection need not keep one.
+func (d *Decoder) Resting() bool { return d.swallow == 0 && !d.skipLine }
+
 // Decode decodes one request from the start of buf; see the package
 // documentation for the contract.
 //
