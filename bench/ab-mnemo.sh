@@ -10,10 +10,13 @@ set -euo pipefail
 OLD=$1 NEW=$2 BENCHBIN=$3 ROUNDS=${4:-4}
 OUT=$(mktemp -d /tmp/ab-mnemo.XXXXXX)
 ulimit -n "$(ulimit -Hn)"
+# mnemo, like memcached, refuses to run as root without -u.
+USER_FLAG=()
+[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
 L=(-conns 50 -ratio 1:10 -keys 100000 -key-size 15 -value-size 100)
 declare -A BIN=([old]=$OLD [new]=$NEW) PORT=([old]=24101 [new]=24102) PID
 for v in old new; do
-	taskset -c 0 "${BIN[$v]}" -U 0 -l 127.0.0.1 -p "${PORT[$v]}" -t 1 -m 1024 -c 4096 >"$OUT/$v.log" 2>&1 &
+	taskset -c 0 "${BIN[$v]}" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "${PORT[$v]}" -t 1 -m 1024 -c 4096 >"$OUT/$v.log" 2>&1 &
 	PID[$v]=$!
 done
 stop() { kill "${PID[old]}" "${PID[new]}" 2>/dev/null || true; wait 2>/dev/null || true; }

@@ -102,7 +102,7 @@ start() {
 	if [ "$name" = memcached ]; then
 		cmd=("$MEMCACHED" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
 	else
-		cmd=("$BIN/mnemo" -U 0 -l 127.0.0.1 -p "$p" "$@")
+		cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
 	fi
 	echo "  start: taskset -c $SERVER_CPUS ${cmd[*]}" >>"$OUT/commands.txt"
 	taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$name.log" 2>&1 &

@@ -76,23 +76,14 @@ type Conn struct {
 	ln      *listener
 	session Session
 
-	buf   []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
-	bufp  *[]byte // pool box when buf is a pooled buffer, else nil
-	r, w  int
-	need  int
-	outp  *[]byte // spare pool box for Out
-	dirty bool    // a write failed
-
-	fd      int         // the descriptor, -1 when nc does not expose it
-	pmu     sync.Mutex  // guards parked; see park.go
-	parked  bool        // registered in the poller, without a goroutine
-	poked   atomic.Bool // the sweeper moved the read deadline to park c
-	armedAt time.Time   // when the idle-timeout read deadline was last set
-
-	// results of rawRead
-	rn     int
-	rerr   error
+	buf    []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
+	bufp   *[]byte // pool box when buf is a pooled buffer, else nil
+	r, w   int
+	need   int
+	outp   *[]byte // spare pool box for Out
 	readFn func(fd uintptr) bool
+
+	armedAt int64 // unix nanoseconds when the idle-timeout read deadline was last set
 
 	state        atomic.Uint32 // a State
 	lastReq      atomic.Int64  // unix nanoseconds of the last consumed request
@@ -102,6 +93,18 @@ type Conn struct {
 	bytesWritten atomic.Uint64
 	reads        atomic.Uint64
 	writes       atomic.Uint64
+
+	// results of rawRead (one read returns less than 2 GiB on Linux)
+	rerr syscall.Errno
+	rn   int32
+
+	// Small fields last, packed: a parked connection's Conn is most of
+	// what it costs the server.
+	fd     int32       // the descriptor, -1 when nc does not expose it
+	pmu    sync.Mutex  // guards parked; see park.go
+	poked  atomic.Bool // the sweeper moved the read deadline to park c
+	parked bool        // registered in the poller, without a goroutine
+	dirty  bool        // a write failed
 }
 
 func newConn(s *Server, nc net.Conn, le *listener) *Conn {
@@ -110,7 +113,7 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.readFn = c.rawRead
-			rc.Control(func(fd uintptr) { c.fd = int(fd) })
+			rc.Control(func(fd uintptr) { c.fd = int32(fd) })
 		}
 	}
 	c.lastReq.Store(time.Now().UnixNano())
@@ -188,8 +191,9 @@ func (c *Conn) serveLoop() (parked bool) {
 			c.setState(StateReading)
 		}
 		if s.cfg.IdleTimeout > 0 {
-			c.armedAt = time.Now()
-			c.nc.SetReadDeadline(c.armedAt.Add(s.cfg.IdleTimeout))
+			now := time.Now()
+			c.armedAt = now.UnixNano()
+			c.nc.SetReadDeadline(now.Add(s.cfg.IdleTimeout))
 		} else if c.poked.Swap(false) {
 			c.nc.SetReadDeadline(time.Time{})
 		}
@@ -200,7 +204,7 @@ func (c *Conn) serveLoop() (parked bool) {
 		}
 		if err := c.fill(); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.stopping.Load() &&
-				(s.cfg.IdleTimeout == 0 || time.Since(c.armedAt) < s.cfg.IdleTimeout) {
+				(s.cfg.IdleTimeout == 0 || time.Duration(time.Now().UnixNano()-c.armedAt) < s.cfg.IdleTimeout) {
 				// The sweeper's poke, not the idle timeout.
 				if c.w == c.r && c.need == 0 {
 					if !c.parkSession() {
@@ -494,12 +498,15 @@ func (c *Conn) fill() error {
 	var n int
 	var err error
 	if c.rc != nil {
-		c.rn, c.rerr = 0, nil
+		c.rn, c.rerr = 0, 0
 		if err := c.rc.Read(c.readFn); err != nil {
 			return err
 		}
-		n, err = c.rn, c.rerr
-		if n == 0 && err == nil {
+		n = int(c.rn)
+		switch {
+		case c.rerr != 0:
+			err = c.rerr
+		case n == 0:
 			err = io.EOF
 		}
 	} else {
@@ -536,9 +543,13 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			}
 			return false
 		case nil:
-			c.rn = n
+			c.rn = int32(n)
 		default:
-			c.rerr = err
+			if e, ok := err.(syscall.Errno); ok {
+				c.rerr = e
+			} else {
+				c.rerr = syscall.EIO
+			}
 		}
 		return true
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -68,15 +70,17 @@ func (c *Conn) claim() bool {
 	return ok
 }
 
-// poke wakes a connection blocked waiting for a request so that it parks.
-func (c *Conn) poke() {
+// poke wakes a connection blocked waiting for a request so that it parks;
+// it reports false when c is parked or poked already.
+func (c *Conn) poke() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	if c.parked || c.poked.Load() {
-		return
+		return false
 	}
 	c.poked.Store(true)
 	c.nc.SetReadDeadline(aLongTimeAgo)
+	return true
 }
 
 // resume is a parked connection's new goroutine.
@@ -103,17 +107,55 @@ func (s *Server) sweep() {
 	defer s.bg.Done()
 	t := time.NewTicker(s.cfg.ParkIdleAfter)
 	defer t.Stop()
+	var (
+		release     <-chan time.Time // armed after a mass park
+		lastRelease time.Time
+	)
 	for {
 		select {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			s.sweepOnce(now)
+			if s.sweepOnce(now) >= releaseAfterParked && release == nil &&
+				(lastRelease.IsZero() || now.Sub(lastRelease) >= releaseInterval) {
+				release = time.After(releaseDelay)
+			}
+		case now := <-release:
+			release, lastRelease = nil, now
+			s.releaseMemory()
 		}
 	}
 }
 
-func (s *Server) sweepOnce(now time.Time) {
+// Returning memory after a mass park
+//
+// Connections that arrive together each run in a goroutine until they
+// park: their stacks, buffers and sessions are freed then, but Go keeps
+// freed memory for reuse (up to about twice the live heap, longer while
+// nothing allocates), so the process's RSS, which operators see, stays
+// at the peak. When one sweep has poked releaseAfterParked connections
+// or more (each frees at least a few KiB of stack), the sweeper waits
+// releaseDelay for them to park and returns the free memory to the OS:
+// two collections (sync.Pools give their items up on the second) and
+// debug.FreeOSMemory. At most once per releaseInterval: it costs two full
+// collections, in the background.
+const (
+	releaseAfterParked = 1024
+	releaseDelay       = 100 * time.Millisecond
+	releaseInterval    = 30 * time.Second
+)
+
+// releaseMemory returns free memory to the OS.
+func (s *Server) releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	s.releases.Add(1)
+}
+
+// sweepOnce pokes the connections that have waited ParkIdleAfter for a
+// request and closes parked ones past the idle timeout; it returns how
+// many it poked.
+func (s *Server) sweepOnce(now time.Time) int {
 	park := now.Add(-s.cfg.ParkIdleAfter).UnixNano()
 	idle := int64(0)
 	if s.cfg.IdleTimeout > 0 {
@@ -122,8 +164,9 @@ func (s *Server) sweepOnce(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping.Load() {
-		return
+		return 0
 	}
+	poked := 0
 	for c := range s.conns {
 		if c.fd < 0 {
 			continue
@@ -133,8 +176,9 @@ func (s *Server) sweepOnce(now time.Time) {
 			c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
 			continue
 		}
-		if last < park && State(c.state.Load()) == StateWaiting {
-			c.poke()
+		if last < park && State(c.state.Load()) == StateWaiting && c.poke() {
+			poked++
 		}
 	}
+	return poked
 }

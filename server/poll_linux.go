@@ -11,7 +11,7 @@ type poller struct {
 	wakeR  int // read end of a pipe that stops the loop
 	wakeW  int
 	mu     sync.Mutex
-	conns  map[int32]*Conn // by descriptor
+	conns  []*Conn // by descriptor (descriptors are small and dense: a slot costs 8 bytes, a map entry several times that)
 	closed bool
 }
 
@@ -32,7 +32,7 @@ func newPoller() *poller {
 		syscall.Close(pfd[1])
 		return nil
 	}
-	return &poller{epfd: epfd, wakeR: pfd[0], wakeW: pfd[1], conns: map[int32]*Conn{}}
+	return &poller{epfd: epfd, wakeR: pfd[0], wakeW: pfd[1]}
 }
 
 // arm registers c's descriptor for one readiness event.
@@ -42,35 +42,47 @@ func (p *poller) arm(c *Conn) bool {
 	if p.closed {
 		return false
 	}
-	fd := int32(c.fd)
+	fd := c.fd
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: fd}
 	op := syscall.EPOLL_CTL_MOD
-	if p.conns[fd] != c {
+	if p.at(fd) != c {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	err := syscall.EpollCtl(p.epfd, op, c.fd, &ev)
+	err := syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 	if err == syscall.EEXIST {
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
 	} else if err == syscall.ENOENT {
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev)
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	}
 	if err != nil {
 		return false
 	}
+	if int(fd) >= len(p.conns) {
+		p.conns = append(p.conns, make([]*Conn, int(fd)+1-len(p.conns))...)
+		p.conns = p.conns[:cap(p.conns)]
+	}
 	p.conns[fd] = c
 	return true
+}
+
+// at returns the connection registered for fd, or nil (called under mu).
+func (p *poller) at(fd int32) *Conn {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
 }
 
 // forget removes c's descriptor, before it is closed.
 func (p *poller) forget(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fd := int32(c.fd)
-	if p.closed || p.conns[fd] != c {
+	fd := c.fd
+	if p.closed || p.at(fd) != c {
 		return
 	}
-	delete(p.conns, fd)
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	p.conns[fd] = nil
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 }
 
 // run waits for events until stop; it wakes the connections whose
@@ -93,7 +105,7 @@ func (p *poller) run(done func()) {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[ev.Fd]
+			c := p.at(ev.Fd)
 			p.mu.Unlock()
 			if c != nil {
 				c.wake()

@@ -271,6 +271,7 @@ type Server struct {
 
 	acceptErrs atomic.Uint64 // failed accept calls
 	parked     atomic.Int64  // connections parked now
+	releases   atomic.Uint64 // free memory returned to the OS after a mass park
 	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
 
 	poller  *poller        // parked connections; nil when parking is off
