@@ -38,9 +38,22 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 		s.memlimit(c, r)
 	case text.CmdStats:
 		return s.stats(c, r)
+	case text.CmdMisc:
+		return s.misc(c, r)
 	default:
 		c.Out = append(c.Out, text.ErrorReply...)
 	}
+	return nil
+}
+
+// misc runs the administrative commands the decoder passes on by name
+// (text.CmdMisc); a name with no case here answers ERROR.
+func (s *session) misc(c *server.Conn, r *text.Request) error {
+	switch string(r.Name) {
+	case "lru_crawler":
+		return s.lruCrawler(c, r)
+	}
+	c.Out = append(c.Out, text.ErrorReply...)
 	return nil
 }
 
