@@ -191,7 +191,8 @@ hit() {
 # and the generator each hold a descriptor per connection: the open-file
 # limit is raised to fit (up to the hard limit; the scenario is skipped
 # if that is too low). mnemo parks idle connections after 1 s, so the
-# generator waits 3 s before it reads the server's RSS.
+# generator waits 5 s before it reads the server's RSS (parking, then
+# mnemo returns the freed memory to the OS once the burst is over).
 idle() {
 	local sc=$1 n=${IDLE_CONNS:-10000}
 	local need=$((n + 2000))
@@ -209,7 +210,7 @@ idle() {
 			p=$(port)
 			start "$s" "$p" -c "$need"
 			sleep 0.5
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle "$n" -idle-settle 3s -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle "$n" -idle-settle 5s -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done

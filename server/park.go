@@ -110,15 +110,18 @@ func (s *Server) sweep() {
 	var (
 		release     <-chan time.Time // armed after a mass park
 		lastRelease time.Time
+		pending     int // connections poked since the last release
 	)
 	for {
 		select {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			if s.sweepOnce(now) >= releaseAfterParked && release == nil &&
+			poked := s.sweepOnce(now)
+			pending += poked
+			if pending >= s.releaseAfter && poked <= s.releaseAfter/8 && release == nil &&
 				(lastRelease.IsZero() || now.Sub(lastRelease) >= releaseInterval) {
-				release = time.After(releaseDelay)
+				release, pending = time.After(releaseDelay), 0
 			}
 		case now := <-release:
 			release, lastRelease = nil, now
@@ -133,12 +136,15 @@ func (s *Server) sweep() {
 // park: their stacks, buffers and sessions are freed then, but Go keeps
 // freed memory for reuse (up to about twice the live heap, longer while
 // nothing allocates), so the process's RSS, which operators see, stays
-// at the peak. When one sweep has poked releaseAfterParked connections
-// or more (each frees at least a few KiB of stack), the sweeper waits
-// releaseDelay for them to park and returns the free memory to the OS:
-// two collections (sync.Pools give their items up on the second) and
-// debug.FreeOSMemory. At most once per releaseInterval: it costs two full
-// collections, in the background.
+// at the peak. When the sweeps have poked releaseAfterParked connections
+// or more (each frees at least a few KiB: its stack and its session's
+// working state) and the burst is over (a sweep pokes at most an eighth
+// of that), the sweeper waits releaseDelay for the last ones to park and
+// returns the free memory to the OS: two collections (sync.Pools give
+// their items up on the second) and debug.FreeOSMemory. At most once per
+// releaseInterval: it costs two full collections, in the background.
+// Connections that keep waking and parking never look over, so steady
+// churn never pays for it.
 const (
 	releaseAfterParked = 1024
 	releaseDelay       = 100 * time.Millisecond

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -101,4 +103,61 @@ func TestParkingClose(t *testing.T) {
 	ts.s.Close()
 	c.expectEOF()
 	eventually(t, "released", func() bool { return ts.s.Stats().CurrConns == 0 })
+}
+
+// parkerSession counts its Park calls and checks that Serve and Park
+// never overlap and that Park comes only with nothing pending.
+type parkerSession struct {
+	lineSession
+	parks   *atomic.Int64
+	parked  bool
+	serving bool
+}
+
+func (s *parkerSession) Park(c *Conn) {
+	if s.serving || s.parked {
+		panic("Park during Serve or twice")
+	}
+	s.parked = true
+	s.parks.Add(1)
+}
+
+func (s *parkerSession) Serve(c *Conn, in []byte) (int, int, error) {
+	s.serving, s.parked = true, false
+	defer func() { s.serving = false }()
+	return s.lineSession.Serve(c, in)
+}
+
+// TestParkerAndRelease: a Parker session is told before its connection
+// parks and serves again after; a sweep that pokes releaseAfter
+// connections returns free memory to the OS.
+func TestParkerAndRelease(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	h := newLineHandler()
+	var parks atomic.Int64
+	s := New(HandlerFunc(func(c *Conn) Session {
+		return &parkerSession{lineSession: lineSession{h: h}, parks: &parks}
+	}), Config{ParkIdleAfter: time.Millisecond})
+	s.releaseAfter = 1 // before Serve starts the sweeper
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	ts := &testServer{t: t, h: h, s: s, l: l, errc: errc,
+		dial: func() (net.Conn, error) { return net.Dial("tcp", l.Addr().String()) }}
+	t.Cleanup(ts.stop)
+	c := ts.connect()
+	for i := 1; i <= 3; i++ {
+		c.send("hello\n")
+		c.expect("HELLO\n")
+		eventually(t, "parked", func() bool { return s.Stats().ParkedConns == 1 })
+		if got := parks.Load(); got != int64(i) {
+			t.Fatalf("round %d: %d Park calls", i, got)
+		}
+	}
+	eventually(t, "memory released", func() bool { return s.releases.Load() >= 1 })
 }

@@ -272,7 +272,9 @@ type Server struct {
 	acceptErrs atomic.Uint64 // failed accept calls
 	parked     atomic.Int64  // connections parked now
 	releases   atomic.Uint64 // free memory returned to the OS after a mass park
-	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
+	// releaseAfter is releaseAfterParked (a field for tests)
+	releaseAfter int
+	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
 
 	poller  *poller        // parked connections; nil when parking is off
 	bgOnce  sync.Once      // starts the poller and the sweeper
@@ -318,6 +320,8 @@ func New(h Handler, cfg Config) *Server {
 		conns:     make(map[*Conn]struct{}),
 		listeners: make(map[*listener]struct{}),
 		done:      make(chan struct{}),
+
+		releaseAfter: releaseAfterParked,
 	}
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
