@@ -21,7 +21,10 @@
 // bytes arrive the poller gives it a goroutine again. Only idle
 // connections park, so a connection with work always has its goroutine.
 // Parking needs Linux and a connection that exposes its descriptor (TCP
-// and unix sockets).
+// and unix sockets). A Session that is a Parker is told just before its
+// connection parks, to give up what it can rebuild. After a burst of
+// connections has parked, the server returns the freed memory (their
+// stacks and buffers) to the OS, at most every 30 s.
 //
 // # The Session contract
 //
