@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -274,4 +275,53 @@ func BenchmarkIdleConnections(b *testing.B) {
 			b.ReportMetric(float64(c.goroutines), "goroutines")
 		})
 	}
+}
+
+// TestParkedStatsExact: a connection's command counters survive its
+// parking (its cache session folds them into the totals) and keep
+// counting after it wakes; "stats" counts each command once.
+func TestParkedStatsExact(t *testing.T) {
+	srv, addr := idleServer(t, time.Millisecond)
+	buf := make([]byte, 64<<10)
+	a := dialRaw(t, addr)
+	defer a.close()
+	a.roundTrip(t, buf, "get k1\r\n", "END\r\n")
+	waitParked(t, srv, 1)
+	a.roundTrip(t, buf, "set k1 0 0 1\r\nx\r\n", "STORED\r\n")
+	a.roundTrip(t, buf, "get k1\r\n", "VALUE k1 0 1\r\nx\r\nEND\r\n")
+	waitParked(t, srv, 1)
+	m := dialRaw(t, addr)
+	defer m.close()
+	stats := m.stats(t, buf)
+	for name, want := range map[string]string{"cmd_get": "2", "get_hits": "1", "get_misses": "1", "cmd_set": "1"} {
+		if stats[name] != want {
+			t.Errorf("%s = %q, want %s", name, stats[name], want)
+		}
+	}
+}
+
+// stats sends "stats" and returns its values by name.
+func (c rawConn) stats(t testing.TB, buf []byte) map[string]string {
+	t.Helper()
+	if _, err := syscall.Write(int(c), []byte("stats\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for !strings.HasSuffix(string(buf[:n]), "END\r\n") {
+		k, err := syscall.Read(int(c), buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || k == 0 {
+			t.Fatalf("stats: %q, %v", buf[:n], err)
+		}
+		n += k
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(buf[:n]), "\r\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "STAT" {
+			out[f[1]] = f[2]
+		}
+	}
+	return out
 }
