@@ -274,6 +274,13 @@ func TestMetadumpSlowReader(t *testing.T) {
 		"STORED\r\nVALUE canary 0 2\r\nhi\r\nVALUE "+key(7)+" 0 1\r\nv\r\nEND\r\nDELETED\r\nSTORED\r\n")
 	canary.send("stats\r\n")
 	canary.readUntil("END\r\n")
+	// Stores into every shard of the index (256 by default).
+	b.Reset()
+	for i := range 5000 {
+		fmt.Fprintf(&b, "set canary%d 0 0 1 noreply\r\nc\r\n", i)
+	}
+	canary.send(b.String() + "get canary4999\r\n")
+	canary.expect("canary stores while the metadump is blocked", "VALUE canary4999 0 1\r\nc\r\nEND\r\n")
 
 	// The slow client reads the rest.
 	slow.nc.SetReadDeadline(time.Now().Add(time.Minute))
