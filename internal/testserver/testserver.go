@@ -107,6 +107,16 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// AsRoot returns the flags a mnemo or memcached binary needs to run as
+// the test's user: "-u root" when that is root (both refuse root without
+// -u), nothing otherwise.
+func AsRoot() []string {
+	if os.Geteuid() == 0 {
+		return []string{"-u", "root"}
+	}
+	return nil
+}
+
 // Memcached starts Debian's memcached on a loopback port of its own with
 // the given environment additions and flags (after "-U 0 -l 127.0.0.1:0
 // -m 64", and "-u root" when running as root), and returns its address.
@@ -117,10 +127,7 @@ func FreePort(t testing.TB) int {
 func Memcached(t testing.TB, env []string, flags ...string) string {
 	t.Helper()
 	path := LookPath(t, "memcached", "memcached")
-	args := []string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "root")
-	}
+	args := append([]string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}, AsRoot()...)
 	args = append(args, flags...)
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)

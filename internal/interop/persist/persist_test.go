@@ -69,7 +69,8 @@ func start(t testing.TB, dir, engineConfig string, flags ...string) *server {
 			cfg += "," + engineConfig
 		}
 		args := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-v",
-			"--engine", "persistent", "--engine-config", cfg}, flags...)
+			"--engine", "persistent", "--engine-config", cfg}, testserver.AsRoot()...)
+		args = append(args, flags...)
 		s := &server{t: t, cmd: exec.Command(mnemoBin, args...), exited: make(chan error, 1), out: &testserver.LockedBuffer{}}
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		if err := s.cmd.Start(); err != nil {
@@ -447,8 +448,9 @@ func TestLockedDirectory(t *testing.T) {
 	dir := t.TempDir()
 	start(t, dir, "")
 	port := testserver.FreePort(t)
-	out, err := exec.Command(mnemoBin, "-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port),
-		"--engine", "persistent", "--engine-config", "path="+dir).CombinedOutput()
+	args := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--engine", "persistent", "--engine-config", "path=" + dir}, testserver.AsRoot()...)
+	out, err := exec.Command(mnemoBin, args...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another running mnemo") {
 		t.Fatalf("a second mnemo on %s: err %v, output %q; want a clear start-up error", dir, err, out)
 	}
