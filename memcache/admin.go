@@ -86,6 +86,7 @@ func (s *session) memlimit(c *server.Conn, r *text.Request) {
 			s.reply(c, r, text.MemlimitFailed)
 			return
 		}
+		s.h.maxBytes.Store(int64(mb) << 20)
 		s.reply(c, r, text.OK)
 	}
 }

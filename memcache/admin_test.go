@@ -328,6 +328,30 @@ func TestStatsSettings(t *testing.T) {
 	c.expect("stats settings without Config.Settings", "END\r\n")
 }
 
+// TestStatsSettingsLive checks that "stats settings" shows the values
+// commands change at run time, not those Config.Settings was built with:
+// maxbytes after cache_memlimit, detail_enabled after "stats detail".
+func TestStatsSettingsLive(t *testing.T) {
+	skipOnOracle(t, "checks Config.Settings")
+	srv := start(t, opts{settings: func(add func(name, value string)) {
+		add("maxbytes", "67108864")
+		add("detail_enabled", "no")
+	}})
+	c := dial(t, srv.addr)
+	c.send("stats settings\r\n")
+	c.expect("stats settings", "STAT maxbytes 67108864\r\nSTAT detail_enabled no\r\nEND\r\n")
+	c.send("cache_memlimit 100\r\nstats detail on\r\nstats settings\r\n")
+	c.expect("after cache_memlimit and stats detail on",
+		"OK\r\nOK\r\nSTAT maxbytes 104857600\r\nSTAT detail_enabled yes\r\nEND\r\n")
+	c.send("cache_memlimit 1\r\nstats detail off\r\nstats settings\r\n")
+	c.expect("after a refused cache_memlimit and stats detail off",
+		"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\nOK\r\nSTAT maxbytes 104857600\r\nSTAT detail_enabled no\r\nEND\r\n")
+	_, v := c.stats("")
+	if v["limit_maxbytes"] != "104857600" {
+		t.Errorf("stats limit_maxbytes = %q after cache_memlimit 100, want 104857600", v["limit_maxbytes"])
+	}
+}
+
 // TestStatsGroups checks that the other stats groups exist and have
 // memcached's shape: STAT lines and END.
 func TestStatsGroups(t *testing.T) {

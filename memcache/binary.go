@@ -347,9 +347,7 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 	case bytes.HasPrefix(group, []byte("reset")):
 		s.h.resetStats(s.cs.Cache())
 	case bytes.HasPrefix(group, []byte("settings")):
-		if s.h.cfg.Settings != nil {
-			s.h.cfg.Settings(add)
-		}
+		s.h.settings(add)
 	case bytes.HasPrefix(group, []byte("detail")):
 		switch sub := group[len("detail"):]; {
 		case bytes.HasPrefix(sub, []byte(" dump")):

@@ -83,6 +83,9 @@ type Handler struct {
 	Verbosity atomic.Int32
 
 	detail detailStats
+	// maxBytes is the memory limit cache_memlimit last set, in bytes;
+	// 0 until it succeeds once. "stats settings" shows it as maxbytes.
+	maxBytes atomic.Int64
 
 	// textPool holds the working state of parked and closed text
 	// sessions (*textWork).

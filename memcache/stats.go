@@ -56,9 +56,7 @@ func (s *session) stats(c *server.Conn, r *text.Request) error {
 		}
 		return nil
 	case "settings":
-		if s.h.cfg.Settings != nil {
-			s.h.cfg.Settings(add)
-		}
+		s.h.settings(add)
 	case "conns":
 		if err := s.connStats(c, add); err != nil {
 			return err
@@ -150,6 +148,30 @@ func appendDumpLine(dst, key []byte, size int, exptime int64) []byte {
 		dst = append(dst, " b"...)
 	}
 	return append(dst, "\r\n"...)
+}
+
+// settings reports "stats settings": what Config.Settings adds, with the
+// values that commands change at run time (maxbytes after cache_memlimit,
+// detail_enabled after "stats detail on|off") replaced by the live ones,
+// as memcached does.
+func (h *Handler) settings(add func(name, value string)) {
+	if h.cfg.Settings == nil {
+		return
+	}
+	h.cfg.Settings(func(name, value string) {
+		switch name {
+		case "maxbytes":
+			if n := h.maxBytes.Load(); n != 0 {
+				value = strconv.FormatInt(n, 10)
+			}
+		case "detail_enabled":
+			value = "no"
+			if h.detail.on.Load() {
+				value = "yes"
+			}
+		}
+		add(name, value)
+	})
 }
 
 // generalStats writes memcached's general statistics, in its order.

@@ -172,3 +172,27 @@ func TestStatNames(t *testing.T) {
 		t.Errorf("statNames = %q, want %q", got, want)
 	}
 }
+
+// TestStatsFollowCommands checks that the figures commands change at run
+// time read the same on both servers afterwards: maxbytes and
+// limit_maxbytes after cache_memlimit, detail_enabled after "stats detail".
+func TestStatsFollowCommands(t *testing.T) {
+	mc := dial(t, startMemcached(t))
+	mn := dial(t, startMnemo(t))
+	for _, step := range []struct{ send, reply string }{
+		{"cache_memlimit 100\r\n", "OK"},
+		{"stats detail on\r\n", "OK"},
+	} {
+		for _, c := range []*client{mc, mn} {
+			c.send(step.send)
+			if got := c.line(); got != step.reply {
+				t.Fatalf("%q: %q, want %q", step.send, got, step.reply)
+			}
+		}
+	}
+	compareStats(t, mc, mn, "settings", false, []string{"maxbytes", "detail_enabled"})
+	compareStats(t, mc, mn, "", true, []string{"limit_maxbytes"})
+	if _, v := mn.stats("settings"); v["maxbytes"] != "104857600" || v["detail_enabled"] != "yes" {
+		t.Errorf("mnemo stats settings: maxbytes %q detail_enabled %q, want 104857600 and yes", v["maxbytes"], v["detail_enabled"])
+	}
+}
