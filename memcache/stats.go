@@ -217,6 +217,10 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 		}
 		u(name, v)
 	})
+	if st.IdleTimeout > 0 {
+		// memcached prints it only with -o idle_timeout.
+		u("idle_kicks", st.IdleKicks)
+	}
 	u("bytes_read", st.BytesRead)
 	u("bytes_written", st.BytesWritten)
 	engStats := map[string]string{}

@@ -306,6 +306,7 @@ func (c *Conn) logClose(err error) {
 	case errors.Is(err, ErrClose), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.srv.stopping.Load():
+		c.srv.idleKicks.Add(1)
 		c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded):

@@ -178,8 +178,12 @@ func (s *Server) sweepOnce(now time.Time) int {
 			continue
 		}
 		last := c.lastReq.Load()
-		if idle != 0 && last < idle && c.stopParked() {
+		if idle != 0 && last < idle && c.claim() {
+			// Counted before the close, so a client that sees it
+			// sees the count.
+			s.idleKicks.Add(1)
 			c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
+			go c.finish()
 			continue
 		}
 		if last < park && State(c.state.Load()) == StateWaiting && c.poke() {

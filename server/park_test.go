@@ -88,6 +88,9 @@ func TestParkingIdleTimeout(t *testing.T) {
 	c.expect("HI\n")
 	c.expectEOF()
 	eventually(t, "released", func() bool { return ts.s.Stats().CurrConns == 0 })
+	if n := ts.s.Stats().IdleKicks; n != 1 {
+		t.Errorf("IdleKicks = %d, want 1", n)
+	}
 }
 
 // TestParkingClose: Close releases parked connections too.

@@ -237,6 +237,11 @@ type Stats struct {
 	// ParkedConns is the number of connections parked now: idle, in the
 	// server's poller, without a goroutine (part of CurrConns).
 	ParkedConns uint64
+	// IdleTimeout is the Config.IdleTimeout in force (0: none);
+	// IdleKicks counts the connections closed for it (memcached's
+	// idle_kicks).
+	IdleTimeout time.Duration
+	IdleKicks   uint64
 }
 
 // ConnInfo describes one connection or listener, as EachConn reports it.
@@ -275,6 +280,7 @@ type Server struct {
 	// releaseAfter is releaseAfterParked (a field for tests)
 	releaseAfter int
 	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
+	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
 
 	poller  *poller        // parked connections; nil when parking is off
 	bgOnce  sync.Once      // starts the poller and the sweeper
@@ -558,6 +564,8 @@ func (s *Server) Stats() Stats {
 		AcceptPausedTime: s.pausedTime,
 		Accepting:        !s.paused,
 		FDRejectedConns:  s.fdRejected.Load(),
+		IdleTimeout:      s.cfg.IdleTimeout,
+		IdleKicks:        s.idleKicks.Load(),
 		ParkedConns:      uint64(max(s.parked.Load(), 0)),
 		Listeners:        len(s.listeners),
 		PeakConns:        s.peak,

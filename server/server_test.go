@@ -335,6 +335,9 @@ func TestIdleTimeout(t *testing.T) {
 				if !strings.Contains(log.String(), "idle") {
 					t.Errorf("idle close not logged: %s", log)
 				}
+				if st := ts.s.Stats(); st.IdleKicks != 1 || st.IdleTimeout != timeout {
+					t.Errorf("Stats: IdleKicks %d IdleTimeout %v, want 1 and %v", st.IdleKicks, st.IdleTimeout, timeout)
+				}
 				return false
 			})
 		})

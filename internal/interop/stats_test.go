@@ -196,3 +196,21 @@ func TestStatsFollowCommands(t *testing.T) {
 		t.Errorf("mnemo stats settings: maxbytes %q detail_enabled %q, want 104857600 and yes", v["maxbytes"], v["detail_enabled"])
 	}
 }
+
+// TestStatsIdleKicks checks that idle_kicks is printed, in memcached's
+// place, with -o idle_timeout and only then. (The count itself is the
+// server's IdleKicks, tested in package server.)
+func TestStatsIdleKicks(t *testing.T) {
+	for _, flags := range [][]string{{"-o", "idle_timeout=600"}, nil} {
+		mc := dial(t, startMemcached(t, flags...))
+		mn := dial(t, startMnemo(t, flags...))
+		compareStats(t, mc, mn, "", false, []string{"idle_kicks"})
+		_, mcValues := mc.stats("")
+		_, mnValues := mn.stats("")
+		_, mcHas := mcValues["idle_kicks"]
+		_, mnHas := mnValues["idle_kicks"]
+		if mcHas != mnHas {
+			t.Errorf("flags %q: idle_kicks printed by memcached %v, by mnemo %v", flags, mcHas, mnHas)
+		}
+	}
+}
