@@ -21,6 +21,20 @@ type Listener struct {
 	NoTLS bool
 }
 
+// Network is the network to listen on for l.Addr: "tcp4" for an IPv4
+// literal (-l 0.0.0.0 takes IPv4 only, as in memcached, where Go's "tcp"
+// would listen dual-stack on [::]), "tcp" otherwise.
+func (l Listener) Network() string {
+	host, _, err := net.SplitHostPort(l.Addr)
+	if err != nil {
+		return "tcp"
+	}
+	if ip := net.ParseIP(host); ip != nil && !strings.Contains(host, ":") && ip.To4() != nil {
+		return "tcp4"
+	}
+	return "tcp"
+}
+
 // Listeners parses the -l entries (DefaultListen when there are none) in
 // memcached 1.6.18's forms, each optionally preceded by prefixes in this
 // order:

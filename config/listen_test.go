@@ -79,6 +79,23 @@ func TestListenersErrors(t *testing.T) {
 	}
 }
 
+func TestListenerNetwork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"0.0.0.0:11211":        "tcp4",
+		"127.0.0.1:0":          "tcp4",
+		":11211":               "tcp",
+		"[::]:11211":           "tcp",
+		"[::1]:5":              "tcp",
+		"[::ffff:127.0.0.1]:5": "tcp",
+		"localhost:11211":      "tcp",
+		"not an address":       "tcp",
+	} {
+		if got := (Listener{Addr: addr}).Network(); got != want {
+			t.Errorf("Listener{Addr: %q}.Network() = %q, want %q", addr, got, want)
+		}
+	}
+}
+
 func TestListenAddrs(t *testing.T) {
 	tests := []struct {
 		args []string

@@ -234,7 +234,7 @@ func (d *Daemon) listenTCP() (map[string]string, error) {
 	}
 	protos := map[string]string{}
 	for _, l := range ls {
-		ln, err := server.Listen("tcp", l.Addr)
+		ln, err := server.Listen(l.Network(), l.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("mnemo: failed to listen on TCP %s: %w", l.Addr, err)
 		}

@@ -271,3 +271,27 @@ func TestStatsConnsStates(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestListenIPv4Any: -l 0.0.0.0 listens on IPv4 only, as memcached does,
+// and "stats conns" shows the listener as tcp:0.0.0.0:P (a dual-stack
+// listener would show tcp:[::]:P).
+func TestListenIPv4Any(t *testing.T) {
+	d := start(t, "-l", "0.0.0.0:0")
+	addrs := d.Addrs()
+	if len(addrs) != 2 {
+		t.Fatalf("Addrs() = %v, want two listeners", addrs)
+	}
+	wild := addrs[1].String()
+	if !strings.HasPrefix(wild, "0.0.0.0:") {
+		t.Fatalf("-l 0.0.0.0:0 listens on %s, want 0.0.0.0:P", wild)
+	}
+	var found bool
+	for _, line := range dial(t, d).do("stats conns\r\n", isEnd) {
+		if strings.HasSuffix(line, ":addr tcp:"+wild+"\r\n") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("stats conns does not list tcp:%s", wild)
+	}
+}
