@@ -9,26 +9,25 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // memcachedTool is Debian's memcached-tool (package memcached).
 const memcachedTool = "/usr/share/memcached/scripts/memcached-tool"
 
 // runMemcachedTool runs memcached-tool against addr in mode and returns
-// its standard output. The one-minute bound only stops a hang (before
+// its standard output. The bound (patience) only stops a hang (before
 // lru_crawler metadump, "dump" and "keys" waited forever on mnemo).
 func runMemcachedTool(t *testing.T, addr string, mode ...string) string {
 	t.Helper()
 	perl := lookPath(t, "perl", "perl")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, perl, append([]string{memcachedTool, addr}, mode...)...)
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if ctx.Err() != nil {
-		t.Fatalf("memcached-tool %s %q did not finish in a minute; output so far:\n%s", addr, mode, out)
+		t.Fatalf("memcached-tool %s %q did not finish in %v; output so far:\n%s", addr, mode, patience, out)
 	}
 	if err != nil {
 		t.Fatalf("memcached-tool %s %q: %v; stderr: %s", addr, mode, err, stderr.String())
