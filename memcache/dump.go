@@ -1,11 +1,8 @@
 package memcache
 
 import (
-	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"weak"
 
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/internal/number"
@@ -61,23 +58,6 @@ type crawlerState struct {
 	disabled atomic.Bool
 }
 
-// crawlers holds each live Handler's crawlerState, keyed weakly so that
-// a Handler that is no longer used is collected with its entry.
-var crawlers sync.Map // weak.Pointer[Handler] -> *crawlerState
-
-// crawler returns h's lru_crawler state.
-func (h *Handler) crawler() *crawlerState {
-	key := weak.Make(h)
-	if st, ok := crawlers.Load(key); ok {
-		return st.(*crawlerState)
-	}
-	st, loaded := crawlers.LoadOrStore(key, &crawlerState{})
-	if !loaded {
-		runtime.AddCleanup(h, func(k weak.Pointer[Handler]) { crawlers.Delete(k) }, key)
-	}
-	return st.(*crawlerState)
-}
-
 // Replies of lru_crawler, memcached's words.
 var (
 	crawlerDisabled   = []byte("CLIENT_ERROR lru crawler disabled\r\n")
@@ -97,7 +77,7 @@ var (
 // A subcommand that takes an argument must have exactly one, the others
 // none; anything else (noreply included) is ERROR.
 func (s *session) lruCrawler(c *server.Conn, r *text.Request) error {
-	cr := s.h.crawler()
+	cr := &s.h.crawler
 	switch {
 	case len(r.Args) == 1 && string(r.Args[0]) == "enable":
 		if cr.disabled.CompareAndSwap(true, false) {

@@ -82,7 +82,8 @@ type Handler struct {
 	// Verbosity is the level set by the verbosity command (and -v).
 	Verbosity atomic.Int32
 
-	detail detailStats
+	detail  detailStats
+	crawler crawlerState // lru_crawler enable/disable
 	// maxBytes is the memory limit cache_memlimit last set, in bytes;
 	// 0 until it succeeds once. "stats settings" shows it as maxbytes.
 	maxBytes atomic.Int64
