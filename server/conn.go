@@ -105,6 +105,8 @@ type Conn struct {
 	poked  atomic.Bool // the sweeper moved the read deadline to park c
 	parked bool        // registered in the poller, without a goroutine
 	dirty  bool        // a write failed
+	// noEager: parking failed once; this goroutine waits in its reads
+	noEager bool
 }
 
 func newConn(s *Server, nc net.Conn, le *listener) *Conn {
@@ -203,6 +205,22 @@ func (c *Conn) serveLoop() (parked bool) {
 			return false
 		}
 		if err := c.fill(); err != nil {
+			if err == syscall.EAGAIN {
+				// Nothing to read and the server is crowded: park
+				// without waiting for the sweeper (see crowded).
+				if !c.parkSession() {
+					c.logClose(ErrSessionPanic)
+					return false
+				}
+				if c.park() {
+					c.srv.eagerParks.Add(1)
+					return true
+				}
+				// Not parked (stopping, or the poller is gone): wait
+				// in the read as usual.
+				c.noEager = true
+				continue
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.stopping.Load() &&
 				(s.cfg.IdleTimeout == 0 || time.Duration(time.Now().UnixNano()-c.armedAt) < s.cfg.IdleTimeout) {
 				// The sweeper's poke, not the idle timeout.
@@ -541,6 +559,11 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		case syscall.EAGAIN:
 			if c.w == 0 && c.bufp != nil {
 				c.dropBuf()
+			}
+			if c.w == c.r && c.need == 0 && !c.noEager && c.fd >= 0 && c.srv.crowded() {
+				// Park now rather than wait here: see crowded.
+				c.rerr = syscall.EAGAIN
+				return true
 			}
 			return false
 		case nil:

@@ -27,6 +27,26 @@ const DefaultParkIdleAfter = time.Second
 // c.parked under it owns the connection next. Lock order: Server.mu,
 // Conn.pmu, poller.mu.
 
+// Crowded servers park at once
+//
+// Waiting ParkIdleAfter before parking keeps the request path free of
+// epoll calls while a server has few connections. When many connections
+// arrive together (a client pool opening, a proxy reconnecting), each
+// would hold a goroutine for that second, and the runtime never frees a
+// goroutine's descriptor (runtime.g, about 0.4 KiB) once it has existed:
+// the peak count of goroutines stays in the process for good. So while
+// more than crowdedAbove connections are not parked, a connection whose
+// read would block with nothing buffered parks at once, as in an event
+// loop: one epoll_ctl per wake-up, and the goroutine count stays near
+// crowdedAbove plus the connections with work.
+const crowdedAbove = 512
+
+// crowded reports whether connections should park as soon as a read
+// would block (see crowdedAbove).
+func (s *Server) crowded() bool {
+	return s.poller != nil && s.curr.Load()-s.parked.Load() > int64(s.crowdedAbove)
+}
+
 // park registers c in the poller and reports whether the calling
 // goroutine must end (the poller or a stopper now owns c).
 func (c *Conn) park() bool {
@@ -110,7 +130,8 @@ func (s *Server) sweep() {
 	var (
 		release     <-chan time.Time // armed after a mass park
 		lastRelease time.Time
-		pending     int // connections poked since the last release
+		pending     int   // connections parked since the last release
+		eager       int64 // s.eagerParks at the last tick
 	)
 	for {
 		select {
@@ -118,6 +139,9 @@ func (s *Server) sweep() {
 			return
 		case now := <-t.C:
 			poked := s.sweepOnce(now)
+			e := s.eagerParks.Load()
+			poked += int(e - eager)
+			eager = e
 			pending += poked
 			if pending >= s.releaseAfter && poked <= s.releaseAfter/8 && release == nil &&
 				(lastRelease.IsZero() || now.Sub(lastRelease) >= releaseInterval) {
@@ -137,6 +161,7 @@ func (s *Server) sweep() {
 // freed memory for reuse (up to about twice the live heap, longer while
 // nothing allocates), so the process's RSS, which operators see, stays
 // at the peak. When the sweeps have poked releaseAfterParked connections
+// (or connections have parked at once that many times, see crowdedAbove)
 // or more (each frees at least a few KiB: its stack and its session's
 // working state) and the burst is over (a sweep pokes at most an eighth
 // of that), the sweeper waits releaseDelay for the last ones to park and

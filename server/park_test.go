@@ -164,3 +164,59 @@ func TestParkerAndRelease(t *testing.T) {
 	}
 	eventually(t, "memory released", func() bool { return s.releases.Load() >= 1 })
 }
+
+// TestParkingCrowded: while more than crowdedAbove connections are not
+// parked, a connection parks as soon as its read would block, without
+// waiting for the sweeper (here an hour away), and still serves every
+// request, pipelined across parks included.
+func TestParkingCrowded(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	base := runtime.NumGoroutine()
+	h := newLineHandler()
+	s := New(h, Config{ParkIdleAfter: time.Hour})
+	s.crowdedAbove = 4 // before Serve
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	ts := &testServer{t: t, h: h, s: s, l: l, errc: errc,
+		dial: func() (net.Conn, error) { return net.Dial("tcp", l.Addr().String()) }}
+	t.Cleanup(ts.stop)
+	const n = 20
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = ts.connect()
+	}
+	for round := range 3 {
+		for _, c := range cs {
+			c.send("hello\n")
+		}
+		for _, c := range cs {
+			c.expect("HELLO\n")
+		}
+		// Parking stops once only crowdedAbove are left unparked.
+		eventually(t, "crowd parked", func() bool { return s.Stats().ParkedConns >= n-4 })
+		if round == 0 {
+			eventually(t, "goroutines gone", func() bool { return runtime.NumGoroutine() < base+n/2 })
+		}
+	}
+	if s.eagerParks.Load() < n-4 {
+		t.Errorf("eagerParks = %d, want at least %d", s.eagerParks.Load(), n-4)
+	}
+	// A request split across a park.
+	c := cs[n-1]
+	c.send("big 1000\n" + strings.Repeat("p", 10))
+	c.send(strings.Repeat("p", 990))
+	if got := c.line(); !strings.HasPrefix(got, "GOT 1000 ") {
+		t.Fatalf("got %q", got)
+	}
+	ts.stop()
+	for _, c := range cs {
+		c.expectEOF()
+	}
+	noLeaks(t, base)
+}

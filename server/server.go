@@ -279,6 +279,9 @@ type Server struct {
 	releases   atomic.Uint64 // free memory returned to the OS after a mass park
 	// releaseAfter is releaseAfterParked (a field for tests)
 	releaseAfter int
+	eagerParks   atomic.Int64 // connections parked at once, crowded
+	// crowdedAbove is crowdedAbove (a field for tests)
+	crowdedAbove int
 	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
 	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
 
@@ -328,6 +331,7 @@ func New(h Handler, cfg Config) *Server {
 		done:      make(chan struct{}),
 
 		releaseAfter: releaseAfterParked,
+		crowdedAbove: crowdedAbove,
 	}
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
