@@ -20,6 +20,9 @@
 // cost) and its descriptor waits in the server's one epoll set; when
 // bytes arrive the poller gives it a goroutine again. Only idle
 // connections park, so a connection with work always has its goroutine.
+// While more than 512 connections are not parked, a connection parks as
+// soon as its read would block (an event loop's cost, one epoll_ctl per
+// wake-up), so a burst of connections never holds a goroutine each.
 // Parking needs Linux and a connection that exposes its descriptor (TCP
 // and unix sockets). A Session that is a Parker is told just before its
 // connection parks, to give up what it can rebuild. After a burst of
