@@ -299,14 +299,15 @@ func (m *storeMutator) Mutate(cur *engine.Item, found bool, next *engine.Item) e
 		switch {
 		case m.mode == ModeCAS:
 			m.status = NotFound
-		case m.cas != 0:
-			m.status = NotFound
 		case m.mode == ModeSet || m.mode == ModeAdd:
 			m.status = Stored
 			next.Meta = engine.Meta{Flags: m.flags, Exptime: m.exptime}
 			next.Value = m.value
 			return engine.OpStore
 		default:
+			// replace, and append or prepend with or without a CAS
+			// (memcached compares an append's CAS only with an item
+			// that exists).
 			m.status = NotStored
 		}
 		return engine.OpNone

@@ -159,6 +159,13 @@ func TestBinary(t *testing.T) {
 		one("append and prepend to a missing key",
 			req(opAppend, 2, 0, "", "k", "z")+req(opPrepend, 3, 0, "", "k", "a"),
 			errRes(opAppend, stNotStored, 2)+errRes(opPrepend, stNotStored, 3)),
+		// memcached checks an append's CAS only against an item that
+		// exists: a missing key is NOT_STORED, CAS or not (a SET, ADD or
+		// REPLACE with a CAS becomes a cas command: NOT_FOUND).
+		one("append and prepend with a CAS to a missing key",
+			req(opAppend, 2, 12345, "", "k", "z")+req(opPrepend, 3, 12345, "", "k", "a")+
+				req(opAdd, 4, 12345, store(0, 0), "k", "v"),
+			errRes(opAppend, stNotStored, 2)+errRes(opPrepend, stNotStored, 3)+errRes(opAdd, stNotFound, 4)),
 		one("set with a CAS",
 			setK+req(opSet, 2, 9, store(0, 0), "k", "x")+req(opSet, 3, 1, store(0, 0), "k", "y")+req(opSet, 4, 1, store(0, 0), "nope", "y")+req(opGet, 5, 0, "", "k", ""),
 			setKOK+errRes(opSet, stExists, 2)+res(opSet, stOK, 3, 2, "", "", "")+errRes(opSet, stNotFound, 4)+item(opGet, 5, 2, 0, "", "y")),
