@@ -28,6 +28,8 @@ type binSession struct {
 type binWork struct {
 	cs  *cache.Session
 	req binary.Request
+	// lastValue is the size of the last value read (see roomFor).
+	lastValue int
 }
 
 func (h *Handler) newBinarySession() *binSession {
@@ -230,7 +232,7 @@ func (s *binSession) get(c *server.Conn, r *binary.Request) {
 	)
 	start := len(c.Out)
 	room := binary.ItemHeaderLen(len(key))
-	out := withRoom(c.Out, room)
+	out := roomFor(c, room, s.lastValue)
 	if base == binary.OpGet || base == binary.OpGetK {
 		m, out, ok, err = s.cs.Get(r.Key, out)
 	} else {
@@ -243,6 +245,7 @@ func (s *binSession) get(c *server.Conn, r *binary.Request) {
 		s.engineErr(c, r, err, "")
 	case ok:
 		n := len(out) - start - room
+		s.lastValue = n
 		if base == binary.OpTouch {
 			n = 0 // TOUCH answers without the value
 		}

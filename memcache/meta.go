@@ -115,7 +115,7 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 	// header line.
 	start := len(c.Out)
 	room := metaHeaderMax(r)
-	res, out, err := s.cs.MetaGet(r.Key, withRoom(c.Out, room), o)
+	res, out, err := s.cs.MetaGet(r.Key, roomFor(c, room, s.lastValue), o)
 	c.Out = out[:start]
 	if err != nil {
 		s.metaErr(c, err, text.OutOfMemoryStoring)
@@ -135,6 +135,9 @@ func (s *session) metaGet(c *server.Conn, r *text.Request) {
 		return
 	}
 	n := len(out) - start - room
+	if n > 0 {
+		s.lastValue = n
+	}
 	hdr := out[start:start]
 	if m.Has('v') {
 		hdr = append(hdr, "VA "...)

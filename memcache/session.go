@@ -2,7 +2,6 @@ package memcache
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 
 	"github.com/mnemo-cache/mnemo/cache"
@@ -46,6 +45,9 @@ type textWork struct {
 	cs  *cache.Session
 	dec text.Decoder
 	req text.Request
+	// lastValue is the size of the last value read, the guess for the
+	// next one (see roomFor).
+	lastValue int
 }
 
 // newTextWork is the Handler's pool constructor: a decoder with the
@@ -225,7 +227,7 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 		)
 		start := len(c.Out)
 		room := valueHeaderMax(len(key))
-		out := withRoom(c.Out, room)
+		out := roomFor(c, room, s.lastValue)
 		if touch {
 			m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
 		} else {
@@ -239,6 +241,7 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 		}
 		if ok {
 			n := len(out) - start - room
+			s.lastValue = n
 			hdr := text.AppendValueHeader(out[start:start], key, m.Flags, n, m.CAS, withCAS)
 			out = closeGap(out, start, len(hdr), room, n)
 			c.Out = append(out, crlf...)
@@ -254,14 +257,14 @@ func valueHeaderMax(klen int) int {
 	return len("VALUE ") + klen + 1 + 10 + 1 + 20 + 1 + 20 + 2
 }
 
-// withRoom returns out with room more bytes (of undefined content), for a
-// reply header to be written over once the value appended after them is
-// known. It grows out at most once.
-func withRoom(out []byte, room int) []byte {
-	if cap(out)-len(out) < room {
-		out = slices.Grow(out, room)
-	}
-	return out[:len(out)+room]
+// roomFor returns c.Out with room more bytes (of undefined content) for a
+// reply header, and capacity after them for a value of about guess bytes
+// (the last value's size), so that the engine copies a value of that
+// size in without growing the buffer; large values then reuse the
+// server's pooled large reply buffers (server.Conn.GrowOut).
+func roomFor(c *server.Conn, room, guess int) []byte {
+	c.GrowOut(room + guess + len(crlf))
+	return c.Out[:len(c.Out)+room]
 }
 
 // closeGap finishes a reply built in out from start: a header of hlen

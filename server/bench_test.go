@@ -52,6 +52,30 @@ func TestRoundTripAllocs(t *testing.T) {
 	}
 }
 
+// TestLargeReplyAllocs: a pipelined batch of large replies, each made
+// room for with GrowOut, reuses the server's pooled large reply buffers:
+// no allocation per batch in steady state (a reply buffer grown by append
+// would be reallocated several times per batch, and dropped after it).
+func TestLargeReplyAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	c, stop := dialBench(t, Config{})
+	defer stop()
+	const n, size = 24, 16 << 10 // more than LargeReplyBuffer in all
+	req := []byte(strings.Repeat("blob 16384\n", n))
+	buf := make([]byte, n*(size+1))
+	for range 20 {
+		roundTrip(t, c, req, buf)
+	}
+	if buf[0] != 'b' || buf[size] != '\n' {
+		t.Fatalf("reply %q...", buf[:10])
+	}
+	if a := testing.AllocsPerRun(100, func() { roundTrip(t, c, req, buf) }); a > 0.5 {
+		t.Errorf("%.2f allocations per batch of %d large replies", a, n)
+	}
+}
+
 // BenchmarkPingPong measures one request/reply round trip over loopback.
 func BenchmarkPingPong(b *testing.B) {
 	c, stop := dialBench(b, Config{})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -369,9 +370,11 @@ func (c *Conn) write() error {
 	if n > 0 {
 		c.bytesWritten.Add(uint64(n))
 	}
-	if cap(c.Out) > MaxKeptReplyBuffer {
+	if cap(c.Out) > MaxKeptReplyBuffer && cap(c.Out) != LargeReplyBuffer {
 		c.Out = nil
 	} else {
+		// A large pooled buffer stays for the rest of the batch
+		// (settle gives it back).
 		c.Out = c.Out[:0]
 	}
 	c.outBytes.Store(int64(cap(c.Out)))
@@ -393,7 +396,11 @@ func (c *Conn) getOut() {
 
 func (c *Conn) putOut() {
 	c.outBytes.Store(0)
-	if c.Out == nil || cap(c.Out) > MaxKeptReplyBuffer {
+	pool := &c.srv.opool
+	switch {
+	case cap(c.Out) == LargeReplyBuffer:
+		pool = &c.srv.lpool
+	case c.Out == nil || cap(c.Out) > MaxKeptReplyBuffer:
 		c.Out = nil
 		return
 	}
@@ -402,9 +409,42 @@ func (c *Conn) putOut() {
 		p = new([]byte)
 	}
 	*p = c.Out[:0]
-	c.srv.opool.Put(p)
+	pool.Put(p)
 	c.outp = nil
 	c.Out = nil
+}
+
+// GrowOut makes room for n more bytes in Out, so that the next n bytes
+// appended to it do not reallocate it. A reply that outgrows a small
+// buffer moves to a pooled one of LargeReplyBuffer bytes (if it fits
+// there), which the connection gives back when its batch is done: a
+// Session that knows roughly how much it is about to append (a value of
+// the size of the last one) calls GrowOut first, and replies of large
+// values reuse a few buffers instead of growing new ones.
+func (c *Conn) GrowOut(n int) {
+	if cap(c.Out)-len(c.Out) >= n {
+		return
+	}
+	if len(c.Out)+n > LargeReplyBuffer || cap(c.Out) >= LargeReplyBuffer {
+		c.Out = slices.Grow(c.Out, n)
+		c.outBytes.Store(int64(cap(c.Out)))
+		return
+	}
+	p := c.srv.lpool.Get().(*[]byte)
+	nb := append((*p)[:0], c.Out...)
+	*p = nil
+	if old := c.Out; old != nil && cap(old) <= MaxKeptReplyBuffer {
+		// The small buffer goes back to its pool.
+		box := c.outp
+		if box == nil {
+			box = new([]byte)
+		}
+		*box = old[:0]
+		c.srv.opool.Put(box)
+	}
+	c.outp = p // the box to give the large buffer back in
+	c.Out = nb
+	c.outBytes.Store(int64(cap(c.Out)))
 }
 
 // setBuf installs b (from the pool when p is not nil) as the read buffer.

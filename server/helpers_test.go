@@ -28,6 +28,8 @@ import (
 //	bufstat       reply "BUF B"
 //	reply N       reply N bytes of 'r' and a newline
 //	outcap        reply "OUT C" where C is cap(c.Out) when Serve started
+//	blob N        reply N bytes of 'b' and a newline, making room with
+//	              GrowOut first (as a session that knows the size does)
 type lineHandler struct {
 	entered chan struct{}
 	release chan struct{}
@@ -119,6 +121,13 @@ func (s *lineSession) Serve(c *Conn, in []byte) (consumed, need int, err error) 
 		case string(line) == "bufstat":
 			c.Out = append(c.Out, "BUF "...)
 			c.Out = strconv.AppendUint(c.Out, c.Server().Stats().ReadBufBytes, 10)
+			c.Out = append(c.Out, '\n')
+		case bytes.HasPrefix(line, []byte("blob ")):
+			n, _ := strconv.Atoi(string(line[5:]))
+			c.GrowOut(n + 1)
+			for range n {
+				c.Out = append(c.Out, 'b')
+			}
 			c.Out = append(c.Out, '\n')
 		case bytes.HasPrefix(line, []byte("reply ")):
 			n, _ := strconv.Atoi(string(line[6:]))

@@ -93,6 +93,12 @@ const (
 	// MaxKeptReplyBuffer is the capacity above which a reply buffer is
 	// dropped after it has been written instead of being reused.
 	MaxKeptReplyBuffer = 64 << 10
+	// LargeReplyBuffer is the capacity of the pooled buffers Conn.GrowOut
+	// moves a reply buffer to when it outgrows a small one (large values,
+	// long multi-gets): a connection takes one for a batch and gives it
+	// back when the batch is done, so replies of large values reuse a few
+	// buffers instead of growing a new one each time.
+	LargeReplyBuffer = 512 << 10
 )
 
 const (
@@ -265,6 +271,7 @@ type Server struct {
 
 	rpool sync.Pool // *[]byte of cfg.ReadBufferSize
 	opool sync.Pool // *[]byte reply buffers
+	lpool sync.Pool // *[]byte reply buffers of LargeReplyBuffer bytes
 
 	nextID   atomic.Uint64
 	grown    atomic.Int64  // bytes of grown read buffers held now
@@ -337,6 +344,7 @@ func New(h Handler, cfg Config) *Server {
 	size := s.cfg.ReadBufferSize
 	s.rpool.New = func() any { b := make([]byte, size); return &b }
 	s.opool.New = func() any { b := make([]byte, 0, initialReplyBuffer); return &b }
+	s.lpool.New = func() any { b := make([]byte, 0, LargeReplyBuffer); return &b }
 	return s
 }
 
