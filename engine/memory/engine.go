@@ -144,7 +144,8 @@ type Engine struct {
 	closed atomic.Bool
 	cmu    sync.Mutex // serializes Close
 
-	scratch   sync.Pool // *scratch
+	lc        lruCounters // stats.go
+	scratch   sync.Pool   // *scratch
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 
@@ -334,12 +335,24 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 	return m, dst, true, nil
 }
 
+// countDeadLocked counts a lookup that met r dead, which the caller then
+// removes: memcached's get_flushed or get_expired (flushed first, as in
+// its do_item_get), counted once per item since the item is gone after.
+func (e *Engine) countDeadLocked(sh *shard, r rec, now int64, fm *flushMark) {
+	if fm.Flushed(now, int64(r.atime()), r.cas()) {
+		sh.getFlushed++
+	} else {
+		sh.getExpired++
+	}
+}
+
 // removeDead removes entry ent from sh if it is still there and dead.
 func (e *Engine) removeDead(sh *shard, ent uint64, now int64, fm *flushMark) {
 	sh.mu.Lock()
 	if !e.closed.Load() {
 		if slot := sh.findEntry(ent); slot >= 0 {
 			if r := recAt(e.mem, entryOff(ent)); e.dead(r, now, fm) {
+				e.countDeadLocked(sh, r, now, fm)
 				e.dropLocked(sh, slot, r, true)
 			}
 		}
@@ -462,6 +475,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			val = next.Value
 		case engine.OpMeta:
 			if !s.alive {
+				e.dropDeadLocked(sh, slot, r, now, fm)
 				sh.mu.Unlock()
 				return engine.OpNone, zero, nil
 			}
@@ -496,12 +510,18 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			sh.mu.Unlock()
 			return engine.OpMeta, out, nil
 		case engine.OpDelete:
+			if slot >= 0 && !s.alive {
+				e.countDeadLocked(sh, r, now, fm)
+			}
 			if slot >= 0 {
 				e.dropLocked(sh, slot, r, !s.alive)
 			}
 			sh.mu.Unlock()
 			return engine.OpDelete, zero, nil
 		default:
+			if !s.alive {
+				e.dropDeadLocked(sh, slot, r, now, fm)
+			}
 			sh.mu.Unlock()
 			return engine.OpNone, cur.Meta, nil
 		}
@@ -518,6 +538,9 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		size := recSizeOf(len(key), len(val), exp, next.Flags)
 		off, err := e.alloc(size, e.stripeOf(h))
 		if err != nil {
+			if err == engine.ErrNoMemory {
+				e.lc.outOfMemory.Add(1)
+			}
 			return engine.OpNone, zero, err
 		}
 		if casv == 0 {
@@ -541,6 +564,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if slot >= 0 {
 			old := recAt(e.mem, entryOff(s.ent))
 			if !s.alive {
+				e.countDeadLocked(sh, old, now, fm)
 				sh.reclaimed++
 				if infoBits(old.info())&engine.BitFetched == 0 {
 					sh.expiredUnfetched++
@@ -590,8 +614,22 @@ func (e *Engine) Delete(key []byte) (bool, error) {
 	}
 	r := recAt(e.mem, entryOff(ent))
 	dead := e.dead(r, now, fm)
+	if dead {
+		e.countDeadLocked(sh, r, now, fm)
+	}
 	e.dropLocked(sh, slot, r, dead)
 	return !dead, nil
+}
+
+// dropDeadLocked removes the dead item an Update's lookup met at slot
+// (if any) when the Mutator left the key alone, and counts the lookup, as
+// memcached unlinks an expired item its lookup meets.
+func (e *Engine) dropDeadLocked(sh *shard, slot int, r rec, now int64, fm *flushMark) {
+	if slot < 0 {
+		return
+	}
+	e.countDeadLocked(sh, r, now, fm)
+	e.dropLocked(sh, slot, r, true)
 }
 
 // Flush implements engine.Engine. It only sets a time mark (see

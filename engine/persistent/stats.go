@@ -12,6 +12,7 @@ type counters struct {
 	commits, commitItems, commitErrors, writeErrors atomic.Uint64
 	commitLastUs, lagMaxNs                          atomic.Int64
 	diskReads, diskHits, diskMisses                 atomic.Uint64
+	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors                   atomic.Uint64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
@@ -26,7 +27,11 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 
 // Stats implements engine.Engine. It reports the memory tier's statistics
 // (curr_items, bytes, limit_maxbytes, evictions, ...: the items in
-// memory; counters carry over flush_all, which replaces the tier) and the
+// memory; counters carry over flush_all, which replaces the tier), except
+// get_expired and get_flushed, which count the lookups that read an
+// expired or flushed item from the queue or the disk (every memory miss
+// reads through, so this covers the items memory dropped too; a dead item
+// on disk counts at each lookup until the sweep deletes it), and the
 // engine's own, prefixed persistent_:
 //
 //	persistent_durability          async or sync
@@ -68,6 +73,12 @@ func (e *Engine) Stats(add func(name, value string)) {
 	mt := e.mem.Load()
 	e.fmu.Unlock()
 	mt.Stats(func(name, value string) {
+		switch name {
+		case "get_expired":
+			value = utoa(e.st.getExpired.Load())
+		case "get_flushed":
+			value = utoa(e.st.getFlushed.Load())
+		}
 		if b, ok := base[name]; ok {
 			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
 				value = utoa(n + b)
@@ -136,7 +147,7 @@ func (e *Engine) ResetStats() {
 	e.mem.Load().ResetStats()
 	e.fmu.Unlock()
 	st := &e.st
-	for _, c := range []*atomic.Uint64{&st.queued, &st.coalesced, &st.waits, &st.commits, &st.commitItems,
+	for _, c := range []*atomic.Uint64{&st.getExpired, &st.getFlushed, &st.queued, &st.coalesced, &st.waits, &st.commits, &st.commitItems,
 		&st.commitErrors, &st.writeErrors, &st.diskReads, &st.diskHits, &st.diskMisses, &st.readErrors} {
 		c.Store(0)
 	}
