@@ -28,7 +28,10 @@ func TestGetExpiredFlushed(t *testing.T) {
 		}
 	}
 	none := funcM(func(*engine.Item, bool, *engine.Item) engine.Op { return engine.OpNone })
-	meta := funcM(func(cur *engine.Item, _ bool, next *engine.Item) engine.Op { next.Meta = cur.Meta; return engine.OpMeta })
+	meta := funcM(func(cur *engine.Item, _ bool, next *engine.Item) engine.Op {
+		next.Meta = cur.Meta
+		return engine.OpMeta
+	})
 	want("start", 0, 0)
 	get(t, e, "absent")
 	want("absent key", 0, 0)
