@@ -230,6 +230,10 @@ func (h *Handler) settings(add func(name, value string)) {
 			if h.detail.on.Load() {
 				value = "yes"
 			}
+		default:
+			if v, ok := h.st.tunedValue(name); ok {
+				value = v
+			}
 		}
 		add(name, value)
 	})
