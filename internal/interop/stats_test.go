@@ -3,6 +3,7 @@ package interop
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -225,4 +226,52 @@ func TestStatsIdleKicks(t *testing.T) {
 			t.Errorf("flags %q: idle_kicks printed by memcached %v, by mnemo %v", flags, mcHas, mnHas)
 		}
 	}
+}
+
+// resetCounters are general stats that "stats reset" zeroes on memcached
+// (its stats_reset: struct stats, the thread and slab stats, the item
+// stats) and that read the same on both servers right after it.
+var resetCounters = []string{
+	"total_connections", "rejected_connections", "cmd_get", "cmd_set", "cmd_flush",
+	"cmd_touch", "cmd_meta", "get_hits", "get_misses", "get_expired", "get_flushed",
+	"delete_misses", "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits",
+	"cas_misses", "cas_hits", "cas_badval", "touch_hits", "touch_misses", "store_too_large",
+	"store_no_memory", "auth_cmds", "auth_errors", "read_buf_oom", "listen_disabled_num",
+	"time_in_listen_disabled_us", "total_items", "evictions", "reclaimed", "expired_unfetched",
+	"evicted_unfetched", "evicted_active", "slabs_moved", "malloc_fails", "log_worker_dropped",
+	"log_worker_written", "log_watcher_skipped", "log_watcher_sent", "direct_reclaims",
+	// What stays: the gauges.
+	"curr_items", "curr_connections",
+}
+
+// TestStatsReset checks that "stats reset" clears what memcached's clears
+// and keeps the gauges: the counters read the same on both servers after
+// it, the per-class counters of stats slabs and stats items are 0, and
+// bytes_read and bytes_written restart (they count the stats commands
+// since, a few dozen bytes, on both).
+func TestStatsReset(t *testing.T) {
+	mc, mn := statsPair(t)
+	for _, c := range []*client{mc, mn} {
+		// A second connection, so that total_connections was 2 before.
+		c2 := dial(t, c.conn.RemoteAddr().String())
+		c2.send("version\r\n")
+		c2.line()
+		c.send("stats reset\r\n")
+		if got := c.line(); got != "RESET" {
+			t.Fatalf("stats reset: %q", got)
+		}
+	}
+	for _, c := range []*client{mc, mn} {
+		_, v := c.stats("")
+		for _, n := range []string{"bytes_read", "bytes_written"} {
+			if x, err := strconv.Atoi(v[n]); err != nil || x > 200 {
+				t.Errorf("%s after stats reset: %s = %q, want a few dozen bytes", c.conn.RemoteAddr(), n, v[n])
+			}
+		}
+	}
+	compareStats(t, mc, mn, "", true, resetCounters)
+	compareStats(t, mc, mn, "slabs", true, []string{"1:get_hits", "1:cmd_set", "1:delete_hits",
+		"1:incr_hits", "1:decr_hits", "1:cas_hits", "1:cas_badval", "1:touch_hits"})
+	compareStats(t, mc, mn, "items", true, []string{"items:1:number", "items:1:evicted",
+		"items:1:reclaimed", "items:1:expired_unfetched", "items:1:hits_to_cold"})
 }
