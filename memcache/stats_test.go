@@ -40,3 +40,33 @@ func TestStatsClassCounters(t *testing.T) {
 		t.Errorf("get_expired %q get_flushed %q, want 1 and 1", general["get_expired"], general["get_flushed"])
 	}
 }
+
+// TestBinaryStatClassCounters checks that the binary protocol's STAT
+// slabs and STAT items carry the per-class counters too.
+func TestBinaryStatClassCounters(t *testing.T) {
+	srv := start(t, opts{})
+	c := dial(t, srv.addr)
+	c.send(req(opSet, 1, 0, store(0, 0), "k", "v") + req(opGet, 2, 0, "", "k", ""))
+	c.read(24 + 24 + 4 + 1) // SET's reply, GET's with flags and value
+	hits := "items:1:hits_to_cold" // every item of mnemo's is in the cold LRU
+	if oracleMode() {
+		hits = "items:1:hits_to_hot" // a new item of memcached's in the hot one
+	}
+	for group, want := range map[string]string{"slabs": "1:get_hits", "items": hits} {
+		c.send(req(opStat, 3, 0, "", group, ""))
+		stats := map[string]string{}
+		for {
+			h := c.read(24)
+			klen := int(h[2])<<8 | int(h[3])
+			blen := int(h[8])<<24 | int(h[9])<<16 | int(h[10])<<8 | int(h[11])
+			body := c.read(blen)
+			if klen == 0 {
+				break
+			}
+			stats[string(body[:klen])] = string(body[klen:])
+		}
+		if stats[want] != "1" {
+			t.Errorf("binary STAT %s: %s = %q, want 1 (stats %q)", group, want, stats[want], stats)
+		}
+	}
+}
