@@ -352,22 +352,41 @@ func (e *Engine) removeDead(sh *shard, ent uint64, now int64, fm *flushMark) {
 	if !e.closed.Load() {
 		if slot := sh.findEntry(ent); slot >= 0 {
 			if r := recAt(e.mem, entryOff(ent)); e.dead(r, now, fm) {
-				e.countDeadLocked(sh, r, now, fm)
-				e.dropLocked(sh, slot, r, true)
+				e.dropLocked(sh, slot, r, dropLookup, now, fm)
 			}
 		}
 	}
 	sh.mu.Unlock()
 }
 
+// dropWhy tells dropLocked why an entry goes, for memcached's counters.
+type dropWhy uint8
+
+const (
+	// dropDeleted: a Delete or OpDelete of a live item.
+	dropDeleted dropWhy = iota
+	// dropLookup: a lookup met the item expired or flushed (memcached's
+	// do_item_get): get_expired or get_flushed.
+	dropLookup
+	// dropSweep: the background sweep found it dead (memcached's
+	// crawler): crawler_reclaimed, and expired_unfetched unless it was
+	// flushed or read.
+	dropSweep
+)
+
 // dropLocked removes the entry at slot (whose record is r) and updates the
-// counters; expired tells whether it was dead rather than deleted.
-func (e *Engine) dropLocked(sh *shard, slot int, r rec, expired bool) {
+// counters for why it goes. (reclaimed counts only what the segment
+// reclaim finds dead, memcached's LRU tail pull: memory reused from an
+// expired item.)
+func (e *Engine) dropLocked(sh *shard, slot int, r rec, why dropWhy, now int64, fm *flushMark) {
 	off := entryOff(sh.tab[slot])
 	size := r.size()
-	if expired {
-		sh.reclaimed++
-		if infoBits(r.info())&engine.BitFetched == 0 {
+	switch why {
+	case dropLookup:
+		e.countDeadLocked(sh, r, now, fm)
+	case dropSweep:
+		sh.crawlerReclaimed++
+		if infoBits(r.info())&engine.BitFetched == 0 && !fm.Flushed(now, int64(r.atime()), r.cas()) {
 			sh.expiredUnfetched++
 		}
 	}
@@ -510,11 +529,12 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			sh.mu.Unlock()
 			return engine.OpMeta, out, nil
 		case engine.OpDelete:
-			if slot >= 0 && !s.alive {
-				e.countDeadLocked(sh, r, now, fm)
-			}
 			if slot >= 0 {
-				e.dropLocked(sh, slot, r, !s.alive)
+				why := dropDeleted
+				if !s.alive {
+					why = dropLookup
+				}
+				e.dropLocked(sh, slot, r, why, now, fm)
 			}
 			sh.mu.Unlock()
 			return engine.OpDelete, zero, nil
@@ -565,10 +585,6 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			old := recAt(e.mem, entryOff(s.ent))
 			if !s.alive {
 				e.countDeadLocked(sh, old, now, fm)
-				sh.reclaimed++
-				if infoBits(old.info())&engine.BitFetched == 0 {
-					sh.expiredUnfetched++
-				}
 			}
 			osize := old.size()
 			sh.bytes -= osize
@@ -614,10 +630,11 @@ func (e *Engine) Delete(key []byte) (bool, error) {
 	}
 	r := recAt(e.mem, entryOff(ent))
 	dead := e.dead(r, now, fm)
+	why := dropDeleted
 	if dead {
-		e.countDeadLocked(sh, r, now, fm)
+		why = dropLookup
 	}
-	e.dropLocked(sh, slot, r, dead)
+	e.dropLocked(sh, slot, r, why, now, fm)
 	return !dead, nil
 }
 
@@ -628,8 +645,7 @@ func (e *Engine) dropDeadLocked(sh *shard, slot int, r rec, now int64, fm *flush
 	if slot < 0 {
 		return
 	}
-	e.countDeadLocked(sh, r, now, fm)
-	e.dropLocked(sh, slot, r, true)
+	e.dropLocked(sh, slot, r, dropLookup, now, fm)
 }
 
 // Flush implements engine.Engine. It only sets a time mark (see

@@ -69,6 +69,11 @@ func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 //	lru_crawler_starts        background sweep rounds
 //	crawler_items_checked     index entries the sweep looked at
 //	crawler_reclaimed         dead items it removed
+//	reclaimed                 dead items the segment reclaim met (memory
+//	                          reused from an expired item, memcached's
+//	                          LRU tail pull)
+//	expired_unfetched         never-read expired items the reclaim or the
+//	                          sweep removed
 //	moves_within_lru          items the reclaim moved to a newer segment
 //	                          because they were read (memory_reinserted)
 //	direct_reclaims           segment reclaims run by a store that needed

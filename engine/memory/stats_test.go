@@ -75,6 +75,10 @@ func TestGetExpiredFlushed(t *testing.T) {
 	e.sweep(1 << 20)
 	get(t, e, "w")
 	want("an item the sweep removed", 5, 3)
+	if s := statsOf(e); s["expired_unfetched"] != "1" || s["reclaimed"] != "0" {
+		t.Errorf("expired_unfetched %s reclaimed %s, want 1 (the sweep's, not the lookups') and 0 (no segment reclaim)",
+			s["expired_unfetched"], s["reclaimed"])
+	}
 	if s := statsOf(e); s["crawler_reclaimed"] != "1" || s["lru_crawler_starts"] != "1" || s["crawler_items_checked"] == "0" {
 		t.Errorf("after one sweep: crawler_reclaimed %s lru_crawler_starts %s crawler_items_checked %s, want 1, 1 and > 0",
 			s["crawler_reclaimed"], s["lru_crawler_starts"], s["crawler_items_checked"])

@@ -60,8 +60,7 @@ func (e *Engine) sweep(slots int) int {
 				sh.crawlerChecked++
 				r := recAt(e.mem, entryOff(ent))
 				if e.dead(r, now, fm) {
-					sh.crawlerReclaimed++
-					e.dropLocked(sh, pos, r, true)
+					e.dropLocked(sh, pos, r, dropSweep, now, fm)
 					removed++
 					// The backward shift may have moved another entry
 					// into pos: look at it again.
