@@ -47,7 +47,7 @@ func TestBinaryStatClassCounters(t *testing.T) {
 	srv := start(t, opts{})
 	c := dial(t, srv.addr)
 	c.send(req(opSet, 1, 0, store(0, 0), "k", "v") + req(opGet, 2, 0, "", "k", ""))
-	c.read(24 + 24 + 4 + 1) // SET's reply, GET's with flags and value
+	c.read(24 + 24 + 4 + 1)        // SET's reply, GET's with flags and value
 	hits := "items:1:hits_to_cold" // every item of mnemo's is in the cold LRU
 	if oracleMode() {
 		hits = "items:1:hits_to_hot" // a new item of memcached's in the hot one
