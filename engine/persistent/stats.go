@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -135,8 +136,31 @@ func (e *Engine) Stats(add func(name, value string)) {
 }
 
 // GroupStats implements engine.GroupStater with the memory tier's groups.
+// The counters of "stats items" carry over flush_all, as the general ones
+// (items:1:evicted is evictions of every tier, and so on).
 func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
-	return e.mem.Load().GroupStats(group, add)
+	if group != "items" {
+		return e.mem.Load().GroupStats(group, add)
+	}
+	e.fmu.Lock()
+	base := make(map[string]uint64, len(e.memBase))
+	for k, v := range e.memBase {
+		base[k] = v
+	}
+	mt := e.mem.Load()
+	e.fmu.Unlock()
+	return mt.GroupStats(group, func(name, value string) {
+		field := name[strings.LastIndexByte(name, ':')+1:]
+		if field == "evicted" {
+			field = "evictions"
+		}
+		if b, ok := base[field]; ok {
+			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
+				value = utoa(n + b)
+			}
+		}
+		add(name, value)
+	})
 }
 
 // ResetStats implements engine.StatsResetter: the memory tier's counters

@@ -1,6 +1,7 @@
 package persistent
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/mnemo-cache/mnemo/engine"
@@ -53,4 +54,30 @@ func TestGetExpiredFlushed(t *testing.T) {
 	want("Delete of a flushed item", 1, 2)
 	x.e.ResetStats()
 	want("stats reset", 0, 0)
+}
+
+// TestItemsStatsCarryOverFlush checks that the counters of stats items
+// survive flush_all, which replaces the memory tier, as the general ones.
+func TestItemsStatsCarryOverFlush(t *testing.T) {
+	x := newFx(t, engine.Env{MemoryLimit: 4 << 20}, "sweep_interval=0")
+	value := make([]byte, 100<<10)
+	items := func() map[string]string {
+		m := map[string]string{}
+		x.e.GroupStats("items", func(name, value string) { m[name] = value })
+		return m
+	}
+	for i := range 60 {
+		x.store("k"+strconv.Itoa(i), value, 0, 0)
+	}
+	before := items()["items:1:evicted"]
+	if before == "" || before == "0" || before != x.stat("evictions") {
+		t.Fatalf("items:1:evicted %q, evictions %q: want equal and not 0", before, x.stat("evictions"))
+	}
+	if err := x.e.Flush(x.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	x.set("new", "v")
+	if after := items()["items:1:evicted"]; after != before {
+		t.Errorf("items:1:evicted %q after flush_all, want %q as before", after, before)
+	}
 }
