@@ -1,6 +1,7 @@
 package memcache
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -446,15 +447,35 @@ func (h *Handler) boundServer() *server.Server {
 }
 
 // reservedFDs returns the descriptors the process has open for anything
-// but its conns client connections.
+// but its conns client connections, counted in /proc/self/fd with a
+// fixed buffer (a server may hold many thousands).
 func reservedFDs(conns uint64) uint64 {
-	fds, err := os.ReadDir("/proc/self/fd")
+	f, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return 0
 	}
-	// ReadDir's own descriptor is in the list.
-	n := uint64(max(len(fds)-1, 0))
-	if n < conns {
+	defer f.Close()
+	var buf [8 << 10]byte
+	n := uint64(0)
+	for {
+		got, err := syscall.ReadDirent(int(f.Fd()), buf[:])
+		if err != nil || got <= 0 {
+			break
+		}
+		// linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+		for b := buf[:got]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			if name := b[19:reclen]; name[0] != '.' {
+				n++
+			}
+			b = b[reclen:]
+		}
+	}
+	n-- // the descriptor reading the directory
+	if n < conns || n > 1<<31 {
 		return 0
 	}
 	return n - conns
