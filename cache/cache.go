@@ -161,7 +161,7 @@ func (c *Cache) NewSession() *Session {
 // Counters are memcached's command statistics.
 type Counters struct {
 	CmdGet, CmdSet, CmdFlush, CmdTouch, CmdMeta atomic.Uint64
-	GetHits, GetMisses, GetExpired, GetFlushed  atomic.Uint64
+	GetHits, GetMisses                          atomic.Uint64
 	DeleteHits, DeleteMisses                    atomic.Uint64
 	IncrHits, IncrMisses, DecrHits, DecrMisses  atomic.Uint64
 	CasHits, CasMisses, CasBadval               atomic.Uint64
@@ -177,7 +177,8 @@ type Counters struct {
 
 // fields lists the counters with their memcached stat names, in the order
 // memcached prints them (total_items, which memcached prints among the
-// item figures, last).
+// item figures, last). get_expired and get_flushed are the engine's
+// (engine.Engine's Stats): only the engine sees why a lookup missed.
 func (k *Counters) fields() []struct {
 	name string
 	v    *atomic.Uint64
@@ -189,7 +190,6 @@ func (k *Counters) fields() []struct {
 		{"cmd_get", &k.CmdGet}, {"cmd_set", &k.CmdSet}, {"cmd_flush", &k.CmdFlush},
 		{"cmd_touch", &k.CmdTouch}, {"cmd_meta", &k.CmdMeta},
 		{"get_hits", &k.GetHits}, {"get_misses", &k.GetMisses},
-		{"get_expired", &k.GetExpired}, {"get_flushed", &k.GetFlushed},
 		{"delete_misses", &k.DeleteMisses}, {"delete_hits", &k.DeleteHits},
 		{"incr_misses", &k.IncrMisses}, {"incr_hits", &k.IncrHits},
 		{"decr_misses", &k.DecrMisses}, {"decr_hits", &k.DecrHits},

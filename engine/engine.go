@@ -205,6 +205,9 @@ type Engine interface {
 	// Stats reports the engine's general statistics with memcached's names
 	// where one exists (curr_items, bytes, limit_maxbytes, evictions,
 	// total_items, expired_unfetched, evicted_unfetched, reclaimed, ...).
+	// get_expired and get_flushed count the lookups (Get, Update, Delete)
+	// that met an expired or a flushed item (memcached's do_item_get
+	// counts them; a Get only reports a miss), flushed first when both.
 	Stats(add func(name, value string))
 
 	// Close releases the engine (memcached's destroy). Calls after Close
@@ -215,6 +218,14 @@ type Engine interface {
 // GroupStater is implemented by engines that answer memcached's stats
 // groups such as "items", "slabs" and "sizes". GroupStats reports whether
 // the engine knows the group.
+//
+// The per-class command counters of memcached's "stats slabs" (get_hits,
+// cmd_set, delete_hits, incr_hits, decr_hits, cas_hits, cas_badval,
+// touch_hits) and "stats items" (hits_to_hot, hits_to_warm, hits_to_cold,
+// hits_to_temp) are counted above the engine, where the commands run: an
+// engine leaves them out, and shows one slab class, 1, to which the
+// server attributes them (after N:free_chunks_end and
+// items:N:direct_reclaims).
 type GroupStater interface {
 	GroupStats(group string, add func(name, value string)) bool
 }

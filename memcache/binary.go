@@ -378,6 +378,10 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 		}
 	default:
 		gs, ok := eng.(engine.GroupStater)
+		if g := string(group); g == "slabs" || g == "items" {
+			// With the per-class command counters, as the text protocol.
+			add = (&session{h: s.h, textWork: &textWork{cs: s.cs}}).classCounters(add)
+		}
 		if !ok || !gs.GroupStats(string(group), add) {
 			s.fail(c, r, binary.StatusKeyNotFound, "")
 			return nil

@@ -87,6 +87,10 @@ type Handler struct {
 	// maxBytes is the memory limit cache_memlimit last set, in bytes;
 	// 0 until it succeeds once. "stats settings" shows it as maxbytes.
 	maxBytes atomic.Int64
+	// st holds what the stats and the slabs/lru commands keep: the
+	// server counters' baseline of "stats reset", the log counters and
+	// the settings those commands change (stats.go).
+	st statsState
 
 	// textPool holds the working state of parked and closed text
 	// sessions (*textWork).

@@ -1,9 +1,16 @@
 package memcache
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,6 +75,12 @@ func (s *session) stats(c *server.Conn, r *text.Request) error {
 		}
 		s.cachedump(c, r)
 		return nil
+	case "slabs", "items":
+		gs, ok := eng.(engine.GroupStater)
+		if !ok || !gs.GroupStats(group, s.classCounters(add)) {
+			c.Out = append(c.Out, text.ErrorReply...)
+			return nil
+		}
 	default:
 		gs, ok := eng.(engine.GroupStater)
 		if !ok || !gs.GroupStats(group, add) {
@@ -77,6 +90,55 @@ func (s *session) stats(c *server.Conn, r *text.Request) error {
 	}
 	c.Out = append(c.Out, text.End...)
 	return nil
+}
+
+// slabCounters are the per-class command counters of "stats slabs", with
+// the cache counter each one is (memcached's slab_stats: its general
+// get_hits, cmd_set, ... are their sums over the classes).
+var slabCounters = [][2]string{
+	{"get_hits", "get_hits"}, {"cmd_set", "cmd_set"}, {"delete_hits", "delete_hits"},
+	{"incr_hits", "incr_hits"}, {"decr_hits", "decr_hits"}, {"cas_hits", "cas_hits"},
+	{"cas_badval", "cas_badval"}, {"touch_hits", "touch_hits"},
+}
+
+// lruHits are the per-class hit counters of "stats items" (memcached's
+// lru_hits, whose sum is get_hits): mnemo's one queue is memcached's COLD
+// LRU, where memcached keeps every item when its LRU is not segmented.
+var lruHits = [][2]string{
+	{"hits_to_hot", ""}, {"hits_to_warm", ""}, {"hits_to_cold", "get_hits"}, {"hits_to_temp", ""},
+}
+
+// classCounters wraps add for an engine's "stats slabs" or "stats items":
+// after each class's N:free_chunks_end and items:N:direct_reclaims it
+// adds the class's command counters, counted by the cache where the
+// commands run. The engines show one class, which has them all (see
+// engine.GroupStater).
+func (s *session) classCounters(add func(name, value string)) func(name, value string) {
+	var counts map[string]uint64
+	load := func() {
+		if counts == nil {
+			counts = map[string]uint64{}
+			s.cs.Cache().Stats(func(name string, v uint64) { counts[name] = v })
+		}
+	}
+	emit := func(prefix string, list [][2]string) {
+		load()
+		for _, c := range list {
+			var v uint64
+			if c[1] != "" {
+				v = counts[c[1]]
+			}
+			add(prefix+c[0], strconv.FormatUint(v, 10))
+		}
+	}
+	return func(name, value string) {
+		add(name, value)
+		if p, ok := strings.CutSuffix(name, ":free_chunks_end"); ok {
+			emit(p+":", slabCounters)
+		} else if p, ok := strings.CutSuffix(name, ":direct_reclaims"); ok && strings.HasPrefix(p, "items:") {
+			emit(p+":", lruHits)
+		}
+	}
 }
 
 // maxSlabClasses is memcached's MAX_NUMBER_OF_SLAB_CLASSES: the class ids
@@ -169,34 +231,170 @@ func (h *Handler) settings(add func(name, value string)) {
 			if h.detail.on.Load() {
 				value = "yes"
 			}
+		default:
+			if v, ok := h.st.tunedValue(name); ok {
+				value = v
+			}
 		}
 		add(name, value)
 	})
 }
 
-// generalStats writes memcached's general statistics, in its order.
-func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
-	u := func(name string, v uint64) { add(name, strconv.FormatUint(v, 10)) }
-	now := time.Now()
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	tv := func(t syscall.Timeval) string { return fmt.Sprintf("%d.%06d", t.Sec, t.Usec) }
+// statsState is what the stats and admin commands keep besides the
+// counters of the cache and the engine.
+type statsState struct {
+	// mu guards base: the server's counters at the last "stats reset",
+	// which the general stats subtract (package server's counters only
+	// grow).
+	mu   sync.Mutex
+	base server.Stats
+
+	// Log counters (memcached's log_worker_dropped, log_worker_written,
+	// log_watcher_skipped, log_watcher_sent, log_watchers): the watch
+	// streams count into them.
+	LogWorkerDropped, LogWorkerWritten atomic.Uint64
+	LogWatcherSkipped, LogWatcherSent  atomic.Uint64
+	LogWatchers                        atomic.Int64
+
+	// tuned are the settings that "slabs automove" and "lru" set, by
+	// their "stats settings" names; they replace Config.Settings' values.
+	tunedMu sync.Mutex
+	tuned   map[string]string
+}
+
+// tune records a setting a command changed.
+func (st *statsState) tune(name, value string) {
+	st.tunedMu.Lock()
+	if st.tuned == nil {
+		st.tuned = map[string]string{}
+	}
+	st.tuned[name] = value
+	st.tunedMu.Unlock()
+}
+
+// tunedValue returns the value a command set for name, if any.
+func (st *statsState) tunedValue(name string) (string, bool) {
+	st.tunedMu.Lock()
+	defer st.tunedMu.Unlock()
+	v, ok := st.tuned[name]
+	return v, ok
+}
+
+// serverStats returns the server's statistics with its counters taken
+// from the last "stats reset".
+func (h *Handler) serverStats(c *server.Conn) server.Stats {
 	var st server.Stats
 	if srv := c.Server(); srv != nil {
 		st = srv.Stats()
 	}
-	add("pid", strconv.Itoa(s.h.pid))
+	h.st.mu.Lock()
+	b := h.st.base
+	h.st.mu.Unlock()
+	sub := func(v, base uint64) uint64 {
+		if v < base {
+			return 0
+		}
+		return v - base
+	}
+	st.TotalConns = sub(st.TotalConns, b.TotalConns)
+	st.RejectedConns = sub(st.RejectedConns, b.RejectedConns)
+	st.BytesRead = sub(st.BytesRead, b.BytesRead)
+	st.BytesWritten = sub(st.BytesWritten, b.BytesWritten)
+	st.ReadBufOOM = sub(st.ReadBufOOM, b.ReadBufOOM)
+	st.AcceptPauses = sub(st.AcceptPauses, b.AcceptPauses)
+	st.AcceptPausedTime = max(st.AcceptPausedTime-b.AcceptPausedTime, 0)
+	st.IdleKicks = sub(st.IdleKicks, b.IdleKicks)
+	return st
+}
+
+// generalOrder is the order of memcached 1.6.18's general statistics
+// (idle_kicks only with -o idle_timeout). Mnemo prints every one of them
+// (see generalStats for the meaning of each in mnemo's model), then the
+// engine's own.
+var generalOrder = []string{
+	"pid", "uptime", "time", "version", "libevent", "pointer_size", "rusage_user", "rusage_system",
+	"max_connections", "curr_connections", "total_connections", "rejected_connections",
+	"connection_structures", "response_obj_oom", "response_obj_count", "response_obj_bytes",
+	"read_buf_count", "read_buf_bytes", "read_buf_bytes_free", "read_buf_oom", "reserved_fds",
+	"cmd_get", "cmd_set", "cmd_flush", "cmd_touch", "cmd_meta", "get_hits", "get_misses",
+	"get_expired", "get_flushed", "delete_misses", "delete_hits", "incr_misses", "incr_hits",
+	"decr_misses", "decr_hits", "cas_misses", "cas_hits", "cas_badval", "touch_hits",
+	"touch_misses", "store_too_large", "store_no_memory", "auth_cmds", "auth_errors",
+	"idle_kicks", "bytes_read", "bytes_written", "limit_maxbytes", "accepting_conns",
+	"listen_disabled_num", "time_in_listen_disabled_us", "threads", "conn_yields",
+	"hash_power_level", "hash_bytes", "hash_is_expanding", "slab_reassign_rescues",
+	"slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
+	"slab_reassign_busy_items", "slab_reassign_busy_deletes", "slab_reassign_running",
+	"slabs_moved", "lru_crawler_running", "lru_crawler_starts", "lru_maintainer_juggles",
+	"malloc_fails", "log_worker_dropped", "log_worker_written", "log_watcher_skipped",
+	"log_watcher_sent", "log_watchers", "unexpected_napi_ids", "round_robin_fallback",
+	"bytes", "curr_items", "total_items", "slab_global_page_pool", "expired_unfetched",
+	"evicted_unfetched", "evicted_active", "evictions", "reclaimed", "crawler_reclaimed",
+	"crawler_items_checked", "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
+	"moves_within_lru", "direct_reclaims", "lru_bumps_dropped",
+}
+
+// zeroStats are general statistics that are 0 in mnemo's model unless the
+// engine reports them: mnemo has no slab mover (slab_reassign_*,
+// slabs_moved; "slabs reassign" moves nothing), no NAPI ids, no LRU bump
+// queue to drop from (lru_bumps_dropped), and memory it cannot allocate
+// stops the Go runtime rather than failing a malloc (malloc_fails); the
+// engine's figures (hash_*, lru_crawler_*, crawler_*, moves_*, ...) are 0
+// for an engine that does not report them.
+var zeroStats = []string{
+	"conn_yields", "hash_power_level", "hash_bytes", "hash_is_expanding",
+	"slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+	"slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+	"slab_reassign_running", "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
+	"lru_maintainer_juggles", "malloc_fails", "unexpected_napi_ids", "round_robin_fallback",
+	"slab_global_page_pool", "get_expired", "get_flushed", "expired_unfetched",
+	"evicted_unfetched", "evicted_active", "evictions", "reclaimed", "crawler_reclaimed",
+	"crawler_items_checked", "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
+	"moves_within_lru", "direct_reclaims", "lru_bumps_dropped",
+}
+
+// generalStats writes memcached's general statistics, in its order, then
+// the engine's own. Where a figure means something else in mnemo's model
+// the README's stats section says so: libevent is the Go runtime's
+// version (mnemo's event loop is the Go runtime's poller); reserved_fds
+// the descriptors open for anything but client connections (mnemo
+// reserves none: listeners, engine files, the poller); connection
+// structures are the client connections; conn_yields is 0 (a connection
+// is served until its pipelined requests are done: -R only shows in
+// stats settings).
+func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
+	v := make(map[string]string, len(generalOrder)+16)
+	u := func(name string, n uint64) { v[name] = strconv.FormatUint(n, 10) }
+	for _, name := range zeroStats {
+		v[name] = "0"
+	}
+	// The engine's figures first: the cache's and the server's replace
+	// them (total_items counts the items commands stored).
+	var engOrder []string
+	s.cs.Cache().Engine().Stats(func(name, value string) {
+		if !slices.Contains(generalOrder, name) && !slices.Contains(engOrder, name) {
+			engOrder = append(engOrder, name)
+		}
+		v[name] = value
+	})
+	now := time.Now()
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	tv := func(t syscall.Timeval) string { return fmt.Sprintf("%d.%06d", t.Sec, t.Usec) }
+	st := s.h.serverStats(c)
+	v["pid"] = strconv.Itoa(s.h.pid)
 	u("uptime", uint64(now.Sub(s.h.started)/time.Second))
 	u("time", uint64(s.cs.Cache().Now()))
-	add("version", Version)
-	add("pointer_size", "64")
-	add("rusage_user", tv(ru.Utime))
-	add("rusage_system", tv(ru.Stime))
+	v["version"] = Version
+	v["libevent"] = runtime.Version()
+	v["pointer_size"] = strconv.Itoa(strconv.IntSize)
+	v["rusage_user"] = tv(ru.Utime)
+	v["rusage_system"] = tv(ru.Stime)
 	u("max_connections", uint64(st.MaxConns))
-	u("curr_connections", uint64(st.CurrConns))
+	u("curr_connections", st.CurrConns)
 	u("total_connections", st.TotalConns)
 	u("rejected_connections", st.RejectedConns)
-	u("connection_structures", uint64(st.CurrConns))
+	u("connection_structures", st.CurrConns)
 	// Connection memory, under memcached's names: its response objects
 	// are mnemo's reply buffers, its read buffers mnemo's (pooled or grown
 	// for an unfinished request). Mnemo's free buffers sit in a sync.Pool
@@ -209,60 +407,78 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 	u("read_buf_bytes", st.ReadBufBytes)
 	u("read_buf_bytes_free", 0)
 	u("read_buf_oom", st.ReadBufOOM)
-	var totalItems uint64
-	s.cs.Cache().Stats(func(name string, v uint64) {
-		if name == "total_items" {
-			totalItems = v
-			return
-		}
-		u(name, v)
-	})
+	u("reserved_fds", reservedFDs(st.CurrConns))
+	s.cs.Cache().Stats(func(name string, n uint64) { u(name, n) })
 	if st.IdleTimeout > 0 {
 		// memcached prints it only with -o idle_timeout.
 		u("idle_kicks", st.IdleKicks)
 	}
 	u("bytes_read", st.BytesRead)
 	u("bytes_written", st.BytesWritten)
-	engStats := map[string]string{}
-	var engOrder []string
-	s.cs.Cache().Engine().Stats(func(name, value string) {
-		if _, dup := engStats[name]; !dup {
-			engOrder = append(engOrder, name)
-		}
-		engStats[name] = value
-	})
-	printed := map[string]bool{"total_items": true}
-	emit := func(name string) {
-		if v, ok := engStats[name]; ok && !printed[name] {
-			add(name, v)
-			printed[name] = true
-		}
-	}
-	emit("limit_maxbytes")
-	accepting := "1"
+	v["accepting_conns"] = "1"
 	if c.Server() != nil && !st.Accepting {
-		accepting = "0" // out of file descriptors
+		v["accepting_conns"] = "0" // out of file descriptors
 	}
-	add("accepting_conns", accepting)
 	u("listen_disabled_num", st.AcceptPauses)
 	u("time_in_listen_disabled_us", uint64(st.AcceptPausedTime/time.Microsecond))
 	u("threads", uint64(max(s.h.cfg.Threads, 1)))
-	// The item figures, in memcached's order, then the engine's own.
-	emit("bytes")
-	emit("curr_items")
-	u("total_items", totalItems)
-	for _, name := range engineStatsOrder {
-		emit(name)
+	lg := &s.h.st
+	u("log_worker_dropped", lg.LogWorkerDropped.Load())
+	u("log_worker_written", lg.LogWorkerWritten.Load())
+	u("log_watcher_skipped", lg.LogWatcherSkipped.Load())
+	u("log_watcher_sent", lg.LogWatcherSent.Load())
+	u("log_watchers", uint64(max(lg.LogWatchers.Load(), 0)))
+	for _, name := range generalOrder {
+		if value, ok := v[name]; ok {
+			add(name, value)
+		}
 	}
 	for _, name := range engOrder {
-		emit(name)
+		add(name, v[name])
 	}
 }
 
-// engineStatsOrder is the order in which memcached prints the item
-// statistics that follow total_items.
-var engineStatsOrder = []string{
-	"expired_unfetched", "evicted_unfetched", "evicted_active", "evictions", "reclaimed",
+// boundServer returns the server the handler serves (nil before the
+// first connection).
+func (h *Handler) boundServer() *server.Server {
+	h.srvMu.Lock()
+	defer h.srvMu.Unlock()
+	return h.srv
+}
+
+// reservedFDs returns the descriptors the process has open for anything
+// but its conns client connections, counted in /proc/self/fd with a
+// fixed buffer (a server may hold many thousands).
+func reservedFDs(conns uint64) uint64 {
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var buf [8 << 10]byte
+	n := uint64(0)
+	for {
+		got, err := syscall.ReadDirent(int(f.Fd()), buf[:])
+		if err != nil || got <= 0 {
+			break
+		}
+		// linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+		for b := buf[:got]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			if name := b[19:reclen]; name[0] != '.' {
+				n++
+			}
+			b = b[reclen:]
+		}
+	}
+	n-- // the descriptor reading the directory
+	if n < conns || n > 1<<31 {
+		return 0
+	}
+	return n - conns
 }
 
 // connStats writes "stats conns": one group of lines per connection,
@@ -301,8 +517,21 @@ func addrString(a net.Addr) string {
 }
 
 // resetStats answers "stats reset" (and the binary STAT "reset"): the
-// command counters, the engine's counters and the per-prefix counters.
+// command counters, the engine's counters, the per-prefix counters, and
+// the server's counters that memcached resets (total_connections,
+// rejected_connections, bytes_read, bytes_written, read_buf_oom,
+// listen_disabled_num, time_in_listen_disabled_us, idle_kicks; not the
+// gauges) and the log counters.
 func (h *Handler) resetStats(c *cache.Cache) {
+	if srv := h.boundServer(); srv != nil {
+		st := srv.Stats()
+		h.st.mu.Lock()
+		h.st.base = st
+		h.st.mu.Unlock()
+	}
+	for _, n := range []*atomic.Uint64{&h.st.LogWorkerDropped, &h.st.LogWorkerWritten, &h.st.LogWatcherSkipped, &h.st.LogWatcherSent} {
+		n.Store(0)
+	}
 	c.ResetStats()
 	if rs, ok := c.Engine().(engine.StatsResetter); ok {
 		rs.ResetStats()

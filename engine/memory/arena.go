@@ -152,6 +152,7 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 				return -1, engine.ErrNoMemory
 			}
 			// Evict the oldest segment outright to rebuild the reserve.
+			e.lc.directReclaims.Add(1)
 			e.reclaimLocked(0, -1, size)
 			if invariants.Enabled {
 				e.afterReclaimLocked()
@@ -170,6 +171,7 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 		}
 		dest := e.reserve
 		e.reserve = -1
+		e.lc.directReclaims.Add(1)
 		e.reclaimLocked(vi, dest, size)
 		d := &e.segs[dest]
 		if d.used+size <= e.segSize {
@@ -353,6 +355,10 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			e.assertCounts("evict", sh, int64(id))
 		}
 		sh.evictions++
+		if r.exptime() != 0 {
+			sh.evictedNonzero++
+		}
+		e.lc.evictedTime.Store(now - int64(r.atime()))
 		if !fetched {
 			sh.evictedUnfetched++
 		}

@@ -89,9 +89,15 @@
 //
 // Counters (memcached names): evictions, evicted_unfetched (never read),
 // evicted_active (evicted although read since the last move, because the
-// spare ran out of room or there was none), expired_unfetched and
-// reclaimed (expired or flushed items removed from the index),
-// memory_reinserted (moves).
+// spare ran out of room or there was none), evicted_nonzero (evicted with
+// an exptime), evicted_time, reclaimed (dead items the segment reclaim
+// met: memory reused from an expired item, as memcached's LRU tail pull),
+// expired_unfetched (never-read expired items the reclaim or the sweep
+// removed), get_expired and get_flushed (lookups that met a dead item and
+// removed it), memory_reinserted (moves, also
+// moves_within_lru), direct_reclaims (segment reclaims), outofmemory, and
+// the background sweep's lru_crawler_starts, crawler_items_checked and
+// crawler_reclaimed; see Engine.Stats for how each maps to memcached's.
 //
 // # Expiry
 //

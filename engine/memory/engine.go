@@ -144,7 +144,8 @@ type Engine struct {
 	closed atomic.Bool
 	cmu    sync.Mutex // serializes Close
 
-	scratch   sync.Pool // *scratch
+	lc        lruCounters // stats.go
+	scratch   sync.Pool   // *scratch
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 
@@ -334,27 +335,58 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 	return m, dst, true, nil
 }
 
+// countDeadLocked counts a lookup that met r dead, which the caller then
+// removes: memcached's get_flushed or get_expired (flushed first, as in
+// its do_item_get), counted once per item since the item is gone after.
+func (e *Engine) countDeadLocked(sh *shard, r rec, now int64, fm *flushMark) {
+	if fm.Flushed(now, int64(r.atime()), r.cas()) {
+		sh.getFlushed++
+	} else {
+		sh.getExpired++
+	}
+}
+
 // removeDead removes entry ent from sh if it is still there and dead.
 func (e *Engine) removeDead(sh *shard, ent uint64, now int64, fm *flushMark) {
 	sh.mu.Lock()
 	if !e.closed.Load() {
 		if slot := sh.findEntry(ent); slot >= 0 {
 			if r := recAt(e.mem, entryOff(ent)); e.dead(r, now, fm) {
-				e.dropLocked(sh, slot, r, true)
+				e.dropLocked(sh, slot, r, dropLookup, now, fm)
 			}
 		}
 	}
 	sh.mu.Unlock()
 }
 
+// dropWhy tells dropLocked why an entry goes, for memcached's counters.
+type dropWhy uint8
+
+const (
+	// dropDeleted: a Delete or OpDelete of a live item.
+	dropDeleted dropWhy = iota
+	// dropLookup: a lookup met the item expired or flushed (memcached's
+	// do_item_get): get_expired or get_flushed.
+	dropLookup
+	// dropSweep: the background sweep found it dead (memcached's
+	// crawler): crawler_reclaimed, and expired_unfetched unless it was
+	// flushed or read.
+	dropSweep
+)
+
 // dropLocked removes the entry at slot (whose record is r) and updates the
-// counters; expired tells whether it was dead rather than deleted.
-func (e *Engine) dropLocked(sh *shard, slot int, r rec, expired bool) {
+// counters for why it goes. (reclaimed counts only what the segment
+// reclaim finds dead, memcached's LRU tail pull: memory reused from an
+// expired item.)
+func (e *Engine) dropLocked(sh *shard, slot int, r rec, why dropWhy, now int64, fm *flushMark) {
 	off := entryOff(sh.tab[slot])
 	size := r.size()
-	if expired {
-		sh.reclaimed++
-		if infoBits(r.info())&engine.BitFetched == 0 {
+	switch why {
+	case dropLookup:
+		e.countDeadLocked(sh, r, now, fm)
+	case dropSweep:
+		sh.crawlerReclaimed++
+		if infoBits(r.info())&engine.BitFetched == 0 && !fm.Flushed(now, int64(r.atime()), r.cas()) {
 			sh.expiredUnfetched++
 		}
 	}
@@ -462,6 +494,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			val = next.Value
 		case engine.OpMeta:
 			if !s.alive {
+				e.dropDeadLocked(sh, slot, r, now, fm)
 				sh.mu.Unlock()
 				return engine.OpNone, zero, nil
 			}
@@ -497,11 +530,18 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			return engine.OpMeta, out, nil
 		case engine.OpDelete:
 			if slot >= 0 {
-				e.dropLocked(sh, slot, r, !s.alive)
+				why := dropDeleted
+				if !s.alive {
+					why = dropLookup
+				}
+				e.dropLocked(sh, slot, r, why, now, fm)
 			}
 			sh.mu.Unlock()
 			return engine.OpDelete, zero, nil
 		default:
+			if !s.alive {
+				e.dropDeadLocked(sh, slot, r, now, fm)
+			}
 			sh.mu.Unlock()
 			return engine.OpNone, cur.Meta, nil
 		}
@@ -518,6 +558,9 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		size := recSizeOf(len(key), len(val), exp, next.Flags)
 		off, err := e.alloc(size, e.stripeOf(h))
 		if err != nil {
+			if err == engine.ErrNoMemory {
+				e.lc.outOfMemory.Add(1)
+			}
 			return engine.OpNone, zero, err
 		}
 		if casv == 0 {
@@ -541,10 +584,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if slot >= 0 {
 			old := recAt(e.mem, entryOff(s.ent))
 			if !s.alive {
-				sh.reclaimed++
-				if infoBits(old.info())&engine.BitFetched == 0 {
-					sh.expiredUnfetched++
-				}
+				e.countDeadLocked(sh, old, now, fm)
 			}
 			osize := old.size()
 			sh.bytes -= osize
@@ -590,8 +630,22 @@ func (e *Engine) Delete(key []byte) (bool, error) {
 	}
 	r := recAt(e.mem, entryOff(ent))
 	dead := e.dead(r, now, fm)
-	e.dropLocked(sh, slot, r, dead)
+	why := dropDeleted
+	if dead {
+		why = dropLookup
+	}
+	e.dropLocked(sh, slot, r, why, now, fm)
 	return !dead, nil
+}
+
+// dropDeadLocked removes the dead item an Update's lookup met at slot
+// (if any) when the Mutator left the key alone, and counts the lookup, as
+// memcached unlinks an expired item its lookup meets.
+func (e *Engine) dropDeadLocked(sh *shard, slot int, r rec, now int64, fm *flushMark) {
+	if slot < 0 {
+		return
+	}
+	e.dropLocked(sh, slot, r, dropLookup, now, fm)
 }
 
 // Flush implements engine.Engine. It only sets a time mark (see

@@ -74,6 +74,11 @@ type shard struct {
 	reinserted       uint64
 	expiredUnfetched uint64
 	reclaimed        uint64
+	getExpired       uint64 // lookups that met an expired item (then removed)
+	getFlushed       uint64 // ... a flushed one
+	crawlerChecked   uint64 // entries the background sweep looked at
+	crawlerReclaimed uint64 // ... and removed as expired or flushed
+	evictedNonzero   uint64 // evictions of items with an exptime
 	sweepPos         uint64 // background sweep cursor
 
 	_ [64]byte // keep neighbouring shards' locks off this cache line

@@ -1,14 +1,27 @@
 package memory
 
 import (
+	"math/bits"
 	"strconv"
+	"sync/atomic"
 )
+
+// lruCounters are the engine-wide figures of memcached's LRU and crawler
+// statistics, in mnemo's model.
+type lruCounters struct {
+	evictedTime    atomic.Int64  // seconds between the last access and the eviction of the last item evicted
+	outOfMemory    atomic.Uint64 // stores refused with engine.ErrNoMemory
+	directReclaims atomic.Uint64 // segment reclaims run by a writer that needed room
+	crawlerStarts  atomic.Uint64 // background sweep rounds started
+	crawlerRunning atomic.Int32  // sweeps running now
+}
 
 // counters is a sum of the shards' counters.
 type counters struct {
-	items, bytes, indexBytes                                           int64
+	items, bytes, indexBytes, slots                                    int64
 	totalItems, evictions, evictedUnfetched, evictedActive, reinserted uint64
-	expiredUnfetched, reclaimed                                        uint64
+	expiredUnfetched, reclaimed, evictedNonzero                        uint64
+	getExpired, getFlushed, crawlerChecked, crawlerReclaimed           uint64
 }
 
 func (e *Engine) sum() counters {
@@ -18,14 +31,20 @@ func (e *Engine) sum() counters {
 		sh.mu.RLock()
 		c.items += int64(sh.n)
 		c.bytes += sh.bytes
+		c.slots += int64(len(sh.tab))
 		c.indexBytes += int64(len(sh.tab)) * entryBytes
 		c.totalItems += sh.totalItems
 		c.evictions += sh.evictions
 		c.evictedUnfetched += sh.evictedUnfetched
 		c.evictedActive += sh.evictedActive
+		c.evictedNonzero += sh.evictedNonzero
 		c.reinserted += sh.reinserted
 		c.expiredUnfetched += sh.expiredUnfetched
 		c.reclaimed += sh.reclaimed
+		c.getExpired += sh.getExpired
+		c.getFlushed += sh.getFlushed
+		c.crawlerChecked += sh.crawlerChecked
+		c.crawlerReclaimed += sh.crawlerReclaimed
 		sh.mu.RUnlock()
 	}
 	return c
@@ -34,16 +53,57 @@ func (e *Engine) sum() counters {
 func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-// Stats implements engine.Engine. Besides memcached's names it reports
-// memory_segment_size, memory_segments_total (usable, not retired),
-// memory_segments_free, memory_index_bytes (the index, outside the
-// budget), memory_arena_bytes (segments in use × size) and
-// memory_reinserted (items given another round by the reclaim).
+// Stats implements engine.Engine. It reports memcached's names in mnemo's
+// model:
+//
+//	get_expired, get_flushed  lookups (Get, Update, Delete) that met an
+//	                          expired or flushed item, which they then
+//	                          remove (so each item counts once, as in
+//	                          memcached's do_item_get); the background
+//	                          sweep and reclaim do not count
+//	hash_power_level          log2 of the index slots of all shards
+//	hash_bytes                the index's bytes (memory_index_bytes)
+//	hash_is_expanding         always 0: a shard grows its table at once,
+//	                          under its own lock
+//	lru_crawler_running       1 while the background sweep runs
+//	lru_crawler_starts        background sweep rounds
+//	crawler_items_checked     index entries the sweep looked at
+//	crawler_reclaimed         dead items it removed
+//	reclaimed                 dead items the segment reclaim met (memory
+//	                          reused from an expired item, memcached's
+//	                          LRU tail pull)
+//	expired_unfetched         never-read expired items the reclaim or the
+//	                          sweep removed
+//	moves_within_lru          items the reclaim moved to a newer segment
+//	                          because they were read (memory_reinserted)
+//	direct_reclaims           segment reclaims run by a store that needed
+//	                          room (all of mnemo's reclaims)
+//	moves_to_cold,            0: one FIFO queue with reinsertion, no
+//	moves_to_warm,            segmented LRU, no tail locks, no LRU
+//	lrutail_reflocked,        maintainer
+//	lru_maintainer_juggles
+//
+// and its own: memory_segment_size, memory_segments_total (usable, not
+// retired), memory_segments_free, memory_index_bytes (the index, outside
+// the budget), memory_arena_bytes (segments in use × size) and
+// memory_reinserted.
 func (e *Engine) Stats(add func(name, value string)) {
 	c := e.sum()
 	e.amu.Lock()
 	total, free := e.segCountsLocked()
 	e.amu.Unlock()
+	running := "0"
+	if e.lc.crawlerRunning.Load() > 0 {
+		running = "1"
+	}
+	add("get_expired", utoa(c.getExpired))
+	add("get_flushed", utoa(c.getFlushed))
+	add("hash_power_level", strconv.Itoa(powerLevel(c.slots)))
+	add("hash_bytes", itoa(c.indexBytes))
+	add("hash_is_expanding", "0")
+	add("lru_crawler_running", running)
+	add("lru_crawler_starts", utoa(e.lc.crawlerStarts.Load()))
+	add("lru_maintainer_juggles", "0")
 	add("curr_items", itoa(c.items))
 	add("total_items", utoa(c.totalItems))
 	add("bytes", itoa(c.bytes))
@@ -53,6 +113,13 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("evicted_active", utoa(c.evictedActive))
 	add("expired_unfetched", utoa(c.expiredUnfetched))
 	add("reclaimed", utoa(c.reclaimed))
+	add("crawler_reclaimed", utoa(c.crawlerReclaimed))
+	add("crawler_items_checked", utoa(c.crawlerChecked))
+	add("lrutail_reflocked", "0")
+	add("moves_to_cold", "0")
+	add("moves_to_warm", "0")
+	add("moves_within_lru", utoa(c.reinserted))
+	add("direct_reclaims", utoa(e.lc.directReclaims.Load()))
 	add("memory_segment_size", itoa(e.segSize))
 	add("memory_segments_total", strconv.Itoa(total))
 	add("memory_segments_free", strconv.Itoa(free))
@@ -61,8 +128,22 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("memory_reinserted", utoa(c.reinserted))
 }
 
-// GroupStats implements engine.GroupStater. The engine has one "slab
-// class" (1), whose chunks are the segments.
+// powerLevel is memcached's hash_power_level for n slots: log2, rounded
+// down.
+func powerLevel(n int64) int {
+	if n <= 0 {
+		return 0
+	}
+	return bits.Len64(uint64(n)) - 1
+}
+
+// GroupStats implements engine.GroupStater. The engine shows its arena as
+// one slab class (1) whose pages and chunks are the segments (memcached's
+// chunks_per_page is 1), and its one FIFO queue with reinsertion as
+// memcached's COLD LRU (where memcached keeps every item when its LRU is
+// not segmented). The per-class command counters (stats slabs get_hits,
+// cmd_set, ..., stats items hits_to_*) are counted where the commands run
+// and added by the server; see engine.GroupStater.
 func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
 	switch group {
 	case "items":
@@ -76,28 +157,43 @@ func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
 			age = e.clock.Now() - e.segs[e.fifo[0]].opened
 		}
 		e.amu.Unlock()
+		age = max(age, 0)
 		add("items:1:number", itoa(c.items))
-		add("items:1:age", itoa(max(age, 0)))
+		add("items:1:number_hot", "0")
+		add("items:1:number_warm", "0")
+		add("items:1:number_cold", itoa(c.items))
+		add("items:1:age_hot", "0")
+		add("items:1:age_warm", "0")
+		add("items:1:age", itoa(age))
+		add("items:1:mem_requested", itoa(c.bytes))
 		add("items:1:evicted", utoa(c.evictions))
-		add("items:1:evicted_nonzero", "0")
-		add("items:1:outofmemory", "0")
+		add("items:1:evicted_nonzero", utoa(c.evictedNonzero))
+		add("items:1:evicted_time", itoa(e.lc.evictedTime.Load()))
+		add("items:1:outofmemory", utoa(e.lc.outOfMemory.Load()))
+		add("items:1:tailrepairs", "0")
 		add("items:1:reclaimed", utoa(c.reclaimed))
 		add("items:1:expired_unfetched", utoa(c.expiredUnfetched))
 		add("items:1:evicted_unfetched", utoa(c.evictedUnfetched))
 		add("items:1:evicted_active", utoa(c.evictedActive))
+		add("items:1:crawler_reclaimed", utoa(c.crawlerReclaimed))
+		add("items:1:crawler_items_checked", utoa(c.crawlerChecked))
+		add("items:1:lrutail_reflocked", "0")
+		add("items:1:moves_to_cold", "0")
+		add("items:1:moves_to_warm", "0")
+		add("items:1:moves_within_lru", utoa(c.reinserted))
+		add("items:1:direct_reclaims", utoa(e.lc.directReclaims.Load()))
 		return true
 	case "slabs":
 		e.amu.Lock()
 		total, free := e.segCountsLocked()
 		e.amu.Unlock()
-		c := e.sum()
 		add("1:chunk_size", itoa(e.segSize))
 		add("1:chunks_per_page", "1")
 		add("1:total_pages", strconv.Itoa(total))
 		add("1:total_chunks", strconv.Itoa(total))
 		add("1:used_chunks", strconv.Itoa(total-free))
 		add("1:free_chunks", strconv.Itoa(free))
-		add("1:mem_requested", itoa(c.bytes))
+		add("1:free_chunks_end", "0")
 		add("active_slabs", "1")
 		add("total_malloced", itoa(int64(total-free)*e.segSize))
 		return true
@@ -109,7 +205,7 @@ func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
 }
 
 // ResetStats implements engine.StatsResetter: it clears the counters that
-// memcached's "stats reset" clears (not curr_items or bytes).
+// memcached's "stats reset" clears (not curr_items, bytes or the gauges).
 func (e *Engine) ResetStats() {
 	for i := range e.shards {
 		sh := &e.shards[i]
@@ -118,9 +214,18 @@ func (e *Engine) ResetStats() {
 		sh.evictions = 0
 		sh.evictedUnfetched = 0
 		sh.evictedActive = 0
+		sh.evictedNonzero = 0
 		sh.reinserted = 0
 		sh.expiredUnfetched = 0
 		sh.reclaimed = 0
+		sh.getExpired = 0
+		sh.getFlushed = 0
+		sh.crawlerChecked = 0
+		sh.crawlerReclaimed = 0
 		sh.mu.Unlock()
 	}
+	e.lc.evictedTime.Store(0)
+	e.lc.outOfMemory.Store(0)
+	e.lc.directReclaims.Store(0)
+	e.lc.crawlerStarts.Store(0)
 }

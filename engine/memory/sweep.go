@@ -36,6 +36,9 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 // entries it removed. Each shard is locked once per call, for at most
 // slots probes.
 func (e *Engine) sweep(slots int) int {
+	e.lc.crawlerStarts.Add(1)
+	e.lc.crawlerRunning.Add(1)
+	defer e.lc.crawlerRunning.Add(-1)
 	removed := 0
 	for i := range e.shards {
 		sh := &e.shards[i]
@@ -54,9 +57,10 @@ func (e *Engine) sweep(slots int) int {
 		for k := 0; k < n; k++ {
 			ent := sh.tab[pos]
 			if ent != 0 {
+				sh.crawlerChecked++
 				r := recAt(e.mem, entryOff(ent))
 				if e.dead(r, now, fm) {
-					e.dropLocked(sh, pos, r, true)
+					e.dropLocked(sh, pos, r, dropSweep, now, fm)
 					removed++
 					// The backward shift may have moved another entry
 					// into pos: look at it again.

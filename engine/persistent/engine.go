@@ -293,6 +293,19 @@ func (e *Engine) stripeOf(key []byte) *stripe {
 	return &e.stripes[e.stripeIndex(key)]
 }
 
+// countDead counts a lookup that read d from the queue or the disk and
+// found it flushed (get_flushed) or else expired (get_expired), as
+// memcached's do_item_get.
+func (e *Engine) countDead(d *diskItem, now int64) {
+	switch {
+	case !d.found:
+	case e.mark.Load().Flushed(now, d.meta.Atime, d.meta.CAS):
+		e.st.getFlushed.Add(1)
+	case d.meta.Expired(now):
+		e.st.getExpired.Add(1)
+	}
+}
+
 // alive reports whether an item with metadata m is live at now.
 func (e *Engine) alive(m *engine.Meta, now int64) bool {
 	return !m.Expired(now) && !e.mark.Load().Flushed(now, m.Atime, m.CAS)
@@ -382,6 +395,7 @@ func (e *Engine) readThrough(key, dst []byte, flags engine.GetFlags) (engine.Met
 	now := e.clock.Now()
 	if !d.found || !e.alive(&d.meta, now) {
 		s.mu.Unlock()
+		e.countDead(&d, now)
 		if fromDisk {
 			e.st.diskMisses.Add(1)
 		}
@@ -634,6 +648,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			w.buf = rec
 		}
 		e.decode(key, rec, found, &w.disk)
+		e.countDead(&w.disk, w.now)
 		w.haveDisk = true
 	}
 	var r *round
@@ -732,7 +747,8 @@ func (e *Engine) Flush(at int64) error {
 }
 
 // cumulative are the memory tier's counters that survive a tier swap.
-var cumulative = []string{"total_items", "evictions", "evicted_unfetched", "evicted_active", "expired_unfetched", "reclaimed", "memory_reinserted"}
+var cumulative = []string{"total_items", "evictions", "evicted_unfetched", "evicted_active", "expired_unfetched", "reclaimed", "memory_reinserted",
+	"lru_crawler_starts", "crawler_reclaimed", "crawler_items_checked", "moves_within_lru", "direct_reclaims"}
 
 // retire closes a memory tier replaced by Flush, keeping its counters.
 // The caller holds fmu.

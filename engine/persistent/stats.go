@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -12,6 +13,7 @@ type counters struct {
 	commits, commitItems, commitErrors, writeErrors atomic.Uint64
 	commitLastUs, lagMaxNs                          atomic.Int64
 	diskReads, diskHits, diskMisses                 atomic.Uint64
+	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors                   atomic.Uint64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
@@ -26,7 +28,11 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 
 // Stats implements engine.Engine. It reports the memory tier's statistics
 // (curr_items, bytes, limit_maxbytes, evictions, ...: the items in
-// memory; counters carry over flush_all, which replaces the tier) and the
+// memory; counters carry over flush_all, which replaces the tier), except
+// get_expired and get_flushed, which count the lookups that read an
+// expired or flushed item from the queue or the disk (every memory miss
+// reads through, so this covers the items memory dropped too; a dead item
+// on disk counts at each lookup until the sweep deletes it), and the
 // engine's own, prefixed persistent_:
 //
 //	persistent_durability          async or sync
@@ -68,6 +74,12 @@ func (e *Engine) Stats(add func(name, value string)) {
 	mt := e.mem.Load()
 	e.fmu.Unlock()
 	mt.Stats(func(name, value string) {
+		switch name {
+		case "get_expired":
+			value = utoa(e.st.getExpired.Load())
+		case "get_flushed":
+			value = utoa(e.st.getFlushed.Load())
+		}
 		if b, ok := base[name]; ok {
 			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
 				value = utoa(n + b)
@@ -124,8 +136,31 @@ func (e *Engine) Stats(add func(name, value string)) {
 }
 
 // GroupStats implements engine.GroupStater with the memory tier's groups.
+// The counters of "stats items" carry over flush_all, as the general ones
+// (items:1:evicted is evictions of every tier, and so on).
 func (e *Engine) GroupStats(group string, add func(name, value string)) bool {
-	return e.mem.Load().GroupStats(group, add)
+	if group != "items" {
+		return e.mem.Load().GroupStats(group, add)
+	}
+	e.fmu.Lock()
+	base := make(map[string]uint64, len(e.memBase))
+	for k, v := range e.memBase {
+		base[k] = v
+	}
+	mt := e.mem.Load()
+	e.fmu.Unlock()
+	return mt.GroupStats(group, func(name, value string) {
+		field := name[strings.LastIndexByte(name, ':')+1:]
+		if field == "evicted" {
+			field = "evictions"
+		}
+		if b, ok := base[field]; ok {
+			if n, err := strconv.ParseUint(value, 10, 64); err == nil {
+				value = utoa(n + b)
+			}
+		}
+		add(name, value)
+	})
 }
 
 // ResetStats implements engine.StatsResetter: the memory tier's counters
@@ -136,7 +171,7 @@ func (e *Engine) ResetStats() {
 	e.mem.Load().ResetStats()
 	e.fmu.Unlock()
 	st := &e.st
-	for _, c := range []*atomic.Uint64{&st.queued, &st.coalesced, &st.waits, &st.commits, &st.commitItems,
+	for _, c := range []*atomic.Uint64{&st.getExpired, &st.getFlushed, &st.queued, &st.coalesced, &st.waits, &st.commits, &st.commitItems,
 		&st.commitErrors, &st.writeErrors, &st.diskReads, &st.diskHits, &st.diskMisses, &st.readErrors} {
 		c.Store(0)
 	}

@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	if exporterDir != "" {
+		os.RemoveAll(exporterDir) // exporter_test.go
+	}
 	os.Exit(code)
 }
 

@@ -11,7 +11,9 @@
 // # Requirements
 //
 // The tests need Debian's memcached (package memcached), memccapable
-// (package libmemcached-tools) and python3 with pymemcache (package
-// python3-pymemcache). A missing tool fails the test that needs it; none
+// (package libmemcached-tools), python3 with pymemcache (package
+// python3-pymemcache) and promtool (package prometheus), and the go
+// command with the Go module proxy, from which TestExporter builds
+// memcached_exporter. A missing tool fails the test that needs it; none
 // is skipped.
 package interop

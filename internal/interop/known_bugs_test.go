@@ -38,9 +38,7 @@ var knownStatsOrderBugs = map[string]string{}
 
 // knownStatsCounterBugs are general stats whose values differ from
 // memcached's after statsWorkload. TestStatsNames does not compare them.
-var knownStatsCounterBugs = map[string]string{
-	"get_expired": "a get of an item stored with a negative exptime is not counted in get_expired (memcached counts it)",
-}
+var knownStatsCounterBugs = map[string]string{}
 
 func TestKnownBugStats(t *testing.T) {
 	skipUnlessKnownBugs(t)

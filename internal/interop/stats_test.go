@@ -3,15 +3,17 @@ package interop
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // The stats families are not compared byte for byte (pids, times, memory
 // and memcached's slab internals differ by nature). These tests compare
-// their names: the names memcached prints that mnemo prints too must come
-// in the same order, and the names every client relies on must be there.
-// After the same commands, the command counters must have the same values.
+// their names: mnemo prints every name memcached prints (slab class and
+// connection numbers normalised to N), in memcached's order, and may add
+// its own. After the same commands, the command counters must have the
+// same values.
 
 // statsWorkload is run on both servers before the stats are compared.
 const statsWorkload = "set a 0 0 1\r\n1\r\nset b 0 0 1\r\nx\r\nget a b c\r\ngets a\r\n" +
@@ -31,7 +33,8 @@ var equalCounters = []string{
 	"touch_hits", "touch_misses", "store_too_large", "store_no_memory",
 	"curr_items", "total_items", "curr_connections", "limit_maxbytes",
 	"max_connections", "threads", "pointer_size", "accepting_conns",
-	"evictions", "auth_cmds", "auth_errors",
+	"evictions", "auth_cmds", "auth_errors", "reclaimed", "expired_unfetched",
+	"evicted_unfetched", "evicted_active", "slabs_moved", "malloc_fails",
 }
 
 // requiredGeneral are general stats that mnemo must print.
@@ -87,7 +90,10 @@ func checkCommonOrder(t *testing.T, group string, want, got []string) {
 			missing = append(missing, n)
 		}
 	}
-	t.Logf("stats %s: %d names shared, memcached-only: %q", group, len(common), missing)
+	if len(missing) > 0 {
+		t.Errorf("stats %s: mnemo does not print %q", group, missing)
+	}
+	t.Logf("stats %s: %d names shared", group, len(common))
 }
 
 // statsPair starts memcached and mnemo, runs statsWorkload on both and
@@ -157,10 +163,19 @@ func TestStatsNames(t *testing.T) {
 			}
 		}
 	})
+	// The workload's items are small: memcached keeps them in slab class
+	// 1, mnemo's one class.
+	groupCounters := map[string][]string{
+		"slabs": {"1:get_hits", "1:cmd_set", "1:delete_hits", "1:incr_hits", "1:decr_hits",
+			"1:cas_hits", "1:cas_badval", "1:touch_hits", "active_slabs"},
+		"items": {"items:1:number", "items:1:evicted", "items:1:evicted_nonzero",
+			"items:1:outofmemory", "items:1:tailrepairs", "items:1:expired_unfetched",
+			"items:1:evicted_unfetched", "items:1:evicted_active"},
+	}
 	for _, group := range []string{"items", "slabs", "conns", "sizes"} {
 		t.Run(group, func(t *testing.T) {
 			_, order := knownStatsOrderBugs[group]
-			compareStats(t, mc, mn, group, order, nil)
+			compareStats(t, mc, mn, group, order, groupCounters[group])
 		})
 	}
 }
@@ -175,13 +190,19 @@ func TestStatNames(t *testing.T) {
 
 // TestStatsFollowCommands checks that the figures commands change at run
 // time read the same on both servers afterwards: maxbytes and
-// limit_maxbytes after cache_memlimit, detail_enabled after "stats detail".
+// limit_maxbytes after cache_memlimit, detail_enabled after "stats
+// detail", the automove and LRU settings after "slabs automove" and "lru".
 func TestStatsFollowCommands(t *testing.T) {
 	mc := dial(t, startMemcached(t))
 	mn := dial(t, startMnemo(t))
 	for _, step := range []struct{ send, reply string }{
 		{"cache_memlimit 100\r\n", "OK"},
 		{"stats detail on\r\n", "OK"},
+		{"slabs automove 2\r\n", "OK"},
+		{"slabs automove ratio 0.5\r\n", "OK"},
+		{"lru tune 10 30 0.5 3\r\n", "OK"},
+		{"lru mode flat\r\n", "OK"},
+		{"lru temp_ttl 30\r\n", "OK"},
 	} {
 		for _, c := range []*client{mc, mn} {
 			c.send(step.send)
@@ -190,7 +211,9 @@ func TestStatsFollowCommands(t *testing.T) {
 			}
 		}
 	}
-	compareStats(t, mc, mn, "settings", false, []string{"maxbytes", "detail_enabled"})
+	compareStats(t, mc, mn, "settings", false, []string{"maxbytes", "detail_enabled",
+		"slab_automove", "slab_automove_ratio", "hot_lru_pct", "warm_lru_pct", "hot_max_factor",
+		"warm_max_factor", "lru_segmented", "temp_lru", "temporary_ttl"})
 	compareStats(t, mc, mn, "", true, []string{"limit_maxbytes"})
 	if _, v := mn.stats("settings"); v["maxbytes"] != "104857600" || v["detail_enabled"] != "yes" {
 		t.Errorf("mnemo stats settings: maxbytes %q detail_enabled %q, want 104857600 and yes", v["maxbytes"], v["detail_enabled"])
@@ -213,4 +236,52 @@ func TestStatsIdleKicks(t *testing.T) {
 			t.Errorf("flags %q: idle_kicks printed by memcached %v, by mnemo %v", flags, mcHas, mnHas)
 		}
 	}
+}
+
+// resetCounters are general stats that "stats reset" zeroes on memcached
+// (its stats_reset: struct stats, the thread and slab stats, the item
+// stats) and that read the same on both servers right after it.
+var resetCounters = []string{
+	"total_connections", "rejected_connections", "cmd_get", "cmd_set", "cmd_flush",
+	"cmd_touch", "cmd_meta", "get_hits", "get_misses", "get_expired", "get_flushed",
+	"delete_misses", "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits",
+	"cas_misses", "cas_hits", "cas_badval", "touch_hits", "touch_misses", "store_too_large",
+	"store_no_memory", "auth_cmds", "auth_errors", "read_buf_oom", "listen_disabled_num",
+	"time_in_listen_disabled_us", "total_items", "evictions", "reclaimed", "expired_unfetched",
+	"evicted_unfetched", "evicted_active", "slabs_moved", "malloc_fails", "log_worker_dropped",
+	"log_worker_written", "log_watcher_skipped", "log_watcher_sent", "direct_reclaims",
+	// What stays: the gauges.
+	"curr_items", "curr_connections",
+}
+
+// TestStatsReset checks that "stats reset" clears what memcached's clears
+// and keeps the gauges: the counters read the same on both servers after
+// it, the per-class counters of stats slabs and stats items are 0, and
+// bytes_read and bytes_written restart (they count the stats commands
+// since, a few dozen bytes, on both).
+func TestStatsReset(t *testing.T) {
+	mc, mn := statsPair(t)
+	for _, c := range []*client{mc, mn} {
+		// A second connection, so that total_connections was 2 before.
+		c2 := dial(t, c.conn.RemoteAddr().String())
+		c2.send("version\r\n")
+		c2.line()
+		c.send("stats reset\r\n")
+		if got := c.line(); got != "RESET" {
+			t.Fatalf("stats reset: %q", got)
+		}
+	}
+	for _, c := range []*client{mc, mn} {
+		_, v := c.stats("")
+		for _, n := range []string{"bytes_read", "bytes_written"} {
+			if x, err := strconv.Atoi(v[n]); err != nil || x > 200 {
+				t.Errorf("%s after stats reset: %s = %q, want a few dozen bytes", c.conn.RemoteAddr(), n, v[n])
+			}
+		}
+	}
+	compareStats(t, mc, mn, "", true, resetCounters)
+	compareStats(t, mc, mn, "slabs", true, []string{"1:get_hits", "1:cmd_set", "1:delete_hits",
+		"1:incr_hits", "1:decr_hits", "1:cas_hits", "1:cas_badval", "1:touch_hits"})
+	compareStats(t, mc, mn, "items", true, []string{"items:1:number", "items:1:evicted",
+		"items:1:reclaimed", "items:1:expired_unfetched", "items:1:hits_to_cold"})
 }

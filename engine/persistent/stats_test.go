@@ -1,0 +1,83 @@
+package persistent
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// noneM leaves the key alone.
+type noneM struct{}
+
+func (noneM) Mutate(*engine.Item, bool, *engine.Item) engine.Op { return engine.OpNone }
+
+// TestGetExpiredFlushed checks that get_expired and get_flushed count the
+// lookups that read an expired or flushed item, from the queue and from
+// the disk (after a flush_all, which empties memory, and after a reopen),
+// and nothing for an absent key; and that stats reset clears them.
+func TestGetExpiredFlushed(t *testing.T) {
+	x := newFx(t, engine.Env{}, "sweep_interval=0")
+	now := x.clock.Now()
+	want := func(what string, expired, flushed int64) {
+		t.Helper()
+		if e, f := x.statInt("get_expired"), x.statInt("get_flushed"); e != expired || f != flushed {
+			t.Errorf("%s: get_expired %d get_flushed %d, want %d and %d", what, e, f, expired, flushed)
+		}
+	}
+	x.mustMiss("absent")
+	x.e.Update([]byte("absent"), noneM{})
+	want("absent key", 0, 0)
+	x.store("q", []byte("v"), 0, now+5)
+	x.store("d", []byte("v"), 0, now+5)
+	x.store("u", []byte("v"), 0, now+5)
+	x.flushQueue()
+	x.clock.Advance(5)
+	x.mustMiss("q")
+	want("Get of an expired item", 1, 0)
+	x.e.Update([]byte("u"), noneM{})
+	want("Update of an expired item", 2, 0)
+	x.reopen()
+	x.mustMiss("d")
+	want("Get of an expired item on disk after a reopen (counters restart)", 1, 0)
+
+	x.set("f", "v")
+	x.flushQueue()
+	if err := x.e.Flush(x.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	x.mustMiss("f")
+	want("Get of a flushed item on disk", 1, 1)
+	if ok, _ := x.e.Delete([]byte("f")); ok {
+		t.Fatal("Delete of a flushed item reported a live item")
+	}
+	want("Delete of a flushed item", 1, 2)
+	x.e.ResetStats()
+	want("stats reset", 0, 0)
+}
+
+// TestItemsStatsCarryOverFlush checks that the counters of stats items
+// survive flush_all, which replaces the memory tier, as the general ones.
+func TestItemsStatsCarryOverFlush(t *testing.T) {
+	x := newFx(t, engine.Env{MemoryLimit: 4 << 20}, "sweep_interval=0")
+	value := make([]byte, 100<<10)
+	items := func() map[string]string {
+		m := map[string]string{}
+		x.e.GroupStats("items", func(name, value string) { m[name] = value })
+		return m
+	}
+	for i := range 60 {
+		x.store("k"+strconv.Itoa(i), value, 0, 0)
+	}
+	before := items()["items:1:evicted"]
+	if before == "" || before == "0" || before != x.stat("evictions") {
+		t.Fatalf("items:1:evicted %q, evictions %q: want equal and not 0", before, x.stat("evictions"))
+	}
+	if err := x.e.Flush(x.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	x.set("new", "v")
+	if after := items()["items:1:evicted"]; after != before {
+		t.Errorf("items:1:evicted %q after flush_all, want %q as before", after, before)
+	}
+}
