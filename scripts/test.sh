@@ -8,6 +8,7 @@
 #   memcached            the reference server (differential tests)
 #   libmemcached-tools   memccapable, the protocol conformance tester
 #   python3-pymemcache   a real Python client
+#   prometheus           promtool, which checks a real /metrics scrape
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -21,6 +22,7 @@ command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3 || echo python3)
 "$PYTHON" -c 'import pymemcache' >/dev/null 2>&1 || need+=(python3-pymemcache)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing ${need[*]}"
