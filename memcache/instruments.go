@@ -6,6 +6,7 @@ import (
 
 	"github.com/mnemo-cache/mnemo/internal/hotkeys"
 	"github.com/mnemo-cache/mnemo/internal/metrics"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
 	"github.com/mnemo-cache/mnemo/protocol/text"
 	"github.com/mnemo-cache/mnemo/server"
 )
@@ -18,11 +19,12 @@ import (
 // hotkeys.Config.Sample keys and updates its sketches under its mutex.
 // Neither allocates. When off, each costs a nil check per request.
 type Instruments struct {
-	// Latency receives one observation per text-protocol request, under
-	// the index of its command in LatencyCommands.
+	// Latency receives one observation per request, under the index of
+	// its command in LatencyCommands (a binary request counts as the
+	// text command it matches: GETK as get, SETQ as set).
 	Latency *metrics.Latency
-	// HotKeys receives each key of a text-protocol request, with the
-	// value bytes it moved.
+	// HotKeys receives each key of a request, with the value bytes it
+	// moved (for mg and binary retrievals, estimated from the reply).
 	HotKeys *hotkeys.Tracker
 }
 
@@ -138,4 +140,56 @@ func (s *session) hotKeysStats(c *server.Conn, r *text.Request) bool {
 	}
 	c.Out = append(c.Out, text.End...)
 	return true
+}
+
+// binaryLatency maps a binary opcode (its loud form) to its index in
+// LatencyCommands: the text command it matches.
+var binaryLatency = func() [256]uint8 {
+	var idx [256]uint8
+	index := func(name string) uint8 {
+		for i, n := range LatencyCommands {
+			if n == name {
+				return uint8(i)
+			}
+		}
+		panic("memcache: no latency command " + name)
+	}
+	for i := range idx {
+		idx[i] = index("other")
+	}
+	for op, name := range map[binary.Opcode]string{
+		binary.OpGet: "get", binary.OpGetK: "get",
+		binary.OpSet: "set", binary.OpAdd: "add", binary.OpReplace: "replace",
+		binary.OpAppend: "append", binary.OpPrepend: "prepend",
+		binary.OpDelete: "delete", binary.OpIncrement: "incr", binary.OpDecrement: "decr",
+		binary.OpTouch: "touch", binary.OpGAT: "gat", binary.OpGATK: "gat",
+		binary.OpFlush: "flush_all", binary.OpStat: "stats",
+	} {
+		idx[op] = index(name)
+	}
+	return idx
+}()
+
+// observeBinary is observe for a binary request. A retrieval's bytes are
+// its reply's, less the response header, the flags and any key.
+func (h *Handler) observeBinary(c *server.Conn, r *binary.Request, start int64, mark int) int64 {
+	ins := &h.cfg.Instruments
+	base := r.Opcode.Base()
+	if ins.HotKeys != nil && len(r.Key) > 0 && base != binary.OpStat && base != binary.OpSASLAuth && base != binary.OpSASLStep {
+		n := len(r.Value)
+		switch base {
+		case binary.OpGet, binary.OpGetK, binary.OpGAT, binary.OpGATK:
+			n = len(c.Out) - mark - binary.HeaderLen - 4
+			if base == binary.OpGetK || base == binary.OpGATK {
+				n -= len(r.Key)
+			}
+		}
+		ins.HotKeys.Record(r.Key, max(n, 0))
+	}
+	if ins.Latency == nil {
+		return start
+	}
+	now := metrics.Now()
+	ins.Latency.Observe(int(binaryLatency[base]), now-start)
+	return now
 }

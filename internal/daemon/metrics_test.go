@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mnemo-cache/mnemo/config"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
 )
 
 // startMetrics starts a daemon on loopback ports with extra flags and
@@ -300,5 +301,41 @@ func TestHotKeysSkewedLoad(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("%d hot-key series by requests, want the top 5", n)
+	}
+}
+
+// TestMetricsBinaryProtocol checks that binary requests are timed under
+// the text commands they match and feed the hot keys.
+func TestMetricsBinaryProtocol(t *testing.T) {
+	d, c := startMetrics(t, "--metrics-listen", "127.0.0.1:0", "--hotkeys", "2", "--hotkeys-sample", "1")
+	value := bytes.Repeat([]byte("b"), 40)
+	var req []byte
+	extras := make([]byte, 8) // flags, exptime
+	for range 3 {
+		req = binary.AppendRequest(req, binary.OpSetQ, 0, 0, extras, []byte("bk"), value)
+	}
+	for range 4 {
+		req = binary.AppendRequest(req, binary.OpGetK, 0, 0, nil, []byte("bk"), nil)
+	}
+	req = binary.AppendRequest(req, binary.OpNoop, 0, 0, nil, nil, nil)
+	if _, err := c.c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	// Four GETK responses and the NOOP's.
+	want := 4*(binary.HeaderLen+4+2+len(value)) + binary.HeaderLen
+	if _, err := io.ReadFull(c.r, make([]byte, want)); err != nil {
+		t.Fatal(err)
+	}
+	_, got := scrape(t, d)
+	for series, v := range map[string]float64{
+		`mnemo_command_duration_seconds_count{command="set"}`:   3,
+		`mnemo_command_duration_seconds_count{command="get"}`:   4,
+		`mnemo_command_duration_seconds_count{command="other"}`: 1,
+		`mnemo_hotkey_requests{rank="1",key="bk"}`:              7,
+		`mnemo_hotkey_bytes{rank="1",key="bk"}`:                 7 * 40,
+	} {
+		if got[series] != v {
+			t.Errorf("%s = %v, want %v", series, got[series], v)
+		}
 	}
 }
