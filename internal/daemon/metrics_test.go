@@ -339,3 +339,58 @@ func TestMetricsBinaryProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsScrapeUnderLoad scrapes while clients send requests (for the
+// race detector: stats groups run in-process beside the sessions), and
+// checks that the counters only grow.
+func TestMetricsScrapeUnderLoad(t *testing.T) {
+	d, c := startMetrics(t, "--metrics-listen", "127.0.0.1:0", "--hotkeys", "5", "--hotkeys-sample", "2")
+	c.do("set k 0 0 1\r\nv\r\n", "STORED")
+	done := make(chan struct{})
+	loaded := make(chan error, 2)
+	for range 2 {
+		nc, err := net.Dial("tcp", d.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(hangBound))
+		go func() {
+			r := bufio.NewReader(nc)
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					loaded <- nil
+					return
+				default:
+				}
+				if _, err := nc.Write([]byte("get k\r\nset k" + strconv.Itoa(i%7) + " 0 0 1\r\nv\r\n")); err != nil {
+					loaded <- err
+					return
+				}
+				for _, want := range []string{"VALUE", "v", "END", "STORED"} {
+					line, err := r.ReadString('\n')
+					if err != nil || !strings.HasPrefix(line, want) {
+						loaded <- fmt.Errorf("%q, %v, want %s", line, err, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	prev := 0.0
+	for range 20 {
+		_, got := scrape(t, d)
+		v := got[`memcached_commands_total{command="get",status="hit"}`]
+		if v < prev {
+			t.Fatalf("get hits went from %v to %v", prev, v)
+		}
+		prev = v
+	}
+	close(done)
+	for range 2 {
+		if err := <-loaded; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
