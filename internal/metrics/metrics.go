@@ -19,7 +19,8 @@
 // are "# HELP name" with no text, which promtool check metrics rejects
 // ("no help text"), and without them it writes no HELP at all; its
 // PrometheusHistogram takes a mutex per observation, shared by every
-// connection. The series here are derived at scrape time from text
+// connection (47 ns per observation against Latency's 23 ns on two
+// cores, BENCHMARKS.md). The series here are derived at scrape time from text
 // figures, which a library's registered metrics do not model, so the
 // package writes the format itself (a hundred lines, expo.go) and keeps
 // the request path lock-free (latency.go). The output is checked with
