@@ -175,7 +175,16 @@ var itemSeries = []series{
 	{"number_temp", ns + "slab_temporary_items", "Number of items presently stored in the TEMPORARY LRU.", Gauge},
 	{"age_hot", ns + "slab_hot_age_seconds", "Age of the oldest item in HOT LRU.", Gauge},
 	{"age_warm", ns + "slab_warm_age_seconds", "Age of the oldest item in HOT LRU.", Gauge},
+	// memcached 1.6 prints mem_requested in stats items, not stats slabs
+	// (the exporter reads both; a counter there, a gauge here, which is
+	// what it is).
+	{"mem_requested", memRequestedName, memRequestedHelp, Gauge},
 }
+
+const (
+	memRequestedName = ns + "slab_mem_requested_bytes"
+	memRequestedHelp = "Number of bytes of memory actual items take up within a slab."
+)
 
 // lruHits are stats items' hits_to_* lines and their lru label values.
 var lruHits = [][2]string{{"hits_to_hot", "hot"}, {"hits_to_warm", "warm"}, {"hits_to_cold", "cold"}, {"hits_to_temp", "temporary"}}
@@ -189,7 +198,7 @@ var slabSeries = []series{
 	{"used_chunks", ns + "slab_chunks_used", "Number of chunks allocated to an item.", Gauge},
 	{"free_chunks", ns + "slab_chunks_free", "Number of chunks not yet allocated items.", Gauge},
 	{"free_chunks_end", ns + "slab_chunks_free_end", "Number of free chunks at the end of the last allocated page.", Gauge},
-	{"mem_requested", ns + "slab_mem_requested_bytes", "Number of bytes of memory actual items take up within a slab.", Gauge},
+	{"mem_requested", memRequestedName, memRequestedHelp, Gauge},
 }
 
 // commandOps are the commands whose <op>_hits and <op>_misses the
@@ -279,6 +288,9 @@ func writeMemcached(e *exposition, m *memcachedStats) {
 			}
 		}
 		for _, sr := range slabSeries {
+			if _, dup := m.items[class][sr.stat]; dup && sr.stat == "mem_requested" {
+				continue // already from stats items
+			}
 			one(sl, sr, "slab", slab)
 		}
 	}

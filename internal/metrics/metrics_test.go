@@ -88,7 +88,8 @@ STAT items:1:age 40
 STAT items:1:evicted 0
 STAT items:1:moves_to_cold 5
 STAT items:1:hits_to_hot 4
-STAT items:1:evicted_time 0`,
+STAT items:1:evicted_time 0
+STAT items:1:mem_requested 300`,
 	"settings": `STAT maxconns 1024
 STAT lru_crawler yes
 STAT lru_crawler_sleep 100
@@ -155,6 +156,9 @@ func TestMemcachedExporterSeries(t *testing.T) {
 		if got[series] != v {
 			t.Errorf("%s = %q, want %q", series, got[series], v)
 		}
+	}
+	if n := strings.Count(out, "\nmemcached_slab_mem_requested_bytes{"); n != 1 {
+		t.Errorf("mem_requested, in stats items and stats slabs, gives %d series, want 1", n)
 	}
 	for _, absent := range []string{"memcached_extstore_bytes_limit", "memcached_slab_hot_items", "mnemo_command_duration_seconds"} {
 		if strings.Contains(out, absent) {
