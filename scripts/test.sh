@@ -8,7 +8,9 @@
 #   memcached            the reference server (differential tests)
 #   libmemcached-tools   memccapable, the protocol conformance tester
 #   python3-pymemcache   a real Python client
-#   prometheus           promtool, which checks a real /metrics scrape
+#   prometheus           promtool, which checks the /metrics pages of
+#                        memcached_exporter (built from the Go module
+#                        proxy by the test) against mnemo
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -17,12 +19,12 @@ cd "$(dirname "$0")/.."
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # Debian's python3 is the one that sees Debian's pymemcache; a python3 of
 # pyenv or a virtualenv earlier on PATH does not.
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3 || echo python3)
 "$PYTHON" -c 'import pymemcache' >/dev/null 2>&1 || need+=(python3-pymemcache)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ "${#need[@]}" -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing ${need[*]}"
