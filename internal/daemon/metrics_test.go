@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -203,6 +204,38 @@ func TestMetricsScrape(t *testing.T) {
 	// Commands never sent have no histogram.
 	if _, ok := got[`mnemo_command_duration_seconds_count{command="gat"}`]; ok {
 		t.Error("a histogram for gat, which was never sent")
+	}
+	// Every memcached_* family is the exporter's, with its type but for
+	// the six promtool rejects (internal/metrics/testdata has the
+	// exporter's scrape of memcached 1.6.18).
+	exp, err := os.ReadFile("../metrics/testdata/memcached_exporter-0.14.3.prom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expTypes := map[string]string{}
+	for _, line := range strings.Split(string(exp), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" {
+			expTypes[f[2]] = f[3]
+		}
+	}
+	for name, typ := range map[string]string{
+		"memcached_uptime_seconds": "gauge", "memcached_slab_items_evicted_time_seconds": "gauge",
+		"memcached_slab_mem_requested_bytes": "gauge", "memcached_slab_items_moves_to_cold": "untyped",
+		"memcached_slab_items_moves_to_warm": "untyped", "memcached_slab_items_moves_within_lru": "untyped",
+	} {
+		expTypes[name] = typ
+	}
+	families := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == "TYPE" && strings.HasPrefix(f[2], "memcached_") {
+			families++
+			if expTypes[f[2]] != f[3] {
+				t.Errorf("%s %s: the exporter has %q", f[2], f[3], expTypes[f[2]])
+			}
+		}
+	}
+	if families < 30 {
+		t.Errorf("only %d memcached_* families", families)
 	}
 	// A scrape is not a connection.
 	_, again := scrape(t, d)
