@@ -331,6 +331,22 @@ type Config struct {
 	// Pprof is a loopback address on which to serve net/http/pprof
 	// (--pprof, long only); default "" (off).
 	Pprof string
+	// MetricsListen is the host:port on which to serve Prometheus
+	// /metrics over HTTP, its own listener, never the memcached port
+	// (--metrics-listen, long only); default "" (off). Any address may
+	// be given: the endpoint shows statistics (and, with HotKeys, key
+	// names) to whoever can reach it.
+	MetricsListen string
+	// HotKeys is the number of hot keys reported per ranking by "stats
+	// hotkeys" and /metrics (--hotkeys, long only; 1 to 100); default 0
+	// (off: no tracking, no cost).
+	HotKeys int
+	// HotKeysWindow is the sliding window of the hot-key report
+	// (--hotkeys-window, a Go duration, 4s to 24h); default 60s.
+	HotKeysWindow time.Duration
+	// HotKeysSample counts 1 request in HotKeysSample for the hot keys
+	// (--hotkeys-sample, 1 to 65536); default 16.
+	HotKeysSample int
 
 	// Warnings collects what Parse would have memcached print to stderr
 	// and carry on: a deprecated option, a thread count above 64. The
@@ -484,6 +500,8 @@ func Default() *Config {
 			MaxSleep:    1000000,
 			MaxFrag:     0.8,
 		},
-		Engine: "memory",
+		Engine:        "memory",
+		HotKeysWindow: time.Minute,
+		HotKeysSample: 16,
 	}
 }

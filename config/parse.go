@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -213,6 +214,10 @@ func (c *Config) flagSet(action *string) *pflag.FlagSet {
 	v(stringValue{&c.Engine}, "engine", "")
 	v(stringValue{&c.EngineConfig}, "engine-config", "")
 	v(stringValue{&c.Pprof}, "pprof", "")
+	v(stringValue{&c.MetricsListen}, "metrics-listen", "")
+	v(intValue{&c.HotKeys}, "hotkeys", "")
+	v(durationValue{&c.HotKeysWindow}, "hotkeys-window", "")
+	v(intValue{&c.HotKeysSample}, "hotkeys-sample", "")
 	v(stringValue{&c.SASLPwdb}, "sasl-pwdb", "")
 	return fs
 }
@@ -263,6 +268,19 @@ func numErr(err error, what string) error {
 		return errors.New("out of range")
 	}
 	return errors.New("not " + what)
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (v durationValue) String() string { return v.p.String() }
+func (v durationValue) Type() string   { return "duration" }
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration such as 60s or 5m")
+	}
+	*v.p = d
+	return nil
 }
 
 type stringValue struct{ p *string }

@@ -186,5 +186,9 @@ func (c *Config) String() string {
 	line("ext_threads", strconv.FormatUint(uint64(c.Ext.Threads), 10))
 	line("ext_io_depth", strconv.FormatUint(uint64(c.Ext.IODepth), 10))
 	line("pprof", c.Pprof)
+	line("metrics_listen", c.MetricsListen)
+	line("hotkeys", strconv.Itoa(c.HotKeys))
+	line("hotkeys_window", c.HotKeysWindow.String())
+	line("hotkeys_sample", strconv.Itoa(c.HotKeysSample))
 	return b.String()
 }

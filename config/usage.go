@@ -162,6 +162,13 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	}
 	p("--pprof=<addr>            serve net/http/pprof on <addr>, a loopback address\n")
 	p("                          such as 127.0.0.1:6060 (default: off)\n")
+	p("--metrics-listen=<addr>   serve Prometheus metrics at http://<addr>/metrics,\n")
+	p("                          a listener of its own such as 127.0.0.1:9150\n")
+	p("                          (default: off)\n")
+	p("--hotkeys=<num>           track the <num> hottest keys by requests and by\n")
+	p("                          bytes: stats hotkeys, /metrics (1-100; default: 0, off)\n")
+	p("--hotkeys-window=<dur>    the hot keys' sliding window (default: %s)\n", d.HotKeysWindow)
+	p("--hotkeys-sample=<num>    count 1 request in <num> for the hot keys (default: %d)\n", d.HotKeysSample)
 	p("--sasl-pwdb=<file>        SASL password database for -S: user:password lines\n")
 	p("                          (default: $MEMCACHED_SASL_PWDB)\n")
 	_, _ = io.WriteString(w, b.String())

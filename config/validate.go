@@ -7,11 +7,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks every setting against memcached 1.6.18's rules (the same
 // limits, in memcached's words where it has them) and mnemo's own
-// (--engine, --pprof). It reports every problem, joined; each wraps
+// (--engine, --pprof, --metrics-listen, --hotkeys*). It reports every problem, joined; each wraps
 // ErrInvalid and is an *Error.
 func (c *Config) Validate() error {
 	var errs []error
@@ -170,6 +171,20 @@ func (c *Config) Validate() error {
 			bad("--pprof", "%v", err)
 		}
 	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen); err != nil {
+			bad("--metrics-listen", "%v", err)
+		}
+	}
+	if c.HotKeys < 0 || c.HotKeys > 100 {
+		bad("--hotkeys", "%d is out of range (0 to 100)", c.HotKeys)
+	}
+	if c.HotKeysWindow < 4*time.Second || c.HotKeysWindow > 24*time.Hour {
+		bad("--hotkeys-window", "%v is out of range (4s to 24h)", c.HotKeysWindow)
+	}
+	if c.HotKeysSample < 1 || c.HotKeysSample > 65536 {
+		bad("--hotkeys-sample", "%d is out of range (1 to 65536)", c.HotKeysSample)
+	}
 	return errors.Join(errs...)
 }
 
@@ -212,6 +227,19 @@ func checkLoopback(addr string) error {
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {
 		return fmt.Errorf("%q is not a loopback address (use 127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", addr)
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a valid port; an empty host
+// listens on every address.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: invalid port", addr)
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ func (s *session) admin(c *server.Conn, r *text.Request) error {
 	case text.CmdCacheMemlimit:
 		s.memlimit(c, r)
 	case text.CmdStats:
+		if s.hotKeysStats(c, r) {
+			return nil
+		}
 		return s.stats(c, r)
 	case text.CmdMisc:
 		return s.misc(c, r)

@@ -87,6 +87,7 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 	if s.binWork == nil {
 		s.wake()
 	}
+	t := s.h.batchStart()
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
@@ -122,7 +123,9 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 		if s.req.Empty() {
 			continue
 		}
-		if err := s.execute(c, &s.req); err != nil {
+		mark := len(c.Out)
+		err := s.execute(c, &s.req)
+		if t = s.h.observeBinary(c, &s.req, t, mark); err != nil {
 			return consumed, 0, err
 		}
 	}

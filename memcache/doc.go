@@ -46,4 +46,6 @@
 //	sasl.go       SASL mechanisms and the password database
 //	asciiauth.go  ascii authentication (-Y)
 //	failure.go    how each protocol answers a failed command (cache.Failure)
+//	statgroup.go  StatGroup: a stats group run in-process (for /metrics)
+//	instruments.go  latency and hot keys on the request path; stats hotkeys
 package memcache

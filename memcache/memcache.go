@@ -71,6 +71,9 @@ type Config struct {
 	// send "set <key> <flags> <exptime> <bytes>" with the data
 	// "<user> <password>".
 	AuthCredentials *Credentials
+	// Instruments are the optional request-path measurements (latency
+	// histograms, hot keys); the zero value measures nothing.
+	Instruments Instruments
 }
 
 // Handler is the memcached application. It implements server.Handler.

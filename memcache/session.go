@@ -96,6 +96,7 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 	if s.textWork == nil {
 		s.wake()
 	}
+	t := s.h.batchStart()
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
@@ -119,7 +120,9 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 		if n == 0 {
 			return consumed, need, nil
 		}
-		if err := s.execute(c, &s.req); err != nil {
+		mark := len(c.Out)
+		err := s.execute(c, &s.req)
+		if t = s.observe(c, &s.req, t, mark); err != nil {
 			return consumed, 0, err
 		}
 	}
@@ -234,6 +237,7 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 			m, out, ok, err = s.cs.Get(key, out)
 		}
 		s.h.detail.recordGet(key, ok)
+		s.h.recordGet(key, max(len(out)-start-room, 0))
 		c.Out = out[:start]
 		if err != nil {
 			s.replyErr(c, r, err, text.OutOfMemoryStoring)

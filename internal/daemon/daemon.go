@@ -26,6 +26,8 @@ import (
 	"github.com/mnemo-cache/mnemo/config"
 	"github.com/mnemo-cache/mnemo/engine"
 	_ "github.com/mnemo-cache/mnemo/engine/all" // the built-in engines
+	"github.com/mnemo-cache/mnemo/internal/hotkeys"
+	"github.com/mnemo-cache/mnemo/internal/metrics"
 	"github.com/mnemo-cache/mnemo/memcache"
 	"github.com/mnemo-cache/mnemo/server"
 )
@@ -45,6 +47,10 @@ type Daemon struct {
 	handler *memcache.Handler
 	lns     []net.Listener
 	pprof   *http.Server
+
+	metricsLn  net.Listener // --metrics-listen
+	metricsSrv *http.Server
+	hotKeys    *hotkeys.Tracker
 
 	pidWritten bool // the pid file is ours to remove
 
@@ -112,6 +118,13 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		d.closeAll()
 		return nil, err
 	}
+	if cfg.MetricsListen != "" {
+		// Bound with the memcached ports, before -u drops root.
+		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			d.closeAll()
+			return nil, fmt.Errorf("mnemo: failed to listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+	}
 	if id != nil {
 		if err := prepareDataDir(cfg, id); err != nil {
 			d.closeAll()
@@ -145,6 +158,15 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 	}
 	d.eng = eng
 	c := cache.New(eng, d.clock, cache.Options{DisableCAS: cfg.DisableCAS, DisableFlush: cfg.DisableFlush})
+	var ins memcache.Instruments
+	if cfg.MetricsListen != "" {
+		ins.Latency = metrics.NewLatency(memcache.LatencyCommands)
+	}
+	if cfg.HotKeys > 0 {
+		d.hotKeys = hotkeys.New(hotkeys.Config{Top: cfg.HotKeys, Window: cfg.HotKeysWindow, Sample: uint32(cfg.HotKeysSample)})
+		d.hotKeys.Start()
+		ins.HotKeys = d.hotKeys
+	}
 	var authCreds *memcache.Credentials
 	if cfg.AuthFile != "" {
 		if authCreds, err = memcache.LoadCredentials(cfg.AuthFile); err != nil {
@@ -179,6 +201,7 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		SASL:              cfg.SASL,
 		SASLPasswordFile:  cfg.SASLPwdb,
 		AuthCredentials:   authCreds,
+		Instruments:       ins,
 	})
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
@@ -189,8 +212,12 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		ReadBufMemLimit: cfg.ReadBufLimit(),
 		Logger:          d.log,
 	})
+	d.handler.AttachServer(d.srv)
 	for _, l := range d.lns {
 		go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
+	}
+	if d.metricsLn != nil {
+		d.serveMetrics(ins)
 	}
 	if cfg.Pprof != "" {
 		if err := d.startPprof(cfg.Pprof); err != nil {
@@ -266,6 +293,30 @@ func (d *Daemon) startPprof(addr string) error {
 	return nil
 }
 
+// serveMetrics serves /metrics on the --metrics-listen listener: the
+// memcached_exporter's series from the handler's stats, the latency
+// histograms and the hot keys of ins.
+func (d *Daemon) serveMetrics(ins memcache.Instruments) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(metrics.Source{
+		Stats:   d.handler.StatGroup,
+		Latency: ins.Latency,
+		HotKeys: ins.HotKeys,
+	}))
+	d.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go d.metricsSrv.Serve(d.metricsLn)
+	d.log.Info("metrics serving", "addr", "http://"+d.metricsLn.Addr().String()+"/metrics")
+}
+
+// MetricsAddr returns the address /metrics is served on, nil without
+// --metrics-listen.
+func (d *Daemon) MetricsAddr() net.Addr {
+	if d.metricsLn == nil {
+		return nil
+	}
+	return d.metricsLn.Addr()
+}
+
 // Addrs returns the addresses the daemon listens on.
 func (d *Daemon) Addrs() []net.Addr {
 	addrs := make([]net.Addr, len(d.lns))
@@ -326,6 +377,14 @@ func (d *Daemon) closeAll() error {
 	if d.pprof != nil {
 		d.pprof.Close()
 	}
+	if d.metricsSrv != nil {
+		d.metricsSrv.Close()
+	} else if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
+	if d.hotKeys != nil {
+		d.hotKeys.Close()
+	}
 	var err error
 	if d.eng != nil {
 		err = d.eng.Close()
@@ -341,6 +400,12 @@ func (d *Daemon) closeAll() error {
 func (d *Daemon) settings(add func(name, value string)) {
 	d.cfg.Settings(add)
 	add("read_buf_mem_limit_effective", strconv.FormatInt(d.cfg.ReadBufLimit(), 10))
+	metricsListen := d.cfg.MetricsListen
+	if metricsListen == "" {
+		metricsListen = "no"
+	}
+	add("metrics_listen", metricsListen)
+	add("hotkeys", strconv.Itoa(d.cfg.HotKeys))
 }
 
 // EngineHelp documents each built-in engine's configuration string for

@@ -30,6 +30,12 @@ var forbidden = map[string][]string{
 	"engine":          {"protocol", "server", "cache", "memcache", "config"},
 	"cache":           {"protocol", "server", "memcache", "config"},
 	"memcache":        {"config"},
+
+	// The request-path instruments: leaves that the memcached application
+	// feeds and the daemon serves (metrics reads stats through a function,
+	// never from the layers themselves).
+	"internal/hotkeys": {""},
+	"internal/metrics": {"server", "protocol", "engine", "cache", "memcache", "config", "internal/daemon"},
 }
 
 // layerOf returns the longest key of forbidden that is dir or a directory
@@ -144,6 +150,10 @@ func TestRules(t *testing.T) {
 		{"engine/memory", module + "internal/number", false},
 		{"engine/memory", module + "cache", true},
 		{"cmd/mnemo", module + "config", false},
+		{"internal/hotkeys", module + "internal/number", true},
+		{"internal/metrics", module + "internal/hotkeys", false},
+		{"internal/metrics", module + "memcache", true},
+		{"memcache", module + "internal/metrics", false},
 	}
 	for _, tt := range tests {
 		got := violations(tt.dir, []string{tt.imp})
