@@ -10,6 +10,7 @@
 # Scenarios (default: all but gc-10m):
 #   tput-t1-p1 tput-t1-p16    throughput and latency, both servers -t 1
 #   tput-def-p1 tput-def-p16  the same, both servers with default threads
+#   tput16k-t1-p1 tput16k-t1-p16  -t 1 with 16 KB values (20k keys, -m 2048)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
@@ -131,6 +132,9 @@ bench() {
 }
 
 LOAD=(-conns 50 -ratio 1:10 -keys 100000 -key-size 15 -value-size 100)
+# The large-value loads (issue 15): 20k keys of 16 KB values, -m 2048.
+LOAD16K=(-conns 50 -ratio 1:10 -keys 20000 -key-size 15 -value-size 16384)
+MEM=1024
 
 # Throughput: each server started once, filled once, then RUNS timed runs
 # in alternation after a warm-up run.
@@ -142,7 +146,7 @@ tput() {
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for s in memcached mnemo; do
 		port[$s]=$(port)
-		start "$s" "${port[$s]}" "${tflag[@]}" -m 1024 -c 4096
+		start "$s" "${port[$s]}" "${tflag[@]}" -m "$MEM" -c 4096
 		pid[$s]=$SPID
 		bench "$OUT/$sc-$s-fill.json" -server "127.0.0.1:${port[$s]}" "${LOAD[@]}" -fill -duration 2s -pipeline "$pipe"
 	done
@@ -263,6 +267,12 @@ for sc in "${SCENARIOS[@]}"; do
 	tput-t1-p16) tput "$sc" 1 16 ;;
 	tput-def-p1) tput "$sc" def 1 ;;
 	tput-def-p16) tput "$sc" def 16 ;;
+	tput16k-t1-p1 | tput16k-t1-p16)
+		saved=("${LOAD[@]}")
+		LOAD=("${LOAD16K[@]}") MEM=2048
+		tput "$sc" 1 "${sc##*-p}"
+		LOAD=("${saved[@]}") MEM=1024
+		;;
 	rss-1m) rss "$sc" ;;
 	hit-zipf) hit "$sc" ;;
 	idle-10k) idle "$sc" ;;
