@@ -84,7 +84,7 @@ func (a *asciiAuthSession) Serve(c *server.Conn, in []byte) (consumed, need int,
 		}
 		cs := a.text.cs
 		cs.AuthCmds.Add(1)
-		if a.text.h.cfg.AuthCredentials.Check(toks[0], toks[1]) {
+		if a.text.h.authCreds.Load().Check(toks[0], toks[1]) {
 			a.authed = true
 			c.Out = append(c.Out, text.Stored...)
 		} else {

@@ -78,6 +78,9 @@ type Config struct {
 
 // Handler is the memcached application. It implements server.Handler.
 type Handler struct {
+	// authCreds are the ascii authentication credentials in force
+	// (Config.AuthCredentials until SetAuthCredentials).
+	authCreds atomic.Pointer[Credentials]
 	cfg     Config
 	started time.Time
 	pid     int
@@ -122,10 +125,21 @@ func NewHandler(cfg Config) *Handler {
 		cfg.Protocol = "binary"
 	}
 	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
+	h.authCreds.Store(cfg.AuthCredentials)
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
 	h.textPool.New = h.newTextWork
 	return h
+}
+
+// SetAuthCredentials replaces the ascii authentication credentials (-Y)
+// for the logins that follow, as memcached's reload of its -Y file on
+// SIGHUP. It does nothing when the handler was made without
+// Config.AuthCredentials (ascii authentication is off) or c is nil.
+func (h *Handler) SetAuthCredentials(c *Credentials) {
+	if h.cfg.AuthCredentials != nil && c != nil {
+		h.authCreds.Store(c)
+	}
 }
 
 // MaxRequestSize is the largest request a session asks the server to

@@ -432,8 +432,7 @@ var EngineHelp = `    memory: no configuration needed; optional shards=<n> (a po
 // Signals, as memcached 1.6.18's: SIGINT and SIGTERM stop the server;
 // SIGUSR1 is the graceful stop (logged "Gracefully stopping"; memcached's
 // restart signal with -e, which mnemo does not have yet); SIGHUP keeps
-// it serving (memcached re-reads its -Y file on SIGHUP; mnemo reads it
-// once). Every stop lets each connection finish the batch it is
+// it serving and re-reads the -Y file, as memcached does. Every stop lets each connection finish the batch it is
 // executing, closes the engine cleanly and exits 0.
 //
 // -d makes Run start a detached copy of the process and return once it
@@ -482,15 +481,33 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// reload is SIGHUP: the server keeps serving, and the ascii
+// authentication file (-Y) is read again, as memcached does; a file that
+// cannot be read or parsed keeps the credentials in force (memcached
+// too), with a warning.
+func (d *Daemon) reload() {
+	if d.cfg.AuthFile == "" {
+		d.log.Info("SIGHUP received: still serving (nothing to reload)")
+		return
+	}
+	c, err := memcache.LoadCredentials(d.cfg.AuthFile)
+	if err != nil {
+		d.log.Warn("SIGHUP: ascii authentication file not reloaded; the previous users stay in force", "err", err)
+		return
+	}
+	d.handler.SetAuthCredentials(c)
+	d.log.Info("SIGHUP: ascii authentication file reloaded", "users", c.Len())
+}
+
 // waitSignals serves until a stop signal, the shutdown command or Stop,
-// and stops the daemon. SIGHUP is logged and changes nothing.
+// and stops the daemon. SIGHUP reloads (see reload).
 func (d *Daemon) waitSignals(sigs <-chan os.Signal) error {
 	for {
 		select {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				d.log.Info("SIGHUP received: still serving (nothing to reload)")
+				d.reload()
 				continue
 			case syscall.SIGUSR1:
 				// memcached prints this whatever the verbosity.

@@ -329,6 +329,40 @@ func TestSignals(t *testing.T) {
 			t.Fatal("exited after SIGHUP")
 		}
 	})
+	// SIGHUP re-reads the -Y file, as memcached does; a file that
+	// cannot be parsed keeps the users in force.
+	t.Run("SIGHUP reloads -Y", func(t *testing.T) {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755) // readable by -u nobody
+		auth := filepath.Join(dir, "auth")
+		write := func(s string) {
+			if err := os.WriteFile(auth, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		login := func(addr, user, pass string) string {
+			data := user + " " + pass
+			return dialAddr(t, addr).do(fmt.Sprintf("set a 0 0 %d\r\n%s\r\n", len(data), data), anyLine)[0]
+		}
+		const ok, refused = "STORED\r\n", "CLIENT_ERROR authentication failure\r\n"
+		write("alice:one\n")
+		p, addr := serving(t, append(asUser(), "-v", "-Y", auth)...)
+		if a, b := login(addr, "alice", "one"), login(addr, "bob", "two"); a != ok || b != refused {
+			t.Fatalf("before SIGHUP: alice %q, bob %q", a, b)
+		}
+		write("bob:two\n")
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitLog("ascii authentication file reloaded")
+		if a, b := login(addr, "alice", "one"), login(addr, "bob", "two"); a != refused || b != ok {
+			t.Fatalf("after SIGHUP: alice %q, bob %q", a, b)
+		}
+		write("no colon here\n")
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitLog("ascii authentication file not reloaded")
+		if b := login(addr, "bob", "two"); b != ok {
+			t.Fatalf("after a failed reload: bob %q", b)
+		}
+	})
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			pid := filepath.Join(t.TempDir(), "pid")
