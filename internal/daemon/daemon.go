@@ -432,8 +432,9 @@ var EngineHelp = `    memory: no configuration needed; optional shards=<n> (a po
 // Signals, as memcached 1.6.18's: SIGINT and SIGTERM stop the server;
 // SIGUSR1 is the graceful stop (logged "Gracefully stopping"; memcached's
 // restart signal with -e, which mnemo does not have yet); SIGHUP keeps
-// it serving and re-reads the -Y file, as memcached does. Every stop lets each connection finish the batch it is
-// executing, closes the engine cleanly and exits 0.
+// it serving and re-reads the -Y file, as memcached does. Every stop
+// lets each connection finish the batch it is executing, closes the
+// engine cleanly and exits 0.
 //
 // -d makes Run start a detached copy of the process and return once it
 // serves (see detach). Run as root, -u is required and the process takes
