@@ -11,6 +11,8 @@
 #   tput-t1-p1 tput-t1-p16    throughput and latency, both servers -t 1
 #   tput-def-p1 tput-def-p16  the same, both servers with default threads
 #   tput16k-t1-p1 tput16k-t1-p16  -t 1 with 16 KB values (20k keys, -m 2048)
+#   tput-tN-pP                any other thread count N and pipeline depth P
+#                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
@@ -142,7 +144,7 @@ tput() {
 	local sc=$1 threads=$2 pipe=$3
 	local -A port pid
 	local tflag=()
-	[ "$threads" = 1 ] && tflag=(-t 1)
+	[ "$threads" != def ] && tflag=(-t "$threads")
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for s in memcached mnemo; do
 		port[$s]=$(port)
@@ -272,6 +274,11 @@ for sc in "${SCENARIOS[@]}"; do
 		LOAD=("${LOAD16K[@]}") MEM=2048
 		tput "$sc" 1 "${sc##*-p}"
 		LOAD=("${saved[@]}") MEM=1024
+		;;
+	tput-t[0-9]*-p[0-9]*)
+		# any thread count and depth (bench/scaling.sh uses these)
+		t=${sc#tput-t}
+		tput "$sc" "${t%%-*}" "${sc##*-p}"
 		;;
 	rss-1m) rss "$sc" ;;
 	hit-zipf) hit "$sc" ;;
