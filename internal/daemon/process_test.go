@@ -15,55 +15,32 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mnemo-cache/mnemo/config"
+	"github.com/mnemo-cache/mnemo/internal/testbin"
 	"github.com/mnemo-cache/mnemo/memcache"
 )
 
 // These tests run the mnemo binary: privileges, signals, -d and the files
 // it writes belong to the process, not to an in-process Start.
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
+// mnemoBin is cmd/mnemo, built once for these tests.
+var mnemoBin = testbin.Build{Pkg: "github.com/mnemo-cache/mnemo/cmd/mnemo", Name: "mnemo"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	mnemoBin.Remove()
 	os.Exit(code)
 }
 
-// mnemoBinary builds cmd/mnemo once per test binary and returns its path.
-// The directory is readable by every user, so that a test may run it as
-// nobody.
+// mnemoBinary returns the path of cmd/mnemo, built once; every user may
+// run it, so that a test may run it as nobody.
 func mnemoBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "mnemo-daemon-test-"); binErr != nil {
-			return
-		}
-		if binErr = os.Chmod(binDir, 0o755); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "mnemo")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/mnemo-cache/mnemo/cmd/mnemo").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build cmd/mnemo: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return mnemoBin.Path(t)
 }
 
 // asUser returns the -u flag a test needs to run the binary: root must

@@ -11,51 +11,30 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mnemo-cache/mnemo/internal/testbin"
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
-// The mnemo binary, built once for the tests that run it.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
+// mnemoBin is cmd/mnemo, built once for the tests that run it.
+var mnemoBin = testbin.Build{Pkg: "github.com/mnemo-cache/mnemo/cmd/mnemo", Name: "mnemo"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	mnemoBin.Remove()
 	if exporterDir != "" {
 		os.RemoveAll(exporterDir) // exporter_test.go
 	}
 	os.Exit(code)
 }
 
-// mnemoBinary builds cmd/mnemo once and returns the binary's path.
+// mnemoBinary returns the path of cmd/mnemo, built once.
 func mnemoBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "mnemo-interop-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "mnemo")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/mnemo-cache/mnemo/cmd/mnemo").CombinedOutput()
-		if err != nil {
-			binErr = errors.New("go build cmd/mnemo: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return mnemoBin.Path(t)
 }
 
 // runBinary runs the mnemo binary to completion and returns its stdout,
