@@ -66,14 +66,20 @@ func benchRoundTrips(b *testing.B, size int, req func(key string) []byte, want f
 	benchExchange(b, c, set, []byte("STORED\r\n"), buf)
 	r, w := req(key), want(key, value)
 	benchExchange(b, c, r, w, buf)
-	b.SetBytes(int64(len(w)))
+	timeExchanges(b, c, r, len(w), buf)
+}
+
+// timeExchanges times b.N round trips of req, each reply n bytes long
+// (checked once before, by benchExchange).
+func timeExchanges(b *testing.B, c net.Conn, req []byte, n int, buf []byte) {
+	b.SetBytes(int64(n))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := c.Write(r); err != nil {
+		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(c, buf[:len(w)]); err != nil {
+		if _, err := io.ReadFull(c, buf[:n]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -144,17 +150,7 @@ func BenchmarkTextMultiGet100(b *testing.B) {
 	req = append(req, "\r\n"...)
 	want = append(want, "END\r\n"...)
 	benchExchange(b, c, req, want, buf)
-	b.SetBytes(int64(len(want)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf[:len(want)]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	timeExchanges(b, c, req, len(want), buf)
 }
 
 // BenchmarkMetaPipeline100 is 100 pipelined "mg <key> v" of 100-byte
@@ -175,17 +171,7 @@ func BenchmarkMetaPipeline100(b *testing.B) {
 	req = append(req, "mn\r\n"...)
 	want = append(want, "MN\r\n"...)
 	benchExchange(b, c, req, want, buf)
-	b.SetBytes(int64(len(want)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf[:len(want)]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	timeExchanges(b, c, req, len(want), buf)
 }
 
 func benchBinary(b *testing.B, size int) {
@@ -213,15 +199,5 @@ func benchBinary(b *testing.B, size int) {
 	if !bytes.Equal(buf[:len(want)], want) {
 		b.Fatalf("reply %.100q, want %.100q", buf[:len(want)], want)
 	}
-	b.SetBytes(int64(len(want)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf[:len(want)]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	timeExchanges(b, c, req, len(want), buf)
 }
