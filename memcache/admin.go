@@ -52,6 +52,8 @@ func (s *session) misc(c *server.Conn, r *text.Request) error {
 	switch string(r.Name) {
 	case "lru_crawler":
 		return s.lruCrawler(c, r)
+	case "watch":
+		return s.watch(c, r)
 	}
 	c.Out = append(c.Out, text.ErrorReply...)
 	return nil

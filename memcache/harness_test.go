@@ -68,16 +68,19 @@ type opts struct {
 	authFile    string // -Y: the ascii authentication file's content
 	detail      bool   // -D ':' (stats detail on from the start)
 	noDumping   bool   // -X
+	noWatch     bool   // -W
+	watcherKB   int    // -o watcher_logbuf_size (KB); 0: 256
 
 	// mnemo only (a case that sets them does not run on the oracle):
 	settings          func(add func(name, value string))
 	listenerProtocols map[string]string // keyed by "listener" and "second"
 	secondListener    bool
+	verboseOut        io.Writer // Config.VerboseOut (memcached writes -vv lines to stderr)
 }
 
 // mnemoOnly reports whether o uses settings memcached has no flag for.
 func (o opts) mnemoOnly() bool {
-	return o.settings != nil || o.listenerProtocols != nil || o.secondListener
+	return o.settings != nil || o.listenerProtocols != nil || o.secondListener || o.verboseOut != nil
 }
 
 // flags returns the memcached command line flags o stands for.
@@ -118,6 +121,12 @@ func (o opts) flags(dir string) (args, env []string) {
 	}
 	if o.noDumping {
 		args = append(args, "-X")
+	}
+	if o.noWatch {
+		args = append(args, "-W")
+	}
+	if o.watcherKB != 0 {
+		args = append(args, "-o", "watcher_logbuf_size="+strconv.Itoa(o.watcherKB))
 	}
 	return args, env
 }
@@ -207,6 +216,9 @@ func startMnemo(t *testing.T, o opts) *testServer {
 		DetailEnabled:  o.detail,
 		Settings:       o.settings,
 		DisableDumping: o.noDumping,
+		DisableWatch:   o.noWatch,
+		WatcherBufSize: o.watcherKB << 10,
+		VerboseOut:     o.verboseOut,
 		SetVerbosity: func(level int) {
 			ts.mu.Lock()
 			ts.verbosity = append(ts.verbosity, level)

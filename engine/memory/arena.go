@@ -353,6 +353,11 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			e.assertCounts("evict", sh, int64(id))
 		}
 		sh.evictions++
+		if fn := e.onEvict.Load(); fn != nil {
+			var m engine.Meta
+			r.meta(&m)
+			(*fn)(r.key(), &m, r.vlen())
+		}
 		if !fetched {
 			sh.evictedUnfetched++
 		}

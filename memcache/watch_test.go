@@ -1,0 +1,387 @@
+package memcache_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The watch tests are written from memcached 1.6.18's log lines (logger.c)
+// and checked against Debian's memcached with MEMCACHE_ORACLE=1. Times,
+// gids, connection ids (memcached's cfd is a descriptor, mnemo's its
+// connection id) and client ports are normalised.
+
+var (
+	watchPrefix = regexp.MustCompile(`^ts=\d+\.\d+ gid=\d+ `)
+	watchCfd    = regexp.MustCompile(`cfd=\d+`)
+	watchRport  = regexp.MustCompile(`rport=\d+`)
+)
+
+// watchLine reads the watcher's next line and normalises it, checking
+// that it carries memcached's ts and gid prefix.
+func (c *conn) watchLine() string {
+	c.t.Helper()
+	l := strings.TrimSuffix(string(c.readUntil("\n")), "\n")
+	if strings.HasPrefix(l, "skipped=") {
+		return l
+	}
+	if !watchPrefix.MatchString(l) {
+		c.t.Fatalf("watch line without ts= gid=: %q", l)
+	}
+	l = watchPrefix.ReplaceAllString(l, "")
+	l = watchCfd.ReplaceAllString(l, "cfd=N")
+	return watchRport.ReplaceAllString(l, "rport=P")
+}
+
+func TestWatchFetchersMutationsConnevents(t *testing.T) {
+	s := start(t, opts{})
+	all := dial(t, s.addr)
+	all.send("watch fetchers mutations connevents\r\n")
+	all.expect("watch", "OK\r\n")
+	mut := dial(t, s.addr)
+	mut.send("watch mutations\r\n")
+	mut.expect("watch mutations", "OK\r\n")
+	conns := dial(t, s.addr)
+	conns.send("watch connevents\r\n")
+	conns.expect("watch connevents", "OK\r\n")
+	// The first watcher saw the other two connect (and nothing else: a
+	// watcher's own connection is not closed yet).
+	for range 2 {
+		if got, want := all.watchLine(), "type=conn_new rip=127.0.0.1 rport=P transport=tcp cfd=N"; got != want {
+			t.Fatalf("watcher line: got %q, want %q", got, want)
+		}
+	}
+	c := dial(t, s.addr)
+	for _, x := range []struct{ send, want string }{
+		{"set foo 5 0 3\r\nbar\r\n", "STORED\r\n"},
+		{"get foo\r\n", "VALUE foo 5 3\r\nbar\r\nEND\r\n"},
+		{"get nope\r\n", "END\r\n"},
+		{"append foo 0 0 1\r\nx\r\n", "STORED\r\n"},
+		{"add foo 0 0 1\r\nx\r\n", "NOT_STORED\r\n"},
+		{"set k%20 0 100 1\r\nx\r\n", "STORED\r\n"},
+		{"delete foo\r\n", "DELETED\r\n"},
+		{"incr n 1\r\n", "NOT_FOUND\r\n"},
+	} {
+		c.send(x.send)
+		c.expect(x.send, x.want)
+	}
+	port := strconv.Itoa(c.nc.LocalAddr().(*net.TCPAddr).Port)
+	c.nc.Close()
+
+	want := []string{
+		"type=conn_new rip=127.0.0.1 rport=P transport=tcp cfd=N",
+		"type=item_get key=foo status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=N size=3",
+		"type=item_get key=foo status=found clsid=1 cfd=N size=3",
+		"type=item_get key=nope status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=foo status=found clsid=1 cfd=N size=3",
+		"type=item_store key=foo status=stored cmd=append ttl=0 clsid=1 cfd=N size=4",
+		"type=item_get key=foo status=found clsid=1 cfd=N size=4",
+		"type=item_store key=foo status=not_stored cmd=add ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=k%2520 status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=k%2520 status=stored cmd=set ttl=100 clsid=1 cfd=N size=1",
+		"type=item_get key=foo status=found clsid=1 cfd=N size=4",
+		"type=item_get key=n status=not_found clsid=0 cfd=N size=0",
+		"type=conn_close rip=127.0.0.1 rport=P transport=tcp reason=normal cfd=N",
+	}
+	var cfds []string
+	for i, w := range want {
+		raw := string(all.readUntil("\n"))
+		if i == 0 || i == len(want)-1 {
+			if !strings.Contains(raw, " rport="+port+" ") {
+				t.Errorf("line %d names another port than the client's %s: %q", i, port, raw)
+			}
+		}
+		cfds = append(cfds, watchCfd.FindString(raw))
+		got := watchRport.ReplaceAllString(watchCfd.ReplaceAllString(watchPrefix.ReplaceAllString(strings.TrimSuffix(raw, "\n"), ""), "cfd=N"), "rport=P")
+		if got != w {
+			t.Errorf("fetchers mutations connevents line %d:\n got %q\nwant %q", i, got, w)
+		}
+	}
+	for _, cfd := range cfds {
+		if cfd != cfds[0] {
+			t.Errorf("one client's lines name several connections: %q", cfds)
+			break
+		}
+	}
+	// The mutations watcher saw the stores only.
+	for _, w := range []string{
+		"type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=N size=3",
+		"type=item_store key=foo status=stored cmd=append ttl=0 clsid=1 cfd=N size=4",
+		"type=item_store key=foo status=not_stored cmd=add ttl=0 clsid=1 cfd=N size=1",
+		"type=item_store key=k%2520 status=stored cmd=set ttl=100 clsid=1 cfd=N size=1",
+	} {
+		if got := mut.watchLine(); got != w {
+			t.Errorf("mutations line:\n got %q\nwant %q", got, w)
+		}
+	}
+	// The connevents watcher saw the client come and go.
+	for _, w := range []string{
+		"type=conn_new rip=127.0.0.1 rport=P transport=tcp cfd=N",
+		"type=conn_close rip=127.0.0.1 rport=P transport=tcp reason=normal cfd=N",
+	} {
+		if got := conns.watchLine(); got != w {
+			t.Errorf("connevents line:\n got %q\nwant %q", got, w)
+		}
+	}
+}
+
+func TestWatchDefaultIsFetchers(t *testing.T) {
+	s := start(t, opts{})
+	w := dial(t, s.addr)
+	w.send("watch\r\n")
+	w.expect("watch", "OK\r\n")
+	c := dial(t, s.addr)
+	c.send("set a 0 0 1\r\nx\r\nget a\r\n")
+	c.expect("set, get", "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n")
+	for _, want := range []string{
+		"type=item_get key=a status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=a status=found clsid=1 cfd=N size=1",
+	} {
+		if got := w.watchLine(); got != want {
+			t.Errorf("watch line:\n got %q\nwant %q", got, want)
+		}
+	}
+}
+
+func TestWatchRefusals(t *testing.T) {
+	run(t, []transcript{
+		one("unknown stream", "watch deletions\r\n", "ERROR\r\n"),
+		one("one unknown of several", "watch fetchers bogus\r\n", "ERROR\r\n"),
+		// memcached reads noreply as a stream name and says nothing.
+		one("noreply", "watch noreply\r\nversion\r\n", "VERSION "+version()+"\r\n"),
+		{name: "disabled (-W)", opts: opts{noWatch: true}, steps: []step{
+			{send: "watch\r\n", want: "CLIENT_ERROR watch commands not allowed\r\n"},
+			{send: "watch fetchers\r\n", want: "CLIENT_ERROR watch commands not allowed\r\n"},
+			{send: "watch noreply\r\nmn\r\n", want: "MN\r\n"},
+		}},
+	})
+}
+
+func TestWatchEvictions(t *testing.T) {
+	s := start(t, opts{memoryMB: 2})
+	w := dial(t, s.addr)
+	w.send("watch evictions\r\n")
+	w.expect("watch evictions", "OK\r\n")
+	c := dial(t, s.addr)
+	value := strings.Repeat("v", 50000)
+	re := regexp.MustCompile(`^type=eviction key=k\d+ fetch=no ttl=-1 la=\d+ clsid=\d+ size=50000$`)
+	lines := w.lines()
+	for i := 0; ; i++ {
+		c.send(fmt.Sprintf("set k%d 0 0 %d\r\n%s\r\n", i, len(value), value))
+		c.expect("set", "STORED\r\n")
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the watcher's connection ended")
+			}
+			if strings.HasPrefix(l, "skipped=") {
+				continue
+			}
+			l = watchPrefix.ReplaceAllString(l, "")
+			if !re.MatchString(l) {
+				t.Fatalf("eviction line %q does not match %s", l, re)
+			}
+			return
+		default:
+		}
+		if i > 100000 {
+			t.Fatal("no eviction line after 100000 sets of 50 KB into 2 MB")
+		}
+	}
+}
+
+// TestWatchSlowWatcher: a watcher that never reads loses lines instead of
+// slowing anyone: the other clients keep getting every answer, and when
+// the watcher reads again its stream says how many lines it missed.
+func TestWatchSlowWatcher(t *testing.T) {
+	skipOnOracle(t, "reads mnemo's watcher counters")
+	s := start(t, opts{watcherKB: 4})
+	w := dial(t, s.addr)
+	w.nc.SetReadBuffer(4096)
+	w.send("watch fetchers\r\n")
+	w.expect("watch", "OK\r\n")
+
+	// Keys that miss, many per request, many requests per write.
+	var req strings.Builder
+	req.WriteString("get")
+	for i := range 100 {
+		fmt.Fprintf(&req, " miss%d", i)
+	}
+	req.WriteString("\r\n")
+	batch := strings.Repeat(req.String(), 50)
+	replies := strings.Repeat("END\r\n", 50)
+
+	var wg sync.WaitGroup
+	for range 2 {
+		c := dial(t, s.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 100000; n++ {
+				if _, _, skipped := s.handler.LogStats(); skipped > 0 && n > 0 {
+					return
+				}
+				c.send(batch)
+				if got := c.read(len(replies)); string(got) != replies {
+					t.Errorf("a client's replies while a watcher stalls: got %q", got[:min(len(got), 64)])
+					return
+				}
+			}
+			t.Errorf("no line was dropped for a watcher that does not read")
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// The watcher reads again: after the lines it had, the next line it
+	// gets is preceded by the count of those it missed.
+	lines := w.lines()
+	c := dial(t, s.addr)
+	for {
+		c.send("get after\r\n")
+		c.expect("get after", "END\r\n")
+	drain:
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("the watcher's connection ended before a drop marker")
+				}
+				if strings.HasPrefix(l, "skipped=") {
+					if !regexp.MustCompile(`^skipped=[1-9]\d*$`).MatchString(l) {
+						t.Fatalf("drop marker %q", l)
+					}
+					return
+				}
+			default:
+				// The marker comes with the next line that fits: send one more.
+				break drain
+			}
+		}
+	}
+}
+
+// TestVerboseTranscript: with verbosity 2 each client command and reply
+// is written as memcached -vv writes it to stderr (lines checked against
+// Debian's memcached -vv, connection ids normalised).
+func TestVerboseTranscript(t *testing.T) {
+	out := &syncBuffer{}
+	s := start(t, opts{verboseOut: out})
+	admin := dial(t, s.addr)
+	admin.send("verbosity 2\r\n")
+	admin.expect("verbosity", "OK\r\n")
+	c := dial(t, s.addr)
+	for _, x := range []struct{ send, want string }{
+		{"set foo 5 0 3\r\nbar\r\n", "STORED\r\n"},
+		{"get foo nope\r\n", "VALUE foo 5 3\r\nbar\r\nEND\r\n"},
+		{"delete foo\r\n", "DELETED\r\n"},
+		{"incr x 1\r\n", "NOT_FOUND\r\n"},
+		{"bogus\r\n", "ERROR\r\n"},
+		{"set a b c d\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"mg foo v\r\n", "EN\r\n"},
+		{"mn\r\n", "MN\r\n"},
+		{"set k 0 0 1 noreply\r\nx\r\ntouch k 1\r\n", "TOUCHED\r\n"},
+		{"version\r\n", "VERSION " + version() + "\r\n"},
+	} {
+		c.send(x.send)
+		c.expect(x.send, x.want)
+	}
+	c.send("quit\r\n")
+	c.rest(false)
+	id := ""
+	want := strings.Join([]string{
+		"<ID new auto-negotiating client connection",
+		"ID: Client using the ascii protocol",
+		"<ID set foo 5 0 3", ">ID STORED",
+		"<ID get foo nope", ">ID sending key foo", ">ID END",
+		"<ID delete foo", ">ID DELETED",
+		"<ID incr x 1", ">ID NOT_FOUND",
+		"<ID bogus", ">ID ERROR",
+		"<ID set a b c d", ">ID CLIENT_ERROR bad command line format",
+		"<ID mg foo v",
+		"<ID mn", ">ID MN",
+		"<ID set k 0 0 1 noreply", ">ID NOREPLY STORED",
+		"<ID touch k 1", ">ID TOUCHED",
+		"<ID version", ">ID VERSION " + version(),
+		"<ID quit",
+		"<ID connection closed.",
+	}, "\n") + "\n"
+	// The close is told after the client sees it: wait for it.
+	var got string
+	for deadline := time.Now().Add(ioTimeout); !strings.HasSuffix(got, "connection closed.\n"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no close line; -vv lines so far:\n%s", got)
+		}
+		time.Sleep(time.Millisecond)
+		got = out.String()
+	}
+	lines := strings.SplitAfter(got, "\n")
+	idRe := regexp.MustCompile(`^([<>]?)(\d+)([ :])`)
+	for i, l := range lines {
+		m := idRe.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if id == "" {
+			id = m[2]
+		} else if m[2] != id {
+			t.Errorf("line %q names connection %s, not %s", l, m[2], id)
+		}
+		lines[i] = idRe.ReplaceAllString(l, "${1}ID${3}")
+	}
+	if norm := strings.Join(lines, ""); norm != want {
+		t.Errorf("-vv lines:\n got %s\nwant %s", norm, want)
+	}
+}
+
+// lines reads the watcher's lines (without "\n") in the background until
+// its connection ends, when the channel closes.
+func (c *conn) lines() <-chan string {
+	ch := make(chan string, 1024)
+	stop := make(chan struct{})
+	c.t.Cleanup(func() { close(stop) })
+	c.nc.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(ch)
+		r := bufio.NewReader(c.nc)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			select {
+			case ch <- strings.TrimSuffix(l, "\n"):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
