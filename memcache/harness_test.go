@@ -183,7 +183,7 @@ func writeFile(dir, name, content string) string {
 
 // startMnemo builds what the daemon builds, with the memory engine on a
 // fake clock, and serves it on 127.0.0.1 port 0.
-func startMnemo(t *testing.T, o opts) *testServer {
+func startMnemo(t testing.TB, o opts) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -280,7 +280,7 @@ func startMnemo(t *testing.T, o opts) *testServer {
 	return ts
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := server.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -365,12 +365,12 @@ func (s *testServer) verbosityCalls() []int {
 
 // conn is a raw client connection.
 type conn struct {
-	t  *testing.T
+	t  testing.TB
 	nc *net.TCPConn
 }
 
 // dial opens a connection to addr that the test closes.
-func dial(t *testing.T, addr string) *conn {
+func dial(t testing.TB, addr string) *conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
