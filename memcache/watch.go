@@ -294,19 +294,24 @@ func (s *session) peekLogged(c *server.Conn, key []byte) (found bool, vlen int, 
 func (s *session) storeWatched(c *server.Conn, r *text.Request) {
 	found, oldLen, _ := s.peekLogged(c, r.Key)
 	s.h.detail.recordSet(r.Key)
-	st, _, err := s.cs.Store(storeModes[r.Cmd], r.Key, r.Flags, r.Exptime, r.Data, r.CAS)
+	st, meta, err := s.cs.Store(storeModes[r.Cmd], r.Key, r.Flags, r.Exptime, r.Data, r.CAS)
 	if s.h.logs.on(logMutations) {
-		status, vlen := "no_memory", len(r.Data)
+		status, vlen, ttl, flags := "no_memory", len(r.Data), s.h.ttlOf(r.Exptime), r.Flags
 		switch {
 		case err != nil && errors.Is(err, engine.ErrTooLarge):
 			status = "too_large"
 		case err == nil && int(st) < len(storeStatus) && storeStatus[st] != "":
 			status = storeStatus[st]
 		}
-		if st == cache.Stored && found && (r.Cmd == text.CmdAppend || r.Cmd == text.CmdPrepend) {
-			vlen += oldLen
+		if st == cache.Stored {
+			// The stored item's own: an append keeps the old exptime and
+			// flags.
+			ttl, flags = s.h.ttlLeft(meta.Exptime), meta.Flags
+			if found && (r.Cmd == text.CmdAppend || r.Cmd == text.CmdPrepend) {
+				vlen += oldLen
+			}
 		}
-		s.h.logStore(c.ID(), r.Key, status, storeCmd[r.Cmd], s.h.ttlOf(r.Exptime), vlen, r.Flags)
+		s.h.logStore(c.ID(), r.Key, status, storeCmd[r.Cmd], ttl, vlen, flags)
 	}
 	if err != nil {
 		s.replyErr(c, r, err, text.OutOfMemoryStoring)
@@ -339,6 +344,34 @@ func (h *Handler) logStore(id uint64, key []byte, status, cmd string, ttl uint32
 	h.logs.publish(logMutations, b)
 }
 
+// storeModeCmd names a cache.StoreMode as memcached's item_store lines.
+var storeModeCmd = [...]string{
+	cache.ModeSet: "set", cache.ModeAdd: "add", cache.ModeReplace: "replace",
+	cache.ModeAppend: "append", cache.ModePrepend: "prepend", cache.ModeCAS: "cas",
+}
+
+// logMetaSet writes the item_store line of an ms (memcached logs an ms
+// with a C flag as cmd=cas).
+func (s *session) logMetaSet(c *server.Conn, r *text.Request, o cache.MetaSetOpts, st cache.Status, meta engine.Meta, size int, err error) {
+	cmd := "set"
+	if o.HasCAS {
+		cmd = "cas"
+	} else if int(o.Mode) < len(storeModeCmd) {
+		cmd = storeModeCmd[o.Mode]
+	}
+	status, vlen, ttl, flags := "no_memory", len(r.Data), s.h.ttlOf(o.Exptime), o.Flags
+	switch {
+	case err != nil && errors.Is(err, engine.ErrTooLarge):
+		status = "too_large"
+	case err == nil && int(st) < len(storeStatus) && storeStatus[st] != "":
+		status = storeStatus[st]
+		if st == cache.Stored {
+			vlen, ttl, flags = size, s.h.ttlLeft(meta.Exptime), meta.Flags
+		}
+	}
+	s.h.logStore(c.ID(), r.Key, status, cmd, ttl, vlen, flags)
+}
+
 // ttlOf is the ttl memcached prints for a client's exptime: the seconds
 // left, 0 for none, wrapping as memcached's %u does for an item already
 // expired.
@@ -354,6 +387,14 @@ func (h *Handler) ttlOf(exptime int64) uint32 {
 		return uint32(1 - now) // memcached: realtime() gives 1 (long past)
 	}
 	return uint32(exptime - now)
+}
+
+// ttlLeft is the ttl memcached prints for an item's absolute exptime.
+func (h *Handler) ttlLeft(exptime int64) uint32 {
+	if exptime == 0 {
+		return 0
+	}
+	return uint32(exptime - h.cfg.Cache.Now())
 }
 
 // logEviction writes memcached's eviction line for an item the engine

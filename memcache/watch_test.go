@@ -385,3 +385,67 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestWatchMetaAndOthers: the meta commands, and the other commands that
+// look an item up, write memcached's item_get and item_store lines (ms
+// with a C flag is cmd=cas; an append keeps the item's ttl).
+func TestWatchMetaAndOthers(t *testing.T) {
+	s := start(t, opts{})
+	w := dial(t, s.addr)
+	w.send("watch fetchers mutations\r\n")
+	w.expect("watch", "OK\r\n")
+	c := dial(t, s.addr)
+	for _, x := range []struct{ send, want string }{
+		{"ms m 2 T100\r\nhi\r\n", "HD\r\n"},
+		{"ms m 1 MA\r\nx\r\n", "HD\r\n"},
+		{"ms m 1 C1\r\ny\r\n", "EX\r\n"},
+		{"ms m 1 ME\r\ny\r\n", "NS\r\n"},
+		{"mg m v\r\n", "VA 3\r\nhix\r\n"},
+		{"mg zz v\r\n", "EN\r\n"},
+		{"ma m\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
+		{"ms c 1\r\n5\r\n", "HD\r\n"},
+		{"ma c\r\n", "HD\r\n"},
+		{"md m\r\n", "HD\r\n"},
+		{"md m q\r\n", "NF\r\n"},
+		{"mn\r\n", "MN\r\n"},
+		{"gets c\r\n", "VALUE c 0 1 4\r\n6\r\nEND\r\n"},
+		{"gats 10 c\r\n", "VALUE c 0 1 4\r\n6\r\nEND\r\n"},
+		{"decr c 1\r\n", "5\r\n"},
+		{"prepend c 0 0 1\r\n1\r\n", "STORED\r\n"},
+		{"replace nope 0 0 1\r\n1\r\n", "NOT_STORED\r\n"},
+		{"touch nope 1\r\n", "NOT_FOUND\r\n"},
+	} {
+		c.send(x.send)
+		c.expect(x.send, x.want)
+	}
+	for i, want := range []string{
+		"type=item_get key=m status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=m status=stored cmd=set ttl=100 clsid=1 cfd=N size=2",
+		"type=item_get key=m status=found clsid=1 cfd=N size=2",
+		"type=item_store key=m status=stored cmd=append ttl=100 clsid=1 cfd=N size=3",
+		"type=item_get key=m status=found clsid=1 cfd=N size=3",
+		"type=item_store key=m status=exists cmd=cas ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=m status=found clsid=1 cfd=N size=3",
+		"type=item_store key=m status=not_stored cmd=add ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=m status=found clsid=1 cfd=N size=3",
+		"type=item_get key=zz status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=m status=found clsid=1 cfd=N size=3",
+		"type=item_get key=c status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=c status=stored cmd=set ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=c status=found clsid=1 cfd=N size=1",
+		"type=item_get key=m status=found clsid=1 cfd=N size=3",
+		"type=item_get key=m status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=c status=found clsid=1 cfd=N size=1",
+		"type=item_get key=c status=found clsid=1 cfd=N size=1",
+		"type=item_get key=c status=found clsid=1 cfd=N size=1",
+		"type=item_get key=c status=found clsid=1 cfd=N size=1",
+		"type=item_store key=c status=stored cmd=prepend ttl=10 clsid=1 cfd=N size=2",
+		"type=item_get key=nope status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=nope status=not_stored cmd=replace ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=nope status=not_found clsid=0 cfd=N size=0",
+	} {
+		if got := w.watchLine(); got != want {
+			t.Errorf("line %d:\n got %q\nwant %q", i, got, want)
+		}
+	}
+}
