@@ -449,3 +449,34 @@ func TestWatchMetaAndOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchLimit: memcached takes 20 watchers; the next is refused, and a
+// watcher that goes away frees its place.
+func TestWatchLimit(t *testing.T) {
+	s := start(t, opts{})
+	var ws []*conn
+	for range 20 {
+		w := dial(t, s.addr)
+		w.send("watch\r\n")
+		w.expect("watch", "OK\r\n")
+		ws = append(ws, w)
+	}
+	c := dial(t, s.addr)
+	c.send("watch\r\n")
+	c.expect("21st watch", "WATCHER_TOO_MANY log watcher limit reached\r\n")
+	if oracleMode() {
+		return // memcached notices a closed watcher only when it writes to it
+	}
+	ws[0].nc.Close()
+	for deadline := time.Now().Add(ioTimeout); ; {
+		if n, _, _ := s.handler.LogStats(); n < 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed watcher kept its place")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.send("watch\r\n")
+	c.expect("watch after a watcher left", "OK\r\n")
+}
