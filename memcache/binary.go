@@ -85,10 +85,12 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 	if s.binWork == nil {
 		s.wake()
 	}
+	vv := s.h.verbose()
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
 		}
+		start, mark := consumed, len(c.Out)
 		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
 		consumed += n
 		if derr != nil {
@@ -108,7 +110,13 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 					s.req.Key = key
 				}
 			}
+			if vv && consumed-start >= binary.HeaderLen {
+				s.h.vdump('<', c.ID(), "Read binary protocol data:", "   ", in[start:start+binary.HeaderLen])
+			}
 			s.protocolError(c, perr)
+			if vv {
+				s.h.vbinReplies(c.ID(), c.Out, mark)
+			}
 			if perr.Close {
 				return consumed, 0, server.ErrClose
 			}
@@ -120,7 +128,14 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 		if s.req.Empty() {
 			continue
 		}
-		if err := s.execute(c, &s.req); err != nil {
+		if vv {
+			s.h.vbinRequest(c.ID(), in[start:consumed], &s.req)
+		}
+		err := s.execute(c, &s.req)
+		if vv {
+			s.h.vbinReplies(c.ID(), c.Out, mark)
+		}
+		if err != nil {
 			return consumed, 0, err
 		}
 	}

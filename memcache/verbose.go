@@ -2,9 +2,11 @@ package memcache
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strconv"
 
+	"github.com/mnemo-cache/mnemo/protocol/binary"
 	"github.com/mnemo-cache/mnemo/protocol/text"
 	"github.com/mnemo-cache/mnemo/server"
 )
@@ -168,4 +170,101 @@ func (h *Handler) connOpened(c *server.Conn, proto string, inner server.Session)
 		h.logConn(c.ID(), addr, false)
 	}
 	return &connSession{Session: inner, h: h, id: c.ID(), addr: addr, vv: vv}
+}
+
+// vraw writes one line as it is, with "\n".
+func (h *Handler) vraw(parts ...[]byte) {
+	var arr [256]byte
+	b := arr[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	b = append(b, '\n')
+	h.vmu.Lock()
+	h.vout.Write(b)
+	h.vmu.Unlock()
+}
+
+// vdump writes a 24-byte binary header as memcached -vv does: a title
+// line, then four bytes a line, each line "<dir><id><indent>" and " 0x%02x"
+// per byte.
+func (h *Handler) vdump(dir byte, id uint64, title, indent string, hdr []byte) {
+	const hexd = "0123456789abcdef"
+	b := make([]byte, 0, 256)
+	b = append(b, dir)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, ' ')
+	b = append(b, title...)
+	for i, c := range hdr {
+		if i%4 == 0 {
+			b = append(b, '\n', dir)
+			b = strconv.AppendUint(b, id, 10)
+			b = append(b, indent...)
+		}
+		b = append(b, ' ', '0', 'x', hexd[c>>4], hexd[c&15])
+	}
+	b = append(b, '\n')
+	h.vmu.Lock()
+	h.vout.Write(b)
+	h.vmu.Unlock()
+}
+
+// vbinRequest writes memcached's -vv lines for a binary request: its
+// header in hex, then the line memcached writes for some commands.
+func (h *Handler) vbinRequest(id uint64, frame []byte, r *binary.Request) {
+	if len(frame) < binary.HeaderLen {
+		return
+	}
+	h.vdump('<', id, "Read binary protocol data:", "   ", frame[:binary.HeaderLen])
+	switch op := r.Opcode.Base(); op {
+	case binary.OpGet, binary.OpGetK:
+		h.vline('<', id, " GET ", r.Key)
+	case binary.OpTouch, binary.OpGAT, binary.OpGATK:
+		h.vline('<', id, " TOUCH ", r.Key)
+	case binary.OpSet, binary.OpAdd, binary.OpReplace:
+		name := map[binary.Opcode]string{binary.OpSet: " SET ", binary.OpAdd: " ADD ", binary.OpReplace: " REPLACE "}[op]
+		h.vline('<', id, name, r.Key, []byte(" Value len is "), strconv.AppendInt(nil, int64(len(r.Value)), 10))
+	case binary.OpAppend, binary.OpPrepend:
+		h.vraw([]byte("Value len is "), strconv.AppendInt(nil, int64(len(r.Value)), 10))
+	case binary.OpDelete:
+		h.vraw([]byte("Deleting "), r.Key)
+	case binary.OpIncrement, binary.OpDecrement:
+		h.vraw([]byte("incr "), r.Key, []byte(fmt.Sprintf(" %d, %d, %d", int64(r.Delta), int64(r.Initial), int32(r.Exptime))))
+	case binary.OpStat:
+		h.vline('<', id, " STATS ", r.Key)
+	}
+}
+
+// vbinReplies writes memcached's -vv lines for the binary responses a
+// session appended to out from mark: "Writing an error: <message>" for an
+// error without a key, and each response header in hex.
+func (h *Handler) vbinReplies(id uint64, out []byte, mark int) {
+	if mark > len(out) {
+		return
+	}
+	resp := out[mark:]
+	for len(resp) >= binary.HeaderLen && resp[0] == binary.MagicResponse {
+		klen := int(resp[2])<<8 | int(resp[3])
+		elen := int(resp[4])
+		status := int(resp[6])<<8 | int(resp[7])
+		blen := int(resp[8])<<24 | int(resp[9])<<16 | int(resp[10])<<8 | int(resp[11])
+		if binary.HeaderLen+blen > len(resp) {
+			return
+		}
+		frame := resp[:binary.HeaderLen]
+		resp = resp[binary.HeaderLen+blen:]
+		if status != 0 && klen == 0 && elen <= blen {
+			h.vline('>', id, " Writing an error: ", frame[binary.HeaderLen+elen:binary.HeaderLen+blen])
+		}
+		var hdr [binary.HeaderLen]byte
+		copy(hdr[:], frame)
+		switch binary.Opcode(hdr[1]).Base() {
+		case binary.OpStat:
+			continue // memcached writes stats without this dump
+		case binary.OpGet, binary.OpGetK, binary.OpTouch, binary.OpGAT, binary.OpGATK:
+			// memcached dumps these headers before it sets their CAS.
+			clear(hdr[16:])
+		}
+		h.vdump('>', id, "Writing bin response:", "  ", hdr[:])
+	}
 }
