@@ -26,8 +26,9 @@ type binSession struct {
 
 // binWork is a binary session's working state, pooled by the Handler.
 type binWork struct {
-	cs  *cache.Session
-	req binary.Request
+	cs   *cache.Session
+	req  binary.Request
+	peek []byte // the value of a lookup made only for a watcher (watch.go)
 }
 
 func (h *Handler) newBinarySession() *binSession {
@@ -185,6 +186,9 @@ func (s *binSession) execute(c *server.Conn, r *binary.Request) error {
 	case binary.OpSet, binary.OpAdd, binary.OpReplace, binary.OpAppend, binary.OpPrepend:
 		s.store(c, r)
 	case binary.OpDelete:
+		if s.h.logs.on(logFetchers) {
+			s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+		}
 		s.h.detail.recordDelete(r.Key)
 		st, err := s.cs.Delete(r.Key, r.CAS)
 		switch {
@@ -252,6 +256,9 @@ func (s *binSession) get(c *server.Conn, r *binary.Request) {
 		m, out, ok, err = s.cs.GetAndTouch(r.Key, out, int64(r.Exptime))
 	}
 	s.h.detail.recordGet(r.Key, ok)
+	if s.h.logs.on(logFetchers) && err == nil {
+		s.h.logGet(c.ID(), r.Key, ok, len(out)-start-room, m.Flags)
+	}
 	c.Out = out[:start]
 	switch {
 	case err != nil:
@@ -281,7 +288,18 @@ func (s *binSession) store(c *server.Conn, r *binary.Request) {
 		casv = 0 // memcached -C ignores the CAS of a request
 	}
 	s.h.detail.recordSet(r.Key)
+	var (
+		found  bool
+		oldLen int
+	)
+	watched := s.h.logs.on(logFetchers | logMutations)
+	if watched {
+		found, oldLen, _ = s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+	}
 	st, meta, err := s.cs.Store(mode, r.Key, r.Flags, int64(r.Exptime), r.Value, casv)
+	if watched && s.h.logs.on(logMutations) {
+		s.logBinaryStore(c, r, mode, casv, found, oldLen, st, meta, err)
+	}
 	if err != nil {
 		s.engineErr(c, r, err, "Out of memory allocating item")
 		return
@@ -330,7 +348,14 @@ func (s *binSession) arith(c *server.Conn, r *binary.Request) {
 	if r.Exptime != binary.NoCreate {
 		a.Create, a.Initial, a.Exptime = true, r.Initial, int64(r.Exptime)
 	}
+	found, watched := true, s.h.logs.on(logFetchers|logMutations)
+	if watched {
+		found, _, _ = s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+	}
 	st, v, meta, err := s.cs.Arith(r.Key, a)
+	if watched && !found && a.Create && err == nil && st == cache.Stored {
+		s.logCreatedCounter(c, r, v, meta)
+	}
 	switch {
 	case err != nil:
 		s.engineErr(c, r, err, "Out of memory incrementing value")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mnemo-cache/mnemo/cache"
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/protocol/binary"
 	"github.com/mnemo-cache/mnemo/protocol/text"
 	"github.com/mnemo-cache/mnemo/server"
 )
@@ -274,16 +275,24 @@ var (
 // mutations, and returns whether the item was there, its value length
 // and flags.
 func (s *session) peekLogged(c *server.Conn, key []byte) (found bool, vlen int, flags uint32) {
-	m, v, ok, err := s.cs.Cache().Engine().Get(key, s.peek[:0], 0)
+	return s.h.peekLogged(c.ID(), s.cs, key, &s.peek)
+}
+
+// peekLogged is session.peekLogged for any protocol: buf holds the
+// session's buffer for the value.
+func (h *Handler) peekLogged(id uint64, cs *cache.Session, key []byte, buf *[]byte) (found bool, vlen int, flags uint32) {
+	m, v, ok, err := cs.Cache().Engine().Get(key, (*buf)[:0], 0)
 	if err != nil {
 		ok = false
 	}
-	s.peek = v[:0]
+	if cap(v) <= 64<<10 {
+		*buf = v[:0] // keep a small buffer for the next lookup
+	}
 	if ok {
 		vlen, flags = len(v), m.Flags
 	}
-	if s.h.logs.on(logFetchers) {
-		s.h.logGet(c.ID(), key, ok, vlen, flags)
+	if h.logs.on(logFetchers) {
+		h.logGet(id, key, ok, vlen, flags)
 	}
 	return ok, vlen, flags
 }
@@ -387,6 +396,43 @@ func (h *Handler) ttlOf(exptime int64) uint32 {
 		return uint32(1 - now) // memcached: realtime() gives 1 (long past)
 	}
 	return uint32(exptime - now)
+}
+
+// logBinaryStore writes the item_store line of a binary store (a
+// request with a CAS is cmd=cas, as in memcached).
+func (s *binSession) logBinaryStore(c *server.Conn, r *binary.Request, mode cache.StoreMode, casv uint64, found bool, oldLen int,
+	st cache.Status, meta engine.Meta, err error) {
+	cmd := storeModeCmd[mode]
+	if casv != 0 {
+		cmd = "cas"
+	}
+	status, vlen, ttl, flags := "no_memory", len(r.Value), s.h.ttlOf(int64(r.Exptime)), r.Flags
+	switch {
+	case err != nil && errors.Is(err, engine.ErrTooLarge):
+		status = "too_large"
+	case err == nil && int(st) < len(storeStatus) && storeStatus[st] != "":
+		status = storeStatus[st]
+		if st == cache.Stored {
+			ttl, flags = s.h.ttlLeft(meta.Exptime), meta.Flags
+			if found && (mode == cache.ModeAppend || mode == cache.ModePrepend) {
+				vlen += oldLen
+			}
+		}
+	}
+	s.h.logStore(c.ID(), r.Key, status, cmd, ttl, vlen, flags)
+}
+
+// logCreatedCounter writes the lines memcached writes when a binary
+// INCREMENT or DECREMENT creates its counter: the second lookup (of the
+// add that stores the initial value) and that add.
+func (s *binSession) logCreatedCounter(c *server.Conn, r *binary.Request, v uint64, meta engine.Meta) {
+	vlen := len(strconv.AppendUint(nil, v, 10))
+	if s.h.logs.on(logFetchers) {
+		s.h.logGet(c.ID(), r.Key, false, 0, 0)
+	}
+	if s.h.logs.on(logMutations) {
+		s.h.logStore(c.ID(), r.Key, "stored", "add", s.h.ttlLeft(meta.Exptime), vlen, meta.Flags)
+	}
 }
 
 // ttlLeft is the ttl memcached prints for an item's absolute exptime.

@@ -492,16 +492,7 @@ func TestVerboseBinary(t *testing.T) {
 	admin := dial(t, s.addr)
 	admin.send("verbosity 2\r\n")
 	admin.expect("verbosity", "OK\r\n")
-	frame := func(op byte, key, extras, value string) string {
-		var b bytes.Buffer
-		body := len(key) + len(extras) + len(value)
-		b.Write([]byte{0x80, op, byte(len(key) >> 8), byte(len(key)), byte(len(extras)), 0, 0, 0,
-			byte(body >> 24), byte(body >> 16), byte(body >> 8), byte(body), 0, 0, 0xde, 0xad, 0, 0, 0, 0, 0, 0, 0, 0})
-		b.WriteString(extras + key + value)
-		return b.String()
-	}
-	u32 := func(v uint32) string { return string([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}) }
-	u64 := func(v uint64) string { return u32(uint32(v>>32)) + u32(uint32(v)) }
+	frame, u32, u64 := binFrame, beU32, beU64
 	store := u32(0) + u32(0)
 	c := dial(t, s.addr)
 	for _, f := range []string{
@@ -550,5 +541,71 @@ func TestVerboseBinary(t *testing.T) {
 	norm := regexp.MustCompile(`(?m)^([<>]?)\d+([ :])`).ReplaceAllString(got, "${1}ID${2}")
 	if norm != string(want) {
 		t.Errorf("-vv binary lines differ from memcached's:\n got %s\nwant %s", norm, want)
+	}
+}
+
+// binFrame is a binary request with opaque 0xdead.
+func binFrame(op byte, key, extras, value string) string {
+	return binFrameCAS(op, key, extras, value, 0)
+}
+
+func binFrameCAS(op byte, key, extras, value string, cas uint64) string {
+	var b bytes.Buffer
+	body := len(key) + len(extras) + len(value)
+	b.Write([]byte{0x80, op, byte(len(key) >> 8), byte(len(key)), byte(len(extras)), 0, 0, 0,
+		byte(body >> 24), byte(body >> 16), byte(body >> 8), byte(body), 0, 0, 0xde, 0xad})
+	b.WriteString(beU64(cas))
+	b.WriteString(extras + key + value)
+	return b.String()
+}
+
+func beU32(v uint32) string {
+	return string([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+func beU64(v uint64) string { return beU32(uint32(v>>32)) + beU32(uint32(v)) }
+
+// TestWatchBinary: binary requests write the same lines as memcached's
+// (checked against Debian's memcached); an INCREMENT that creates its
+// counter is logged as memcached's second lookup and add.
+func TestWatchBinary(t *testing.T) {
+	s := start(t, opts{})
+	w := dial(t, s.addr)
+	w.send("watch fetchers mutations\r\n")
+	w.expect("watch", "OK\r\n")
+	c := dial(t, s.addr)
+	store := func(exp uint32) string { return beU32(0) + beU32(exp) }
+	for _, f := range []string{
+		binFrame(0x01, "bk", store(100), "v"), binFrame(0x00, "bk", "", ""), binFrame(0x0c, "zz", "", ""),
+		binFrame(0x11, "q", store(0), "v"), binFrame(0x02, "bk", store(0), "v"),
+		binFrameCAS(0x01, "bk", store(0), "w", 999), binFrame(0x04, "bk", "", ""),
+		binFrame(0x05, "n", beU64(1)+beU64(5)+beU32(0), ""), binFrame(0x1d, "n", beU32(10), ""),
+		binFrame(0x0e, "n", "", "x"), binFrame(0x0a, "", "", ""),
+	} {
+		c.send(f)
+	}
+	// Read through NOOP's reply: every request has been served.
+	c.readUntil(string([]byte{0x81, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad}))
+	for i, want := range []string{
+		"type=item_get key=bk status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=bk status=stored cmd=set ttl=100 clsid=1 cfd=N size=1",
+		"type=item_get key=bk status=found clsid=1 cfd=N size=1",
+		"type=item_get key=zz status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=q status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=q status=stored cmd=set ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=bk status=found clsid=1 cfd=N size=1",
+		"type=item_store key=bk status=not_stored cmd=add ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=bk status=found clsid=1 cfd=N size=1",
+		"type=item_store key=bk status=exists cmd=cas ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=bk status=found clsid=1 cfd=N size=1",
+		"type=item_get key=n status=not_found clsid=0 cfd=N size=0",
+		"type=item_get key=n status=not_found clsid=0 cfd=N size=0",
+		"type=item_store key=n status=stored cmd=add ttl=0 clsid=1 cfd=N size=1",
+		"type=item_get key=n status=found clsid=1 cfd=N size=1",
+		"type=item_get key=n status=found clsid=1 cfd=N size=1",
+		"type=item_store key=n status=stored cmd=append ttl=10 clsid=1 cfd=N size=2",
+	} {
+		if got := w.watchLine(); got != want {
+			t.Errorf("line %d:\n got %q\nwant %q", i, got, want)
+		}
 	}
 }
