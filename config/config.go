@@ -54,8 +54,10 @@
 //	                            the engine picks its hash and grows its index
 //	-o track_sizes, inline_ascii_resp, no_inline_ascii_resp, modern,
 //	   no_modern, resp_obj_mem_limit, drop_privileges, no_drop_privileges,
-//	   sock_cookie_id, watcher_logbuf_size, worker_logbuf_size
+//	   sock_cookie_id, worker_logbuf_size
 //	                            no counterpart in mnemo
+//	                            (watcher_logbuf_size bounds each watch
+//	                            connection's buffer, as in memcached)
 //	-o ext_page_size, ext_wbuf_size, ext_threads, ext_io_depth, ext_item_size,
 //	   ext_item_age, ext_low_ttl, ext_recache_rate, ext_compact_under,
 //	   ext_drop_under, ext_max_sleep, ext_max_frag, ext_drop_unread

@@ -236,6 +236,16 @@ type StatsResetter interface {
 	ResetStats()
 }
 
+// EvictionNotifier is implemented by engines that can tell who evicts
+// (memcached's "watch evictions"). The engine calls fn for each item it
+// evicts to make room (not for expired or flushed items it reclaims),
+// with the item's key, metadata and value length, while it holds its own
+// locks: fn must be quick, must not block and must not call the engine.
+// The key is only valid during the call. A nil fn stops the calls.
+type EvictionNotifier interface {
+	NotifyEvictions(fn func(key []byte, m *Meta, vlen int))
+}
+
 // MemoryLimiter is implemented by engines whose memory budget can change at
 // run time (memcached's cache_memlimit command).
 type MemoryLimiter interface {

@@ -64,6 +64,8 @@ func (s *session) misc(c *server.Conn, r *text.Request) error {
 	case "lru":
 		s.lru(c, r)
 		return nil
+	case "watch":
+		return s.watch(c, r)
 	}
 	c.Out = append(c.Out, text.ErrorReply...)
 	return nil

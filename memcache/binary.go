@@ -26,8 +26,9 @@ type binSession struct {
 
 // binWork is a binary session's working state, pooled by the Handler.
 type binWork struct {
-	cs  *cache.Session
-	req binary.Request
+	cs   *cache.Session
+	req  binary.Request
+	peek []byte // the value of a lookup made only for a watcher (watch.go)
 	// lastValue is the size of the last value read (see roomFor).
 	lastValue int
 }
@@ -88,10 +89,12 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 		s.wake()
 	}
 	t := s.h.batchStart()
+	vv := s.h.verbose()
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
 		}
+		start, mark := consumed, len(c.Out)
 		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
 		consumed += n
 		if derr != nil {
@@ -111,7 +114,13 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 					s.req.Key = key
 				}
 			}
+			if vv && consumed-start >= binary.HeaderLen {
+				s.h.vdump('<', c.ID(), "Read binary protocol data:", "   ", in[start:start+binary.HeaderLen])
+			}
 			s.protocolError(c, perr)
+			if vv {
+				s.h.vbinReplies(c.ID(), c.Out, mark)
+			}
 			if perr.Close {
 				return consumed, 0, server.ErrClose
 			}
@@ -123,8 +132,13 @@ func (s *binSession) Serve(c *server.Conn, in []byte) (consumed, need int, err e
 		if s.req.Empty() {
 			continue
 		}
-		mark := len(c.Out)
+		if vv {
+			s.h.vbinRequest(c.ID(), in[start:consumed], &s.req)
+		}
 		err := s.execute(c, &s.req)
+		if vv {
+			s.h.vbinReplies(c.ID(), c.Out, mark)
+		}
 		if t = s.h.observeBinary(c, &s.req, t, mark); err != nil {
 			return consumed, 0, err
 		}
@@ -175,6 +189,9 @@ func (s *binSession) execute(c *server.Conn, r *binary.Request) error {
 	case binary.OpSet, binary.OpAdd, binary.OpReplace, binary.OpAppend, binary.OpPrepend:
 		s.store(c, r)
 	case binary.OpDelete:
+		if s.h.logs.on(logFetchers) {
+			s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+		}
 		s.h.detail.recordDelete(r.Key)
 		st, err := s.cs.Delete(r.Key, r.CAS)
 		switch {
@@ -242,6 +259,9 @@ func (s *binSession) get(c *server.Conn, r *binary.Request) {
 		m, out, ok, err = s.cs.GetAndTouch(r.Key, out, int64(r.Exptime))
 	}
 	s.h.detail.recordGet(r.Key, ok)
+	if s.h.logs.on(logFetchers) && err == nil {
+		s.h.logGet(c.ID(), r.Key, ok, len(out)-start-room, m.Flags)
+	}
 	c.Out = out[:start]
 	switch {
 	case err != nil:
@@ -272,7 +292,18 @@ func (s *binSession) store(c *server.Conn, r *binary.Request) {
 		casv = 0 // memcached -C ignores the CAS of a request
 	}
 	s.h.detail.recordSet(r.Key)
+	var (
+		found  bool
+		oldLen int
+	)
+	watched := s.h.logs.on(logFetchers | logMutations)
+	if watched {
+		found, oldLen, _ = s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+	}
 	st, meta, err := s.cs.Store(mode, r.Key, r.Flags, int64(r.Exptime), r.Value, casv)
+	if watched && s.h.logs.on(logMutations) {
+		s.logBinaryStore(c, r, mode, casv, found, oldLen, st, meta, err)
+	}
 	if err != nil {
 		s.engineErr(c, r, err, "Out of memory allocating item")
 		return
@@ -321,7 +352,14 @@ func (s *binSession) arith(c *server.Conn, r *binary.Request) {
 	if r.Exptime != binary.NoCreate {
 		a.Create, a.Initial, a.Exptime = true, r.Initial, int64(r.Exptime)
 	}
+	found, watched := true, s.h.logs.on(logFetchers|logMutations)
+	if watched {
+		found, _, _ = s.h.peekLogged(c.ID(), s.cs, r.Key, &s.peek)
+	}
 	st, v, meta, err := s.cs.Arith(r.Key, a)
+	if watched && !found && a.Create && err == nil && st == cache.Stored {
+		s.logCreatedCounter(c, r, v, meta)
+	}
 	switch {
 	case err != nil:
 		s.engineErr(c, r, err, "Out of memory incrementing value")

@@ -25,6 +25,13 @@ func (d *detectSession) Serve(c *server.Conn, in []byte) (consumed, need int, er
 		} else {
 			d.inner = d.h.newTextSession()
 		}
+		if d.h.verbose() {
+			p := " Client using the ascii protocol"
+			if in[0] == binary.MagicRequest {
+				p = " Client using the binary protocol"
+			}
+			d.h.vline(0, c.ID(), ":"+p)
+		}
 	}
 	return d.inner.Serve(c, in)
 }

@@ -33,6 +33,16 @@
 // buffer, after room for its header line, so an idle connection holds no
 // copy of what it last read.
 //
+// # Logging
+//
+// The watch command turns a connection into a log stream (watch.go): the
+// request path checks one atomic word (the union of what watchers want)
+// before it formats a line, and appends a line to each interested
+// watcher's bounded buffer, dropping it (and counting it for the
+// "skipped=N" line) when the buffer is full; the watcher's own goroutine
+// writes the buffer out. Verbosity 2 (-vv) writes memcached's command and
+// reply lines to Config.VerboseOut (verbose.go), checked once per batch.
+//
 // # Files
 //
 //	memcache.go   Handler, Config, session construction
@@ -48,4 +58,6 @@
 //	failure.go    how each protocol answers a failed command (cache.Failure)
 //	statgroup.go  StatGroup: a stats group run in-process (for /metrics)
 //	instruments.go  latency and hot keys on the request path; stats hotkeys
+//	watch.go      watch: memcached's log streams, bounded per watcher
+//	verbose.go    -vv: each command and reply written as memcached does
 package memcache

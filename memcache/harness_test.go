@@ -68,16 +68,19 @@ type opts struct {
 	authFile    string // -Y: the ascii authentication file's content
 	detail      bool   // -D ':' (stats detail on from the start)
 	noDumping   bool   // -X
+	noWatch     bool   // -W
+	watcherKB   int    // -o watcher_logbuf_size (KB); 0: 256
 
 	// mnemo only (a case that sets them does not run on the oracle):
 	settings          func(add func(name, value string))
 	listenerProtocols map[string]string // keyed by "listener" and "second"
 	secondListener    bool
+	verboseOut        io.Writer // Config.VerboseOut (memcached writes -vv lines to stderr)
 }
 
 // mnemoOnly reports whether o uses settings memcached has no flag for.
 func (o opts) mnemoOnly() bool {
-	return o.settings != nil || o.listenerProtocols != nil || o.secondListener
+	return o.settings != nil || o.listenerProtocols != nil || o.secondListener || o.verboseOut != nil
 }
 
 // flags returns the memcached command line flags o stands for.
@@ -118,6 +121,12 @@ func (o opts) flags(dir string) (args, env []string) {
 	}
 	if o.noDumping {
 		args = append(args, "-X")
+	}
+	if o.noWatch {
+		args = append(args, "-W")
+	}
+	if o.watcherKB != 0 {
+		args = append(args, "-o", "watcher_logbuf_size="+strconv.Itoa(o.watcherKB))
 	}
 	return args, env
 }
@@ -174,7 +183,7 @@ func writeFile(dir, name, content string) string {
 
 // startMnemo builds what the daemon builds, with the memory engine on a
 // fake clock, and serves it on 127.0.0.1 port 0.
-func startMnemo(t *testing.T, o opts) *testServer {
+func startMnemo(t testing.TB, o opts) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -207,6 +216,9 @@ func startMnemo(t *testing.T, o opts) *testServer {
 		DetailEnabled:  o.detail,
 		Settings:       o.settings,
 		DisableDumping: o.noDumping,
+		DisableWatch:   o.noWatch,
+		WatcherBufSize: o.watcherKB << 10,
+		VerboseOut:     o.verboseOut,
 		SetVerbosity: func(level int) {
 			ts.mu.Lock()
 			ts.verbosity = append(ts.verbosity, level)
@@ -268,7 +280,7 @@ func startMnemo(t *testing.T, o opts) *testServer {
 	return ts
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := server.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -353,12 +365,12 @@ func (s *testServer) verbosityCalls() []int {
 
 // conn is a raw client connection.
 type conn struct {
-	t  *testing.T
+	t  testing.TB
 	nc *net.TCPConn
 }
 
 // dial opens a connection to addr that the test closes.
-func dial(t *testing.T, addr string) *conn {
+func dial(t testing.TB, addr string) *conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {

@@ -1,6 +1,7 @@
 package memcache
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mnemo-cache/mnemo/cache"
+	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/protocol/text"
 	"github.com/mnemo-cache/mnemo/server"
 )
@@ -43,6 +45,13 @@ type Config struct {
 	// DisableWatch and DisableDumping refuse "watch" and "lru_crawler
 	// metadump" (memcached -W, -X).
 	DisableWatch, DisableDumping bool
+	// WatcherBufSize is the bytes a watch connection may hold unsent
+	// before its lines are dropped (memcached -o watcher_logbuf_size); 0
+	// means 256 KiB.
+	WatcherBufSize int
+	// VerboseOut receives memcached's -vv lines (each client command and
+	// reply, connection events); nil means os.Stderr.
+	VerboseOut io.Writer
 	// SetVerbosity, when not nil, is called with the level of each
 	// verbosity command (0 to 2), to change what the server logs.
 	SetVerbosity func(level int)
@@ -81,12 +90,18 @@ type Handler struct {
 	// authCreds are the ascii authentication credentials in force
 	// (Config.AuthCredentials until SetAuthCredentials).
 	authCreds atomic.Pointer[Credentials]
-	cfg     Config
-	started time.Time
-	pid     int
+	cfg       Config
+	started   time.Time
+	pid       int
 
-	// Verbosity is the level set by the verbosity command (and -v).
+	// Verbosity is the level set by the verbosity command (and -v): at 2
+	// and above, each client command and reply is written to
+	// Config.VerboseOut (verbose.go).
 	Verbosity atomic.Int32
+
+	logs logHub // watch streams (watch.go)
+	vmu  sync.Mutex
+	vout io.Writer
 
 	detail  detailStats
 	crawler crawlerState // lru_crawler enable/disable
@@ -124,8 +139,18 @@ func NewHandler(cfg Config) *Handler {
 	if cfg.SASL {
 		cfg.Protocol = "binary"
 	}
-	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
+	if cfg.WatcherBufSize <= 0 {
+		cfg.WatcherBufSize = defaultWatcherBuf
+	}
+	if cfg.VerboseOut == nil {
+		cfg.VerboseOut = os.Stderr
+	}
+	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid(), vout: cfg.VerboseOut}
 	h.authCreds.Store(cfg.AuthCredentials)
+	h.logs.bufSize = cfg.WatcherBufSize
+	if en, ok := cfg.Cache.Engine().(engine.EvictionNotifier); ok {
+		en.NotifyEvictions(h.logEviction)
+	}
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
 	h.textPool.New = h.newTextWork
@@ -191,13 +216,16 @@ func (h *Handler) NewSession(c *server.Conn) server.Session {
 			}
 		}
 	}
+	var sess server.Session
 	switch proto {
 	case "binary":
-		return h.newBinarySession()
+		sess = h.newBinarySession()
 	case "ascii":
-		return h.newTextSession()
+		sess = h.newTextSession()
+	default:
+		sess = &detectSession{h: h}
 	}
-	return &detectSession{h: h}
+	return h.connOpened(c, proto, sess)
 }
 
 // newTextSession returns a text-protocol session, behind memcached's ascii

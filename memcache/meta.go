@@ -256,6 +256,9 @@ func (s *session) metaSet(c *server.Conn, r *text.Request) {
 		VivifyTTL:  m.VivifyTTL,
 	}
 	st, meta, size, err := s.cs.MetaSet(r.Key, r.Data, o)
+	if s.h.logs.on(logMutations) {
+		s.logMetaSet(c, r, o, st, meta, size, err)
+	}
 	if err != nil {
 		s.metaErr(c, err, text.OutOfMemoryStoring)
 		return

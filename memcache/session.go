@@ -42,9 +42,10 @@ type session struct {
 
 // textWork is a text session's working state, pooled by the Handler.
 type textWork struct {
-	cs  *cache.Session
-	dec text.Decoder
-	req text.Request
+	cs   *cache.Session
+	dec  text.Decoder
+	req  text.Request
+	peek []byte // the value of a lookup made only for a watcher (watch.go)
 	// lastValue is the size of the last value read, the guess for the
 	// next one (see roomFor).
 	lastValue int
@@ -97,18 +98,26 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 		s.wake()
 	}
 	t := s.h.batchStart()
+	vv := s.h.verbose()
 	for consumed < len(in) {
 		if err := flushIfFull(c); err != nil {
 			return consumed, 0, err
 		}
+		start, mark := consumed, len(c.Out)
 		n, need, derr := s.dec.Decode(in[consumed:], &s.req)
 		consumed += n
+		if vv && n > 0 {
+			s.h.vcommand(c.ID(), in[start:consumed])
+		}
 		if derr != nil {
 			var perr *text.Error
 			if !errors.As(derr, &perr) {
 				return consumed, 0, derr
 			}
 			c.Out = perr.AppendReply(c.Out)
+			if vv {
+				s.h.vreply(c.ID(), &s.req, c.Out, mark)
+			}
 			if errors.Is(perr, text.ErrTooLarge) && s.req.Cmd.IsStorage() {
 				s.cs.RefuseTooLarge(s.req.Key, storeModes[s.req.Cmd])
 			}
@@ -120,8 +129,10 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 		if n == 0 {
 			return consumed, need, nil
 		}
-		mark := len(c.Out)
 		err := s.execute(c, &s.req)
+		if vv {
+			s.h.vreply(c.ID(), &s.req, c.Out, mark)
+		}
 		if t = s.observe(c, &s.req, t, mark); err != nil {
 			return consumed, 0, err
 		}
@@ -133,6 +144,8 @@ func (s *session) Serve(c *server.Conn, in []byte) (consumed, need int, err erro
 func (s *session) reply(c *server.Conn, r *text.Request, b []byte) {
 	if !r.Noreply {
 		c.Out = append(c.Out, b...)
+	} else if s.h.verbose() {
+		s.h.vnoreply(c.ID(), b)
 	}
 }
 
@@ -169,6 +182,10 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 	case text.CmdGet, text.CmdGets, text.CmdGat, text.CmdGats:
 		return s.get(c, r)
 	case text.CmdSet, text.CmdAdd, text.CmdReplace, text.CmdAppend, text.CmdPrepend, text.CmdCas:
+		if s.h.logs.on(logFetchers | logMutations) {
+			s.storeWatched(c, r)
+			return nil
+		}
 		s.h.detail.recordSet(r.Key)
 		st, _, err := s.cs.Store(storeModes[r.Cmd], r.Key, r.Flags, r.Exptime, r.Data, r.CAS)
 		if err != nil {
@@ -177,6 +194,9 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		}
 		s.reply(c, r, statusReplies[st])
 	case text.CmdDelete:
+		if s.h.logs.on(logFetchers) {
+			s.peekLogged(c, r.Key)
+		}
 		s.h.detail.recordDelete(r.Key)
 		st, err := s.cs.Delete(r.Key, 0)
 		if err != nil {
@@ -185,6 +205,9 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		}
 		s.reply(c, r, statusReplies[st])
 	case text.CmdIncr, text.CmdDecr:
+		if s.h.logs.on(logFetchers) {
+			s.peekLogged(c, r.Key)
+		}
 		st, v, _, err := s.cs.Arith(r.Key, cache.Arith{Incr: r.Cmd == text.CmdIncr, Delta: r.Delta})
 		switch {
 		case err != nil:
@@ -200,6 +223,9 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 			s.reply(c, r, statusReplies[st])
 		}
 	case text.CmdTouch:
+		if s.h.logs.on(logFetchers) {
+			s.peekLogged(c, r.Key)
+		}
 		st, err := s.cs.Touch(r.Key, r.Exptime)
 		if err != nil {
 			s.replyErr(c, r, err, text.OutOfMemoryStoring)
@@ -207,6 +233,9 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 		}
 		s.reply(c, r, statusReplies[st])
 	case text.CmdMetaGet, text.CmdMetaSet, text.CmdMetaDelete, text.CmdMetaArith, text.CmdMetaNoop, text.CmdMetaDebug:
+		if r.Cmd != text.CmdMetaNoop && s.h.logs.on(logFetchers) {
+			s.peekLogged(c, r.Key)
+		}
 		return s.meta(c, r)
 	default:
 		return s.admin(c, r)
@@ -238,6 +267,9 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 		}
 		s.h.detail.recordGet(key, ok)
 		s.h.recordGet(key, max(len(out)-start-room, 0))
+		if s.h.logs.on(logFetchers) && err == nil {
+			s.h.logGet(c.ID(), key, ok, len(out)-start-room, m.Flags)
+		}
 		c.Out = out[:start]
 		if err != nil {
 			s.replyErr(c, r, err, text.OutOfMemoryStoring)

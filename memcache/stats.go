@@ -249,13 +249,6 @@ type statsState struct {
 	mu   sync.Mutex
 	base server.Stats
 
-	// Log counters (memcached's log_worker_dropped, log_worker_written,
-	// log_watcher_skipped, log_watcher_sent, log_watchers): the watch
-	// streams count into them.
-	LogWorkerDropped, LogWorkerWritten atomic.Uint64
-	LogWatcherSkipped, LogWatcherSent  atomic.Uint64
-	LogWatchers                        atomic.Int64
-
 	// tuned are the settings that "slabs automove" and "lru" set, by
 	// their "stats settings" names; they replace Config.Settings' values.
 	tunedMu sync.Mutex
@@ -422,12 +415,12 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 	u("listen_disabled_num", st.AcceptPauses)
 	u("time_in_listen_disabled_us", uint64(st.AcceptPausedTime/time.Microsecond))
 	u("threads", uint64(max(s.h.cfg.Threads, 1)))
-	lg := &s.h.st
-	u("log_worker_dropped", lg.LogWorkerDropped.Load())
-	u("log_worker_written", lg.LogWorkerWritten.Load())
-	u("log_watcher_skipped", lg.LogWatcherSkipped.Load())
-	u("log_watcher_sent", lg.LogWatcherSent.Load())
-	u("log_watchers", uint64(max(lg.LogWatchers.Load(), 0)))
+	watchers, sent, skipped := s.h.LogStats()
+	u("log_worker_dropped", 0)
+	u("log_worker_written", s.h.logs.written.Load())
+	u("log_watcher_skipped", skipped)
+	u("log_watcher_sent", sent)
+	u("log_watchers", uint64(watchers))
 	for _, name := range generalOrder {
 		if value, ok := v[name]; ok {
 			add(name, value)
@@ -529,7 +522,7 @@ func (h *Handler) resetStats(c *cache.Cache) {
 		h.st.base = st
 		h.st.mu.Unlock()
 	}
-	for _, n := range []*atomic.Uint64{&h.st.LogWorkerDropped, &h.st.LogWorkerWritten, &h.st.LogWatcherSkipped, &h.st.LogWatcherSent} {
+	for _, n := range []*atomic.Uint64{&h.logs.written, &h.logs.sent, &h.logs.skipped} {
 		n.Store(0)
 	}
 	c.ResetStats()

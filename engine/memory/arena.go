@@ -359,6 +359,11 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			sh.evictedNonzero++
 		}
 		e.lc.evictedTime.Store(now - int64(r.atime()))
+		if fn := e.onEvict.Load(); fn != nil {
+			var m engine.Meta
+			r.meta(&m)
+			(*fn)(r.key(), &m, r.vlen())
+		}
 		if !fetched {
 			sh.evictedUnfetched++
 		}

@@ -23,10 +23,11 @@ func init() {
 
 // Interface guards.
 var (
-	_ engine.Engine        = (*Engine)(nil)
-	_ engine.GroupStater   = (*Engine)(nil)
-	_ engine.StatsResetter = (*Engine)(nil)
-	_ engine.MemoryLimiter = (*Engine)(nil)
+	_ engine.Engine           = (*Engine)(nil)
+	_ engine.GroupStater      = (*Engine)(nil)
+	_ engine.StatsResetter    = (*Engine)(nil)
+	_ engine.MemoryLimiter    = (*Engine)(nil)
+	_ engine.EvictionNotifier = (*Engine)(nil)
 )
 
 const (
@@ -119,6 +120,8 @@ type Engine struct {
 	noEvict bool
 	itemMax int
 	noCAS   bool // count items without a CAS (engine.ItemSize)
+
+	onEvict atomic.Pointer[func(key []byte, m *engine.Meta, vlen int)] // engine.EvictionNotifier
 
 	shards     []shard
 	shardShift uint
@@ -782,4 +785,14 @@ func (e *Engine) Close() error {
 		return errors.Join(errors.New("memory: munmap"), err)
 	}
 	return nil
+}
+
+// NotifyEvictions implements engine.EvictionNotifier: fn is called, under
+// the evicted item's shard lock, for each item a reclaim evicts.
+func (e *Engine) NotifyEvictions(fn func(key []byte, m *engine.Meta, vlen int)) {
+	if fn == nil {
+		e.onEvict.Store(nil)
+		return
+	}
+	e.onEvict.Store(&fn)
 }
