@@ -236,6 +236,15 @@ type StatsResetter interface {
 	ResetStats()
 }
 
+// CASCounter is implemented by engines that hand out CAS values from one
+// counter: LastCAS is the last value handed out, so every item stored
+// later has a greater CAS (unless a client sets its own, as the meta
+// protocol's E flag does). "stats sizes_enable" uses it to count only the
+// items stored after it, as memcached does.
+type CASCounter interface {
+	LastCAS() uint64
+}
+
 // EvictionNotifier is implemented by engines that can tell who evicts
 // (memcached's "watch evictions"). The engine calls fn for each item it
 // evicts to make room (not for expired or flushed items it reclaims),

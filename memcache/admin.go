@@ -66,6 +66,13 @@ func (s *session) misc(c *server.Conn, r *text.Request) error {
 		return nil
 	case "watch":
 		return s.watch(c, r)
+	case "extstore":
+		s.extstore(c, r)
+		return nil
+	case "refresh_certs":
+		// memcached's answer when it serves no TLS.
+		c.Out = append(c.Out, tlsNotEnabled...) // noreply too
+		return nil
 	}
 	c.Out = append(c.Out, text.ErrorReply...)
 	return nil
@@ -272,3 +279,6 @@ func parseDouble(b []byte) (float64, bool) {
 	}
 	return f, true
 }
+
+// tlsNotEnabled is memcached's reply to refresh_certs without -Z.
+var tlsNotEnabled = []byte("Error TLS not enabled\r\n")

@@ -90,6 +90,7 @@ type Handler struct {
 	// authCreds are the ascii authentication credentials in force
 	// (Config.AuthCredentials until SetAuthCredentials).
 	authCreds atomic.Pointer[Credentials]
+	sizes     sizesState // stats sizes (sizes.go)
 	cfg       Config
 	started   time.Time
 	pid       int

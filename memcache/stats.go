@@ -75,6 +75,10 @@ func (s *session) stats(c *server.Conn, r *text.Request) error {
 		}
 		s.cachedump(c, r)
 		return nil
+	case "sizes", "sizes_enable", "sizes_disable":
+		return s.statsSizes(c, group)
+	case "extstore":
+		// memcached without an external store: nothing but END.
 	case "slabs", "items":
 		gs, ok := eng.(engine.GroupStater)
 		if !ok || !gs.GroupStats(group, s.classCounters(add)) {

@@ -28,6 +28,7 @@ var (
 	_ engine.StatsResetter    = (*Engine)(nil)
 	_ engine.MemoryLimiter    = (*Engine)(nil)
 	_ engine.EvictionNotifier = (*Engine)(nil)
+	_ engine.CASCounter       = (*Engine)(nil)
 )
 
 const (
@@ -796,3 +797,6 @@ func (e *Engine) NotifyEvictions(fn func(key []byte, m *engine.Meta, vlen int)) 
 	}
 	e.onEvict.Store(&fn)
 }
+
+// LastCAS returns the last CAS value handed out (engine.CASCounter).
+func (e *Engine) LastCAS() uint64 { return e.cas.Load() }

@@ -24,6 +24,7 @@ var (
 	_ engine.GroupStater   = (*Engine)(nil)
 	_ engine.StatsResetter = (*Engine)(nil)
 	_ engine.MemoryLimiter = (*Engine)(nil)
+	_ engine.CASCounter    = (*Engine)(nil)
 )
 
 // Errors of the persistent engine. Callers test them with errors.Is.
@@ -926,3 +927,6 @@ func (e *Engine) Close() error {
 	}
 	return errors.Join(qerr, kerr, merr)
 }
+
+// LastCAS returns the last CAS value handed out (engine.CASCounter).
+func (e *Engine) LastCAS() uint64 { return e.cas.Load() }
