@@ -164,6 +164,9 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("                          such as 127.0.0.1:6060 (default: off)\n")
 	p("--sasl-pwdb=<file>        SASL password database for -S: user:password lines\n")
 	p("                          (default: $MEMCACHED_SASL_PWDB)\n")
+	p("--config-file=<file>      read options from <file>, Debian's memcached.conf\n")
+	p("                          format: options one or more a line, # comments;\n")
+	p("                          -d and logfile lines ignored (see contrib/mnemo.conf)\n")
 	_, _ = io.WriteString(w, b.String())
 }
 
