@@ -8,6 +8,10 @@
 #   memcached            the reference server (differential tests)
 #   libmemcached-tools   memccapable, the protocol conformance tester
 #   python3-pymemcache   a real Python client
+#   nutcracker           twemproxy, for the scale-out test (three servers
+#                        behind it)
+#   systemd              systemd-analyze, which checks
+#                        contrib/systemd/mnemo.service
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -16,6 +20,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
+command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Debian's python3 is the one that sees Debian's pymemcache; a python3 of
 # pyenv or a virtualenv earlier on PATH does not.
 PYTHON=/usr/bin/python3
