@@ -43,6 +43,10 @@ type Config struct {
 	// DisableWatch and DisableDumping refuse "watch" and "lru_crawler
 	// metadump" (memcached -W, -X).
 	DisableWatch, DisableDumping bool
+	// CrawlerDisabled starts with the lru_crawler commands crawl,
+	// metadump and mgdump refused until "lru_crawler enable", as
+	// memcached -o no_lru_crawler does.
+	CrawlerDisabled bool
 	// SetVerbosity, when not nil, is called with the level of each
 	// verbosity command (0 to 2), to change what the server logs.
 	SetVerbosity func(level int)
@@ -117,6 +121,7 @@ func NewHandler(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, started: time.Now(), pid: os.Getpid()}
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
+	h.crawler.disabled.Store(cfg.CrawlerDisabled)
 	h.textPool.New = h.newTextWork
 	return h
 }

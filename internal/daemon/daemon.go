@@ -171,6 +171,7 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		Settings:        d.settings,
 		DisableWatch:    cfg.DisableWatch,
 		DisableDumping:  cfg.DisableDumping,
+		CrawlerDisabled: !cfg.LRUCrawler,
 		SetVerbosity:    func(v int) { setLevel(d.level, v) },
 		Logger:          d.log,
 
