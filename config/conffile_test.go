@@ -211,3 +211,52 @@ func TestShippedConf(t *testing.T) {
 		t.Errorf("contrib/mnemo.conf: -d %v -p %d -l %q -m %d -c %d", c.Daemonize, c.Port, c.Listen, c.MemoryLimit>>20, c.MaxConns)
 	}
 }
+
+// FuzzReadConf: any file is read or refused, never a panic; what is read
+// reads the same once written back one line of single-quoted words each.
+func FuzzReadConf(f *testing.F) {
+	f.Add(debianConf)
+	f.Add("-o 'a b' \"c\\\"d\" e\\ f # g\n-D \\#\nlogfile x\n-d\n")
+	f.Add("-m 1 #a# b\n-s 'x\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		lines, _, err := ReadConf(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		var want [][]string
+		for _, l := range lines {
+			if len(l.Args) == 0 || !strings.HasPrefix(l.Args[0], "-") {
+				t.Fatalf("line %d: %q does not begin with an option", l.Num, l.Args)
+			}
+			for _, a := range l.Args {
+				if strings.ContainsAny(a, "'#\n") {
+					return // not expressible in single quotes on one line
+				}
+			}
+			if strings.HasPrefix(l.Args[0], "-d") || strings.HasPrefix(l.Args[0], "-h") {
+				return // written back, the line would be skipped
+			}
+			if strings.Trim(l.Args[0], "-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,:/@+") != "" {
+				return // the first word stays unquoted: a line begins with -
+			}
+			want = append(want, l.Args)
+			b.WriteString(l.Args[0])
+			for _, a := range l.Args[1:] {
+				b.WriteString(" '" + a + "'")
+			}
+			b.WriteByte('\n')
+		}
+		again, _, err := ReadConf(strings.NewReader(b.String()))
+		if err != nil {
+			t.Fatalf("%q written back as %q: %v", in, b.String(), err)
+		}
+		var got [][]string
+		for _, l := range again {
+			got = append(got, l.Args)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q read %q; written back, %q", in, want, got)
+		}
+	})
+}

@@ -67,6 +67,7 @@ fuzz_targets=(
 	./protocol/binary:FuzzDecode
 	./internal/number:FuzzParse
 	./config:FuzzParse
+	./config:FuzzReadConf
 	./internal/interop:FuzzServer
 )
 found=$(grep -rhE '^func Fuzz[A-Za-z0-9_]*\(' --include='*_test.go' . | wc -l)
