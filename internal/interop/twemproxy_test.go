@@ -62,17 +62,41 @@ func TestTwemproxy(t *testing.T) {
 
 // backend is a server process on a port of the test's.
 type backend struct {
-	bin    string
-	port   int
-	cmd    *exec.Cmd
-	exited chan error
-	logs   *testserver.LockedBuffer
+	bin  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+	logs *testserver.LockedBuffer
 }
 
 func (b *backend) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
 
-// start runs the server and waits until it listens; the test kills it.
+// start runs the server on b.port and waits until it listens; the test
+// kills it.
 func (b *backend) start(t *testing.T) {
+	t.Helper()
+	if err := b.run(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startFree starts the server on a free port, trying another when the
+// port was taken meanwhile.
+func (b *backend) startFree(t *testing.T) {
+	t.Helper()
+	var err error
+	for range 5 {
+		b.port = testserver.FreePort(t)
+		if err = b.run(t); err == nil {
+			return
+		}
+	}
+	t.Fatal(err)
+}
+
+// run starts the server on b.port and waits until it listens, or returns
+// why it did not.
+func (b *backend) run(t *testing.T) error {
 	t.Helper()
 	args := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(b.port), "-U", "0", "-m", "64"}, testserver.AsRoot()...)
 	b.cmd = exec.Command(b.bin, args...)
@@ -81,21 +105,54 @@ func (b *backend) start(t *testing.T) {
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	b.exited = exited
-	go func() { exited <- b.cmd.Wait() }()
+	exited, done := make(chan error, 1), make(chan struct{})
+	b.done = done
+	go func() { exited <- b.cmd.Wait(); close(done) }()
 	cmd, logs := b.cmd, b.logs
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-exited
-		exited <- nil // for a later kill
+		<-done
 		if t.Failed() {
 			t.Logf("%s on %d:\n%s", b.bin, b.port, logs.String())
 		}
 	})
-	if err := testserver.WaitListening(b.addr(), exited); err != nil {
-		t.Fatalf("%s on %d: %v\n%s", b.bin, b.port, err, logs.String())
+	if err := waitOwnsPort(cmd.Process.Pid, b.port, exited); err != nil {
+		cmd.Process.Kill()
+		return fmt.Errorf("%s on %d: %v\n%s", b.bin, b.port, err, logs.String())
 	}
+	return nil
+}
+
+// waitOwnsPort waits until the process pid listens on the loopback TCP
+// port, or fails when it exits first. A connection would not tell: the
+// port may be another process's.
+func waitOwnsPort(pid, port int, exited <-chan error) error {
+	return testserver.Wait(exited, func() (bool, error) {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			return false, nil // exiting: Wait sees it
+		}
+		mine := map[string]bool{}
+		for _, fd := range fds {
+			l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if inode, ok := strings.CutPrefix(l, "socket:["); err == nil && ok {
+				mine[strings.TrimSuffix(inode, "]")] = true
+			}
+		}
+		tcp, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+		if err != nil {
+			return false, nil
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		local := fmt.Sprintf("0100007F:%04X", port)
+		for _, line := range strings.Split(string(tcp), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) >= 10 && f[1] == local && f[3] == "0A" && mine[f[9]] {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 // kill ends the server with SIGKILL and waits until it is gone.
@@ -104,8 +161,7 @@ func (b *backend) kill(t *testing.T) {
 	if err := b.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-b.exited
-	b.exited <- nil // for the cleanup
+	<-b.done
 }
 
 // keysOn returns which of keys the server at addr holds, asking it
@@ -200,48 +256,10 @@ func twemproxyRun(t *testing.T, nutcracker, bin string) []int {
 	dir := t.TempDir()
 	backends := make([]*backend, 3)
 	for i := range backends {
-		backends[i] = &backend{bin: bin, port: testserver.FreePort(t)}
-		backends[i].start(t)
+		backends[i] = &backend{bin: bin}
+		backends[i].startFree(t)
 	}
-	proxyPort, statsPort := testserver.FreePort(t), testserver.FreePort(t)
-	conf := fmt.Sprintf(`pool:
-  listen: 127.0.0.1:%d
-  hash: fnv1a_64
-  distribution: ketama
-  auto_eject_hosts: true
-  server_failure_limit: %d
-  server_retry_timeout: %d
-  servers:
-   - 127.0.0.1:%d:1 s1
-   - 127.0.0.1:%d:1 s2
-   - 127.0.0.1:%d:1 s3
-`, proxyPort, proxyFailureLimit, proxyRetry.Milliseconds(), backends[0].port, backends[1].port, backends[2].port)
-	confFile := filepath.Join(dir, "nutcracker.yml")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proxyLog := filepath.Join(dir, "nutcracker.log")
-	proxy := exec.Command(nutcracker, "-c", confFile, "-s", strconv.Itoa(statsPort), "-a", "127.0.0.1",
-		"-o", proxyLog, "-p", filepath.Join(dir, "nutcracker.pid"))
-	out := &testserver.LockedBuffer{}
-	proxy.Stdout, proxy.Stderr = out, out
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	proxyExited := make(chan error, 1)
-	go func() { proxyExited <- proxy.Wait() }()
-	t.Cleanup(func() {
-		proxy.Process.Kill()
-		<-proxyExited
-		if t.Failed() {
-			log, _ := os.ReadFile(proxyLog)
-			t.Logf("nutcracker:\n%s%s", out.String(), log)
-		}
-	})
-	proxyAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proxyPort))
-	if err := testserver.WaitListening(proxyAddr, proxyExited); err != nil {
-		t.Fatalf("nutcracker: %v", err)
-	}
+	proxyAddr := startNutcracker(t, nutcracker, dir, backends)
 
 	// The spread: every key on exactly one backend, every backend holding
 	// a fair share.
@@ -366,4 +384,69 @@ func twemproxyRun(t *testing.T, nutcracker, bin string) []int {
 		t.Errorf("after the rejoin, curr_items %d, want %d", n, len(victims))
 	}
 	return counts
+}
+
+// startNutcracker runs twemproxy over the backends on free ports (trying
+// others when one was taken meanwhile) and returns its address; the test
+// kills it.
+func startNutcracker(t *testing.T, nutcracker, dir string, backends []*backend) string {
+	t.Helper()
+	var err error
+	for attempt := range 5 {
+		var addr string
+		if addr, err = runNutcracker(t, nutcracker, filepath.Join(dir, strconv.Itoa(attempt)), backends); err == nil {
+			return addr
+		}
+	}
+	t.Fatal(err)
+	return ""
+}
+
+func runNutcracker(t *testing.T, nutcracker, dir string, backends []*backend) (string, error) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	proxyPort, statsPort := testserver.FreePort(t), testserver.FreePort(t)
+	conf := fmt.Sprintf(`pool:
+  listen: 127.0.0.1:%d
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: true
+  server_failure_limit: %d
+  server_retry_timeout: %d
+  servers:
+   - 127.0.0.1:%d:1 s1
+   - 127.0.0.1:%d:1 s2
+   - 127.0.0.1:%d:1 s3
+`, proxyPort, proxyFailureLimit, proxyRetry.Milliseconds(), backends[0].port, backends[1].port, backends[2].port)
+	confFile := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proxyLog := filepath.Join(dir, "nutcracker.log")
+	proxy := exec.Command(nutcracker, "-c", confFile, "-s", strconv.Itoa(statsPort), "-a", "127.0.0.1",
+		"-o", proxyLog, "-p", filepath.Join(dir, "nutcracker.pid"))
+	out := &testserver.LockedBuffer{}
+	proxy.Stdout, proxy.Stderr = out, out
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proxyExited, done := make(chan error, 1), make(chan struct{})
+	go func() { proxyExited <- proxy.Wait(); close(done) }()
+	t.Cleanup(func() {
+		proxy.Process.Kill()
+		<-done
+		if t.Failed() {
+			log, _ := os.ReadFile(proxyLog)
+			t.Logf("nutcracker:\n%s%s", out.String(), log)
+		}
+	})
+	proxyAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proxyPort))
+	if err := waitOwnsPort(proxy.Process.Pid, proxyPort, proxyExited); err != nil {
+		proxy.Process.Kill()
+		log, _ := os.ReadFile(proxyLog)
+		return "", fmt.Errorf("nutcracker: %v\n%s%s", err, out.String(), log)
+	}
+	return proxyAddr, nil
 }
