@@ -229,7 +229,10 @@ type Config struct {
 	// default "" (use Factor).
 	SlabSizes string
 	// LRUCrawler runs the LRU crawler (-o lru_crawler / no_lru_crawler);
-	// default true.
+	// default true. mnemo has no crawler thread (its engines sweep on
+	// their own); false starts with the crawl, metadump and mgdump
+	// subcommands of lru_crawler refused until "lru_crawler enable", as
+	// memcached does.
 	LRUCrawler bool
 	// LRUCrawlerSleep is -o lru_crawler_sleep in microseconds (0..1000000);
 	// default 100.

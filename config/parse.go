@@ -63,7 +63,8 @@ type Parser struct {
 // of -h, -V, -i ends parsing, and a -Z before it is an *UnsupportedError
 // instead (memcached built without TLS exits at -Z). Other errors wrap
 // ErrUsage. Parse reads MEMCACHED_SASL_PWDB and MEMCACHED_PORT_FILENAME
-// from the environment, as memcached does. It does not call Validate or
+// from the environment, as memcached does. --config-file FILE reads
+// options from a conf file (see ReadConf) where it stands. It does not call Validate or
 // Unsupported: the caller does.
 func Parse(args []string, stdout io.Writer) (*Config, error) {
 	return (&Parser{Stdout: stdout}).Parse(args)
@@ -79,8 +80,8 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 		out = io.Discard
 	}
 	c := Default()
-	var action string
-	fs := c.flagSet(&action)
+	st := &parseState{}
+	fs := c.flagSet(st)
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, errStop):
@@ -90,7 +91,7 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 		if c.TLS {
 			return nil, &UnsupportedError{Flag: "-Z", Feature: "TLS"}
 		}
-		switch action {
+		switch st.action {
 		case "help":
 			Usage(out, p.Engines, p.EngineHelp)
 			return nil, ErrHelp
@@ -108,7 +109,7 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 		return nil, usageErr("", "unexpected argument %q", fs.Arg(0))
 	}
 	// memcached: -U without -p moves TCP to the UDP port.
-	if fs.Changed("udp-port") && c.UDPPort != 0 && !fs.Changed("port") {
+	if st.changed(fs, "udp-port") && c.UDPPort != 0 && !st.changed(fs, "port") {
 		c.Port = c.UDPPort
 	}
 	// memcached: SASL implies the binary protocol and ascii auth the ascii
@@ -119,7 +120,7 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 	}
 	// memcached writes its bound ports to the file this names.
 	c.PortFile = os.Getenv("MEMCACHED_PORT_FILENAME")
-	if !fs.Changed("protocol") {
+	if !st.changed(fs, "protocol") {
 		if c.SASL {
 			c.Protocol = "binary"
 		} else if c.AuthFile != "" {
@@ -156,8 +157,9 @@ func flagName(f *pflag.Flag) string {
 }
 
 // flagSet defines every flag on a new FlagSet writing into c. The first of
-// -h, -i, -V stores its name in *action and stops parsing.
-func (c *Config) flagSet(action *string) *pflag.FlagSet {
+// -h, -i, -V stores its name in st.action and stops parsing.
+func (c *Config) flagSet(st *parseState) *pflag.FlagSet {
+	action := &st.action
 	fs := pflag.NewFlagSet("mnemo", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -219,6 +221,7 @@ func (c *Config) flagSet(action *string) *pflag.FlagSet {
 	v(durationValue{&c.HotKeysWindow}, "hotkeys-window", "")
 	v(intValue{&c.HotKeysSample}, "hotkeys-sample", "")
 	v(stringValue{&c.SASLPwdb}, "sasl-pwdb", "")
+	v(confFileValue{c, st}, ConfFileFlag, "")
 	return fs
 }
 

@@ -171,6 +171,9 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("--hotkeys-sample=<num>    count 1 request in <num> for the hot keys (default: %d)\n", d.HotKeysSample)
 	p("--sasl-pwdb=<file>        SASL password database for -S: user:password lines\n")
 	p("                          (default: $MEMCACHED_SASL_PWDB)\n")
+	p("--config-file=<file>      read options from <file>, Debian's memcached.conf\n")
+	p("                          format: options one or more a line, # comments;\n")
+	p("                          -d and logfile lines ignored (see contrib/mnemo.conf)\n")
 	_, _ = io.WriteString(w, b.String())
 }
 

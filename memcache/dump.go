@@ -45,6 +45,8 @@ import (
 //   - "disable" and "enable" turn the on-demand crawler commands (crawl,
 //     metadump, mgdump) off and on, with memcached's replies ("enable"
 //     when enabled is an error, as memcached's failed thread start).
+//     -o no_lru_crawler starts with them off, as memcached starts
+//     without its crawler thread.
 //   - "sleep" and "tocrawl" check their numbers as memcached does and
 //     answer OK; mnemo's sweeps have their own pacing and ignore them.
 
@@ -54,7 +56,8 @@ const maxCrawlerSleep = 1000000
 
 // crawlerState is one Handler's lru_crawler state.
 type crawlerState struct {
-	// disabled is set by "lru_crawler disable".
+	// disabled is set by "lru_crawler disable" and at start by
+	// Config.CrawlerDisabled (-o no_lru_crawler).
 	disabled atomic.Bool
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	// VerboseOut receives memcached's -vv lines (each client command and
 	// reply, connection events); nil means os.Stderr.
 	VerboseOut io.Writer
+	// CrawlerDisabled starts with the lru_crawler commands crawl,
+	// metadump and mgdump refused until "lru_crawler enable", as
+	// memcached -o no_lru_crawler does.
+	CrawlerDisabled bool
 	// SetVerbosity, when not nil, is called with the level of each
 	// verbosity command (0 to 2), to change what the server logs.
 	SetVerbosity func(level int)
@@ -154,6 +158,7 @@ func NewHandler(cfg Config) *Handler {
 	}
 	h.detail.delim = cfg.PrefixDelimiter
 	h.detail.setEnabled(cfg.DetailEnabled)
+	h.crawler.disabled.Store(cfg.CrawlerDisabled)
 	h.textPool.New = h.newTextWork
 	return h
 }

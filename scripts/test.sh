@@ -11,6 +11,10 @@
 #   prometheus           promtool, which checks the /metrics pages of
 #                        memcached_exporter (built from the Go module
 #                        proxy by the test) against mnemo
+#   nutcracker           twemproxy, for the scale-out test (three servers
+#                        behind it)
+#   systemd              systemd-analyze, which checks
+#                        contrib/systemd/mnemo.service
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -20,6 +24,8 @@ need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Debian's python3 is the one that sees Debian's pymemcache; a python3 of
 # pyenv or a virtualenv earlier on PATH does not.
 PYTHON=/usr/bin/python3
@@ -65,6 +71,7 @@ fuzz_targets=(
 	./protocol/binary:FuzzDecode
 	./internal/number:FuzzParse
 	./config:FuzzParse
+	./config:FuzzReadConf
 	./internal/interop:FuzzServer
 )
 found=$(grep -rhE '^func Fuzz[A-Za-z0-9_]*\(' --include='*_test.go' . | wc -l)

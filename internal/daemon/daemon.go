@@ -195,6 +195,7 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		WatcherBufSize:  cfg.WatcherLogbufSize,
 		VerboseOut:      logOut,
 		DisableDumping:  cfg.DisableDumping,
+		CrawlerDisabled: !cfg.LRUCrawler,
 		SetVerbosity:    func(v int) { setLevel(d.level, v) },
 		Logger:          d.log,
 
