@@ -47,8 +47,9 @@ import (
 //     when enabled is an error, as memcached's failed thread start).
 //     -o no_lru_crawler starts with them off, as memcached starts
 //     without its crawler thread.
-//   - "sleep" and "tocrawl" check their numbers as memcached does and
-//     answer OK; mnemo's sweeps have their own pacing and ignore them.
+//   - "sleep" and "tocrawl" check their numbers as memcached does,
+//     answer OK and show in "stats settings"; mnemo's sweeps have their
+//     own pacing and ignore them.
 
 // maxCrawlerSleep is memcached's bound on "lru_crawler sleep" (one
 // second, in microseconds).
@@ -84,6 +85,7 @@ func (s *session) lruCrawler(c *server.Conn, r *text.Request) error {
 	switch {
 	case len(r.Args) == 1 && string(r.Args[0]) == "enable":
 		if cr.disabled.CompareAndSwap(true, false) {
+			s.h.st.tune("lru_crawler", "yes")
 			c.Out = append(c.Out, text.OK...)
 		} else {
 			c.Out = append(c.Out, crawlerStartFail...)
@@ -91,6 +93,7 @@ func (s *session) lruCrawler(c *server.Conn, r *text.Request) error {
 		return nil
 	case len(r.Args) == 1 && string(r.Args[0]) == "disable":
 		cr.disabled.Store(true)
+		s.h.st.tune("lru_crawler", "no")
 		c.Out = append(c.Out, text.OK...)
 		return nil
 	case len(r.Args) != 2:
@@ -133,10 +136,12 @@ func (s *session) lruCrawler(c *server.Conn, r *text.Request) error {
 		}
 		return s.dump(c, mg, mine)
 	case "tocrawl":
-		if _, ok := number.ParseUint32(arg); !ok {
+		n, ok := number.ParseUint32(arg)
+		if !ok {
 			c.Out = text.ErrBadFormat.AppendReply(c.Out)
 			return nil
 		}
+		s.h.st.tune("lru_crawler_tocrawl", strconv.FormatUint(uint64(n), 10))
 		c.Out = append(c.Out, text.OK...)
 	case "sleep":
 		n, ok := number.ParseUint32(arg)
@@ -146,6 +151,7 @@ func (s *session) lruCrawler(c *server.Conn, r *text.Request) error {
 		case n > maxCrawlerSleep:
 			c.Out = append(c.Out, crawlerSleepLimit...)
 		default:
+			s.h.st.tune("lru_crawler_sleep", strconv.FormatUint(uint64(n), 10))
 			c.Out = append(c.Out, text.OK...)
 		}
 	default:

@@ -207,6 +207,9 @@ func TestStatsFollowCommands(t *testing.T) {
 		{"extstore item_size 99\r\n", "OK"},
 		{"extstore max_frag 0.5\r\n", "OK"},
 		{"extstore drop_unread 1\r\n", "OK"},
+		{"lru_crawler sleep 50\r\n", "OK"},
+		{"lru_crawler tocrawl 7\r\n", "OK"},
+		{"lru_crawler disable\r\n", "OK"},
 	} {
 		for _, c := range []*client{mc, mn} {
 			c.send(step.send)
@@ -218,7 +221,8 @@ func TestStatsFollowCommands(t *testing.T) {
 	compareStats(t, mc, mn, "settings", false, []string{"maxbytes", "detail_enabled",
 		"slab_automove", "slab_automove_ratio", "hot_lru_pct", "warm_lru_pct", "hot_max_factor",
 		"warm_max_factor", "lru_segmented", "temp_lru", "temporary_ttl",
-		"track_sizes", "ext_item_size", "ext_max_frag", "ext_drop_unread"})
+		"track_sizes", "ext_item_size", "ext_max_frag", "ext_drop_unread",
+		"lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl"})
 	compareStats(t, mc, mn, "", true, []string{"limit_maxbytes"})
 	if _, v := mn.stats("settings"); v["maxbytes"] != "104857600" || v["detail_enabled"] != "yes" {
 		t.Errorf("mnemo stats settings: maxbytes %q detail_enabled %q, want 104857600 and yes", v["maxbytes"], v["detail_enabled"])
