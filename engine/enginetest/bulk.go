@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/engine"
 )
@@ -16,6 +17,8 @@ import (
 // testIterate covers Iterate: exactly the live items, with their metadata
 // and values, stopping when fn returns false.
 func testIterate(t *testing.T, s *suite) {
+	t.Run("FnMayBlock", func(t *testing.T) { testIterateFnMayBlock(t, s) })
+
 	t.Run("Empty", func(t *testing.T) {
 		f := s.engine(t)
 		if got := f.iterKeys(); len(got) != 0 {
@@ -504,4 +507,87 @@ func testMemory(t *testing.T, s *suite) {
 			f.mustHave(key, string(memValue(buf, key)))
 		}
 	})
+}
+
+// waitDone waits for done, failing the test if it has not come within a
+// minute: a bound that only stops a hang, not a timing expectation.
+func waitDone(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("still waiting after a minute: %s", what)
+	}
+}
+
+// testIterateFnMayBlock checks the contract metadump relies on: while fn
+// blocks (a client that reads its dump slowly), every other call on every
+// key goes on, Close included, and Iterate then ends (ErrClosed after a
+// Close) having visited each item present throughout once.
+func testIterateFnMayBlock(t *testing.T, s *suite) {
+	const n = 2000
+	for _, closeWhileBlocked := range []bool{false, true} {
+		t.Run("close="+strconv.FormatBool(closeWhileBlocked), func(t *testing.T) {
+			f := s.engine(t)
+			for i := range n {
+				f.set("k"+strconv.Itoa(i), "v")
+			}
+			entered, release := make(chan struct{}), make(chan struct{})
+			seen := map[string]bool{}
+			iterDone := make(chan struct{})
+			var iterErr error
+			go func() {
+				defer close(iterDone)
+				first := true
+				iterErr = f.e.Iterate(func(k []byte, it *engine.Item) bool {
+					if seen[string(k)] {
+						t.Errorf("Iterate visited %s twice", qb(k))
+					}
+					seen[string(k)] = true
+					if first {
+						first = false
+						close(entered)
+						<-release
+					}
+					return true
+				})
+			}()
+			waitDone(t, "Iterate's first call of fn", entered)
+
+			opsDone := make(chan struct{})
+			go func() {
+				defer close(opsDone)
+				for i := range n {
+					set := storeM{next: engine.Item{Value: []byte("w")}}
+					if _, _, err := f.e.Update([]byte("new"+strconv.Itoa(i)), set); err != nil {
+						t.Errorf("set new%d while fn blocks: %v", i, err)
+					}
+					k := []byte("k" + strconv.Itoa(i))
+					if _, _, _, err := f.e.Get(k, nil, engine.GetTouch); err != nil {
+						t.Errorf("get %s while fn blocks: %v", k, err)
+					}
+				}
+				if closeWhileBlocked {
+					if err := f.e.Close(); err != nil {
+						t.Errorf("Close while fn blocks: %v", err)
+					}
+				}
+			}()
+			waitDone(t, "sets, gets (and Close) while Iterate's fn blocks", opsDone)
+			close(release)
+			waitDone(t, "Iterate", iterDone)
+			switch {
+			case closeWhileBlocked && !errors.Is(iterErr, engine.ErrClosed):
+				t.Errorf("Iterate after a Close while fn blocked: %v, want ErrClosed", iterErr)
+			case !closeWhileBlocked && iterErr != nil:
+				t.Errorf("Iterate: %v", iterErr)
+			case !closeWhileBlocked:
+				for i := range n {
+					if k := "k" + strconv.Itoa(i); !seen[k] {
+						t.Errorf("Iterate missed %s, present throughout", k)
+					}
+				}
+			}
+		})
+	}
 }

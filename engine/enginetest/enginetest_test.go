@@ -310,14 +310,31 @@ func (e *mapEngine) Iterate(fn func(key []byte, it *engine.Item) bool) error {
 	if !locked {
 		return err
 	}
-	defer e.mu.Unlock()
+	// A copy under the lock, fn without it (the Iterate contract: fn may
+	// block while other calls go on).
+	type kv struct {
+		k  string
+		it engine.Item
+	}
+	var snap []kv
 	for k, mi := range e.items {
 		if mi.it.Expired(now) && e.bug != "iterateExpired" {
 			continue
 		}
 		it := mi.it
-		if !fn([]byte(k), &it) && e.bug != "iterateNoStop" {
+		it.Value = bytes.Clone(it.Value)
+		snap = append(snap, kv{k, it})
+	}
+	e.mu.Unlock()
+	for i := range snap {
+		if !fn([]byte(snap[i].k), &snap[i].it) && e.bug != "iterateNoStop" {
 			break
+		}
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if closed {
+			return engine.ErrClosed
 		}
 	}
 	return nil
