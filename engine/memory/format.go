@@ -340,3 +340,15 @@ func storeMeta(p []byte, m *fileMeta) {
 	copy(p[:mCRC], b[:mCRC])
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&p[mCRC])), binary.LittleEndian.Uint32(b[mCRC:]))
 }
+
+// moveRecord copies the record of size bytes at arena offset from to the
+// allocation at to (framed by allocFrame with the same key, value and
+// fields), leaving the copy pending with the bits byte bits (state bits
+// ignored); publishRecord(mem, to, from, true) then makes it live and the
+// source dead. The info word is not copied, so the copy is never live
+// while its body is being written.
+func moveRecord(mem []byte, to, from, size int64, bits uint8) {
+	copy(mem[to:to+offInfo], mem[from:from+offInfo])
+	copy(mem[to+offInfo+4:to+size], mem[from+offInfo+4:from+size])
+	recAt(mem, to).setBits(bits &^ stateMask)
+}

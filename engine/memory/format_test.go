@@ -151,7 +151,7 @@ func TestSegGen(t *testing.T) {
 // against the readers of record.go: the state survives touches, and is
 // invisible to the record's metadata and CRC.
 func TestRecordStateAndChain(t *testing.T) {
-	const segSize = 4096
+	const segSize = 16384
 	mem := make([]byte, 2*segSize)
 	for i := range mem {
 		mem[i] = 0xa5 // a previous generation's leftovers
@@ -160,10 +160,13 @@ func TestRecordStateAndChain(t *testing.T) {
 	if rec := recAt(mem, 0); rec.info() != 0 {
 		t.Fatalf("new chain: first info word %#x, want 0", rec.info())
 	}
-	key, val := []byte("k1"), bytes.Repeat([]byte("v"), 9000%segSize)
+	key, val := []byte("k1"), bytes.Repeat([]byte("v"), 9000) // a long value: the L form
 	size := recSizeOf(len(key), len(val), 7, 9)
 	allocFrame(mem, 0, size, segSize, len(key), len(val), 7, 9)
 	r := recAt(mem, 0)
+	if infoForm(r.info())&formL == 0 || r.vlen() != len(val) {
+		t.Fatalf("framed: form %#x vlen %d, want the L form and %d", infoForm(r.info()), r.vlen(), len(val))
+	}
 	if r.size() != size || r.state() != stPending {
 		t.Fatalf("framed: size %d state %d, want %d pending", r.size(), r.state(), size)
 	}
