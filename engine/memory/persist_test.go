@@ -1,0 +1,242 @@
+package memory
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mnemo-cache/mnemo/engine"
+)
+
+// openFile opens an engine on the arena file path with a fake clock at
+// now, logging into log.
+func openFile(t *testing.T, path string, env engine.Env, now int64, log *bytes.Buffer) *Engine {
+	t.Helper()
+	env.Clock = newClock(now)
+	if log == nil {
+		log = &bytes.Buffer{}
+	}
+	env.Logger = slog.New(slog.NewTextHandler(log, nil))
+	e, err := New(env, "sweep_interval=0,file="+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type itemState struct {
+	ok    bool
+	value string
+	meta  engine.Meta
+}
+
+// snapshot reads every key without touching it.
+func snapshot(t *testing.T, e *Engine, keys []string) map[string]itemState {
+	t.Helper()
+	out := map[string]itemState{}
+	for _, k := range keys {
+		m, v, ok, err := e.Get([]byte(k), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = itemState{ok: ok, value: string(v), meta: engine.Meta{Flags: m.Flags, Exptime: m.Exptime, CAS: m.CAS}}
+	}
+	return out
+}
+
+func sameState(t *testing.T, what string, want, got map[string]itemState) {
+	t.Helper()
+	bad := 0
+	for k, w := range want {
+		g := got[k]
+		if w.ok != g.ok || w.value != g.value || w.meta != g.meta {
+			if bad++; bad <= 5 {
+				t.Errorf("%s: key %q: got %v %q %+v, want %v %q %+v", what, k, g.ok, trunc(g.value), g.meta, w.ok, trunc(w.value), w.meta)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%s: %d of %d keys differ", what, bad, len(want))
+	}
+}
+
+// churn runs random sets, overwrites, deletes and touches.
+func churn(t *testing.T, e *Engine, rng *rand.Rand, keys []string, n, maxVal int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		k := []byte(keys[rng.IntN(len(keys))])
+		switch r := rng.IntN(10); {
+		case r < 6:
+			v := fmt.Sprintf("%s/%d/", k, i) + strings.Repeat("v", rng.IntN(maxVal))
+			m := &setM{value: []byte(v), flags: uint32(rng.IntN(3)), exptime: []int64{0, 0, t0 + 1000, t0 - 1}[rng.IntN(4)]}
+			if _, _, err := e.Update(k, m); err != nil {
+				t.Fatal(err)
+			}
+		case r < 8:
+			if _, err := e.Delete(k); err != nil {
+				t.Fatal(err)
+			}
+		default: // touch: a new exptime (OpMeta)
+			x := t0 + 500 + int64(rng.IntN(100))
+			if _, _, err := e.Update(k, funcM(func(cur *engine.Item, found bool, next *engine.Item) engine.Op {
+				if !found {
+					return engine.OpNone
+				}
+				next.Meta = cur.Meta
+				next.Exptime = x
+				return engine.OpMeta
+			})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func testKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key:%06d", i)
+	}
+	return keys
+}
+
+// TestFileReopenClean stops gracefully and restarts: every item is back
+// with its value, flags, exptime and CAS, and the start says clean.
+func TestFileReopenClean(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arena")
+	env := engine.Env{MemoryLimit: 8 << 20}
+	keys := testKeys(2000)
+	e := openFile(t, path, env, t0, nil)
+	churn(t, e, rand.New(rand.NewPCG(1, 2)), keys, 20000, 600)
+	want := snapshot(t, e, keys)
+	verify(t, e)
+	lastCAS := e.LastCAS()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	e = openFile(t, path, env, t0, &log)
+	defer e.Close()
+	verify(t, e)
+	sameState(t, "after a clean restart", want, snapshot(t, e, keys))
+	if !e.restart.clean || e.restart.reason != "" {
+		t.Fatalf("restart %+v, want clean", e.restart)
+	}
+	if e.LastCAS() < lastCAS {
+		t.Fatalf("CAS counter %d after restart, was %d", e.LastCAS(), lastCAS)
+	}
+	// New stores keep working and get fresh CAS values.
+	m, _ := set(t, e, "after", "x", 0), 0
+	if m.CAS <= lastCAS {
+		t.Fatalf("new CAS %d not above %d", m.CAS, lastCAS)
+	}
+	if !strings.Contains(log.String(), "restored") {
+		t.Fatalf("log: %s", log.String())
+	}
+}
+
+// TestFileReopenCrash copies the file between operations without closing
+// the engine (the page cache of a killed process), with evictions and
+// segment reuse under a small limit, and restarts from each copy.
+func TestFileReopenCrash(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "arena")
+	env := engine.Env{MemoryLimit: 4 << 20}
+	keys := testKeys(3000)
+	e := openFile(t, path, env, t0, nil)
+	defer e.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 4; round++ {
+		churn(t, e, rng, keys, 5000, 3000)
+		if round == 2 {
+			if err := e.Flush(0); err != nil {
+				t.Fatal(err)
+			}
+			churn(t, e, rng, keys, 300, 100)
+		}
+		want := snapshot(t, e, keys)
+		img, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(dir, fmt.Sprintf("crash%d", round))
+		if err := os.WriteFile(cp, img, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := openFile(t, cp, env, t0, nil)
+		verify(t, r)
+		t.Logf("round %d: restored %d items in %v, scan %+v", round, r.restart.restored, r.restart.took, r.restart.scan)
+		if r.restart.restored == 0 {
+			t.Fatal("nothing restored")
+		}
+		sameState(t, fmt.Sprintf("round %d after a crash", round), want, snapshot(t, r, keys))
+		if r.restart.clean || r.restart.reason != "" {
+			t.Fatalf("restart %+v, want crash recovery", r.restart)
+		}
+		// The recovered engine keeps working: churn it and restart again.
+		churn(t, r, rng, keys, 2000, 3000)
+		want2 := snapshot(t, r, keys)
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r = openFile(t, cp, env, t0, nil)
+		sameState(t, fmt.Sprintf("round %d, second restart", round), want2, snapshot(t, r, keys))
+		r.Close()
+	}
+	var ev uint64
+	e.Stats(func(name, value string) {
+		if name == "evictions" {
+			fmt.Sscan(value, &ev)
+		}
+	})
+	if ev == 0 {
+		t.Fatal("no evictions: segment reuse not exercised")
+	}
+}
+
+// TestFileSettingsMismatch: a start with another -m, -I or -C starts
+// empty with one log line saying why.
+func TestFileSettingsMismatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arena")
+	base := engine.Env{MemoryLimit: 4 << 20}
+	for _, c := range []struct {
+		name string
+		env  engine.Env
+		want string
+	}{
+		{"-m", engine.Env{MemoryLimit: 8 << 20}, "size"},
+		{"-I", engine.Env{MemoryLimit: 4 << 20, ItemSizeMax: 2 << 20}, "size"},
+		{"-C", engine.Env{MemoryLimit: 4 << 20, NoCAS: true}, "settings"},
+	} {
+		e := openFile(t, path, base, t0, nil)
+		set(t, e, "k", "v", 0)
+		e.Close()
+		var log bytes.Buffer
+		e = openFile(t, path, c.env, t0, &log)
+		if _, _, ok, _ := e.Get([]byte("k"), nil, 0); ok {
+			t.Fatalf("%s: an item survived a settings change", c.name)
+		}
+		if e.restart.reason == "" || strings.Count(log.String(), "starts empty") != 1 || !strings.Contains(log.String(), c.want) {
+			t.Fatalf("%s: reason %q, log %q", c.name, e.restart.reason, log.String())
+		}
+		e.Close()
+		os.Remove(path)
+	}
+	// A damaged header starts empty too.
+	e := openFile(t, path, base, t0, nil)
+	set(t, e, "k", "v", 0)
+	e.Close()
+	f, _ := os.OpenFile(path, os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff}, fhVersion)
+	f.Close()
+	e = openFile(t, path, base, t0, nil)
+	defer e.Close()
+	if _, _, ok, _ := e.Get([]byte("k"), nil, 0); ok || e.restart.reason == "" {
+		t.Fatalf("damaged header: item back %v, reason %q", ok, e.restart.reason)
+	}
+}
