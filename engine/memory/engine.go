@@ -295,11 +295,14 @@ func New(env engine.Env, config string) (*Engine, error) {
 		e.restart.took = time.Since(start)
 		// From here on the file is in use: a crash is not a clean stop.
 		_ = file.writeMeta(func(m *fileMeta) { m.state &^= stateClean })
-		if reason != "" {
-			e.log.Warn("memory: restartable arena file starts empty", "file", cfg.File, "reason", reason)
-		} else {
+		switch reason {
+		case "new file":
+			e.log.Info("memory: restartable arena file created", "file", cfg.File)
+		case "":
 			e.log.Info("memory: restartable arena file restored", "file", cfg.File, "items", e.restart.restored,
 				"clean", e.restart.clean, "seconds", e.restart.took.Seconds())
+		default:
+			e.log.Warn("memory: restartable arena file starts empty", "file", cfg.File, "reason", reason)
 		}
 	}
 	// Leave most segments to the FIFO: at most one stripe per 4 segments.
