@@ -297,8 +297,10 @@ func (r rec) setState(st uint8) {
 	}
 }
 
-// markEnd stores the end of a segment's chain at arena offset off: a zero
-// info word, if a record header still fits before the segment's end.
+// markEnd stores the end of a segment's chain at arena offset off (a
+// record's start within its segment; at a segment's offset 0 it empties
+// that segment's chain): a zero info word, if a record header still fits
+// before the segment's end.
 func markEnd(mem []byte, off, segSize int64) {
 	if segSize-off%segSize < hdrMin {
 		return
@@ -313,7 +315,11 @@ func markEnd(mem []byte, off, segSize int64) {
 // allocation is still exclusive (the stripe lock, or amu for a reclaim's
 // destination), before the next allocation in the segment.
 func allocFrame(mem []byte, off, size, segSize int64, klen, vlen int, exp, flags uint32) {
-	markEnd(mem, off+size, segSize)
+	if end := off + size; end%segSize != 0 {
+		// (An allocation that fills its segment has no end to mark: the
+		// offset past it is the next segment's first record.)
+		markEnd(mem, end, segSize)
+	}
 	f := makeForm(vlen, exp, flags)
 	r := rec{b: mem[off:]}
 	if f&formL != 0 {

@@ -198,3 +198,26 @@ func TestRecordStateAndChain(t *testing.T) {
 		t.Fatal("markEnd wrote into the next segment")
 	}
 }
+
+// TestAllocFrameFillsSegment: an allocation that ends exactly at its
+// segment's end must not touch the next segment (whose first info word
+// would be the end of its chain, losing every record in it).
+func TestAllocFrameFillsSegment(t *testing.T) {
+	const segSize = 4096
+	mem := make([]byte, 2*segSize)
+	startChain(mem, make([]byte, 16), 1, segSize, 1)
+	key := []byte("next")
+	size := recSizeOf(len(key), 10, 0, 0)
+	allocFrame(mem, segSize, size, segSize, len(key), 10, 0, 0)
+	writeRecord(mem[segSize:segSize+size], key, []byte("0123456789"), 1, 0, 0, 1, 0)
+	before := recAt(mem, segSize).info()
+	vlen := segSize - hdrMin - 1 - 2 // a record of exactly segSize bytes
+	full := recSizeOf(1, vlen, 0, 0)
+	if full != segSize {
+		t.Fatalf("test record is %d bytes, want %d", full, segSize)
+	}
+	allocFrame(mem, 0, full, segSize, 1, vlen, 0, 0)
+	if got := recAt(mem, segSize).info(); got != before {
+		t.Fatalf("filling segment 0 changed segment 1's first info word: %#x, was %#x", got, before)
+	}
+}
