@@ -26,11 +26,11 @@
 // drawing next to the constants in record.go. Exptimes are 32-bit unix
 // seconds (to 2106). The CRC-32C covers the immutable fields, key and
 // value, not the atime and bits that reads update, so records are
-// self-describing and checksummed. Today nothing reads a segment back
-// after the process ends: the arena is anonymous memory. The format of a
-// restartable arena (memcached's -e) and the recovery scan that rebuilds
-// the index from it are in format.go and recover.go (see Restartable
-// arena below); the engine does not map a file yet. A record is written
+// self-describing and checksummed. By default the arena is anonymous
+// memory and nothing reads a segment back after the process ends; with
+// config file=PATH (the daemon's -e) it is a file that survives the
+// process, and the index is rebuilt from it at start (format.go,
+// recover.go, persist.go; see Restartable arena below). A record is written
 // completely before its offset is published in the index, and every
 // allocation holds a complete record, published or not, so reclaim can
 // walk a segment record by record.
@@ -145,9 +145,11 @@
 // and retires the ones being written when they are reclaimed.
 // Get, and Update storing a value in steady state, allocate nothing.
 //
-// # Restartable arena (design; -e not wired yet)
+// # Restartable arena
 //
-// With -e FILE the arena is the tail of a file mapped MAP_SHARED, laid
+// With file=PATH (-e FILE) the arena is the tail of a file mapped
+// MAP_SHARED, exactly the memory limit (no reserve: SetMemoryLimit cannot
+// change it), laid
 // out as drawn in format.go: a file header, two meta copies, a segment
 // table of generations, the segments. Records keep the format of
 // record.go; restartability costs no byte per record (issue 15 wants
@@ -237,7 +239,15 @@
 //
 // A start whose file has another -m (segment count), segment size, -I or
 // -C, another format version, or no valid meta copy starts empty (the file
-// is reinitialized) with one log line saying why.
+// is reinitialized) with one log line saying why. New scans the file
+// before it returns, so the daemon listens only once the index is whole
+// (no miss for an item in the file); Stats reports memory_restart (clean,
+// crash or empty), memory_restart_items and memory_restart_seconds.
+//
+// Measured (2-core VM, tmpfs): 1M items of 100 bytes restart in 0.17 s
+// (TestFileRestartMillion: open, scan, index); BenchmarkSetFile runs about
+// 1.2x BenchmarkSet's time per store (the two state stores, one on the
+// old record's cold cache line), BenchmarkGetFile as BenchmarkGet.
 //
 // Record overhead, 15-byte key, 100-byte value, no flags or exptime: 136
 // bytes per record in both the anonymous and the restartable arena (a 20-
