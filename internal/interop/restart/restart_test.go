@@ -304,6 +304,7 @@ func TestCrash(t *testing.T) {
 	}{
 		{"fits", []string{"-m", "64"}, 400, false},
 		{"evicting", []string{"-m", "4"}, 1500, true},
+		{"noevict-I2m", []string{"-m", "64", "-M", "-I", "2m"}, 400, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "arena")
@@ -311,11 +312,14 @@ func TestCrash(t *testing.T) {
 			m := newModel()
 			rng := rand.New(rand.NewPCG(42, uint64(len(tc.name))))
 			s := start(t, file, tc.flags...)
+			evictions := 0
 			for round := range 5 {
 				stop := make(chan struct{})
 				wg := m.run(s.addr, writers, tc.keysPer, uint64(round), stop)
 				target := m.ackCount() + 2000 + rng.IntN(8000)
 				testserver.Eventually(t, "acknowledgements", func() bool { return m.ackCount() >= target })
+				ev, _ := strconv.Atoi(s.stats("")["evictions"])
+				evictions += ev
 				s.kill()
 				close(stop)
 				wg.Wait()
@@ -330,6 +334,9 @@ func TestCrash(t *testing.T) {
 				if !tc.mayEvict && n == 0 {
 					t.Fatal("nothing present after the restart")
 				}
+			}
+			if tc.mayEvict != (evictions > 0) {
+				t.Fatalf("%d evictions in a run meant to evict: %v", evictions, tc.mayEvict)
 			}
 			// flush_all, then SIGKILL: nothing flushed comes back.
 			c := testserver.Dial(t, s.addr)
