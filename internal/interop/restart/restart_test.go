@@ -92,6 +92,22 @@ func start(t testing.TB, file string, flags ...string) *server {
 	return nil
 }
 
+// killAtStart starts mnemo on file and kills it with SIGKILL within 20 ms,
+// during its start (often the rebuild) or just after.
+func killAtStart(t *testing.T, file string, flags ...string) {
+	t.Helper()
+	args := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", "0", "-e", file}, testserver.AsRoot()...)
+	cmd := exec.Command(mnemoBin, append(args, flags...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A random moment of the start (the delay only spreads the kills;
+	// nothing waits on it to pass).
+	time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+}
+
 func (s *server) kill() {
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	err := <-s.exited
@@ -323,6 +339,11 @@ func TestCrash(t *testing.T) {
 				s.kill()
 				close(stop)
 				wg.Wait()
+				if round%2 == 1 {
+					// Killed again at once, at whatever point of its start
+					// (often the rebuild) it has reached.
+					killAtStart(t, file, tc.flags...)
+				}
 				s = start(t, file, tc.flags...)
 				n := m.check(t, s.addr, writers, tc.keysPer, tc.mayEvict)
 				st := s.stats("")
