@@ -49,6 +49,12 @@ func openArenaFile(path string, lay fileLayout, want fileMeta) (*arenaFile, stri
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: open arena file: %w", err)
 	}
+	// One server per file: a second one would corrupt it. The lock goes
+	// with the descriptor (at close, or when the process dies).
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("memory: arena file %s is in use by another process: %w", path, err)
+	}
 	a := &arenaFile{path: path, f: f, lay: lay}
 	fi, err := f.Stat()
 	if err != nil {

@@ -323,3 +323,16 @@ func TestFileRestartMillion(t *testing.T) {
 	}
 	t.Logf("1M items: crash restart (open, scan, index) in %v", r.restart.took)
 }
+
+// TestFileLocked: a second engine on a file in use is refused.
+func TestFileLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arena")
+	env := engine.Env{MemoryLimit: 4 << 20, Logger: slog.New(slog.DiscardHandler), Clock: newClock(t0)}
+	e := openFile(t, path, env, t0, nil)
+	if _, err := New(env, "sweep_interval=0,file="+path); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open: %v, want an in-use error", err)
+	}
+	e.Close()
+	e = openFile(t, path, env, t0, nil)
+	e.Close()
+}
