@@ -8,7 +8,8 @@
 // The configuration string (see ParseConfig) takes shards=N (index shards,
 // rounded up to a power of two), reserve=BYTES (address space reserved for
 // SetMemoryLimit to grow into), sweep_interval=DURATION (0 turns the
-// background sweep off) and sweep_slots=N (index slots per shard per sweep).
+// background sweep off), sweep_slots=N (index slots per shard per sweep)
+// and file=PATH (a restartable arena file, the daemon's -e).
 //
 // # Layout
 //
@@ -243,6 +244,12 @@
 // before it returns, so the daemon listens only once the index is whole
 // (no miss for an item in the file); Stats reports memory_restart (clean,
 // crash or empty), memory_restart_items and memory_restart_seconds.
+//
+// The persistent engine keeps an anonymous arena for its memory tier: it
+// already restarts from its durable store and warms memory in the
+// background, and two restartable copies of one item (arena file and
+// Pebble) would need an order between them; so -e needs the memory
+// engine.
 //
 // Measured (2-core VM, tmpfs): 1M items of 100 bytes restart in 0.17 s
 // (TestFileRestartMillion: open, scan, index); BenchmarkSetFile runs about
