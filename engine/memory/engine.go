@@ -64,7 +64,8 @@ type Config struct {
 }
 
 // ParseConfig parses "shards=N,reserve=BYTES,sweep_interval=DUR,
-// sweep_slots=N". Unknown keys are errors wrapping engine.ErrBadConfig.
+// sweep_slots=N,file=PATH". Unknown keys are errors wrapping
+// engine.ErrBadConfig.
 func ParseConfig(s string) (Config, error) {
 	var c Config
 	pairs, err := engine.ParseConfig(s)
