@@ -197,8 +197,8 @@ func newModel() *model {
 }
 
 // run drives writers goroutines, each owning its own keys, until stop is
-// closed or the server goes away; each does sets (new versions) and
-// deletes.
+// closed or the server goes away; each does sets (new versions), touches
+// (which rewrite the item with -e) and deletes.
 func (m *model) run(addr string, writers, keysPer int, seed uint64, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -215,19 +215,29 @@ func (m *model) run(addr string, writers, keysPer int, seed uint64, stop <-chan 
 				}
 				key := fmt.Sprintf("w%d-k%d", w, rng.IntN(keysPer))
 				m.mu.Lock()
-				next := 0
-				if rng.IntN(5) != 0 {
+				next, touch := 0, false
+				switch rng.IntN(6) {
+				case 0: // delete
+				case 1: // touch: the version stays
+					next, touch = m.acked[key], true
+				default:
 					next = m.acked[key] + 1 + rng.IntN(3)
 				}
 				m.inflight[key] = next
 				m.mu.Unlock()
 				var err error
-				if next == 0 {
+				switch {
+				case touch:
+					err = c.Touch(key, 3600)
+					if errors.Is(err, memcache.ErrCacheMiss) {
+						err = nil
+					}
+				case next == 0:
 					err = c.Delete(key)
 					if errors.Is(err, memcache.ErrCacheMiss) {
 						err = nil
 					}
-				} else {
+				default:
 					err = c.Set(&memcache.Item{Key: key, Value: value(key, next), Flags: uint32(next)})
 				}
 				if err != nil {
