@@ -178,7 +178,9 @@ func (e *Engine) recoverLocked() scanStats {
 		sh.insert(nent)
 		return 0, false
 	})
-	// Segments with records close in generation order; the rest are free.
+	// Segments with live records close in generation order; the rest
+	// (never used, or holding only dead records, like the spare a reclaim
+	// emptied) are free: their chains are reset when they are reused.
 	tab := e.file.tab()
 	e.free = e.free[:0]
 	e.fifo = e.fifo[:0]
@@ -186,11 +188,12 @@ func (e *Engine) recoverLocked() scanStats {
 	var closed []int32
 	for id := range e.segs {
 		s := &e.segs[id]
-		s.used = used[id]
-		if used[id] > 0 {
+		if s.live.Load() > 0 {
+			s.used = used[id]
 			s.state = segClosed
 			closed = append(closed, int32(id))
 		} else {
+			s.used = 0
 			s.state = segFree
 			e.free = append(e.free, int32(id))
 		}

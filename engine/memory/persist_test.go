@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -335,4 +336,51 @@ func TestFileLocked(t *testing.T) {
 	e.Close()
 	e = openFile(t, path, env, t0, nil)
 	e.Close()
+}
+
+// TestFileNoEvictAfterCrash: with -M, a full arena restarted after a
+// crash still compacts: the emptied spare comes back free.
+func TestFileNoEvictAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "arena")
+	env := engine.Env{MemoryLimit: 4 << 20, NoEvict: true}
+	e := openFile(t, path, env, t0, nil)
+	defer e.Close()
+	val := make([]byte, 1000)
+	n := 0
+	for ; ; n++ {
+		if _, _, err := e.Update(fmt.Appendf(nil, "k%d", n), &setM{value: val}); err != nil {
+			if !errors.Is(err, engine.ErrNoMemory) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		e.Delete(fmt.Appendf(nil, "k%d", i))
+	}
+	// Compaction makes room for new stores now ...
+	for i := 0; i < n/4; i++ {
+		if _, _, err := e.Update(fmt.Appendf(nil, "new%d", i), &setM{value: val}); err != nil {
+			t.Fatalf("store %d after deleting half, before the crash: %v", i, err)
+		}
+	}
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(dir, "crash")
+	if err := os.WriteFile(cp, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := openFile(t, cp, env, t0, nil)
+	defer r.Close()
+	verify(t, r)
+	// ... and after the restart.
+	for i := 0; i < n/4; i++ {
+		if _, _, err := r.Update(fmt.Appendf(nil, "after%d", i), &setM{value: val}); err != nil {
+			t.Fatalf("store %d of %d after the restart: %v", i, n/4, err)
+		}
+	}
+	verify(t, r)
 }
