@@ -6,7 +6,7 @@
 # Each server stores ITEMS items (15-byte keys, 100-byte values, filled by
 # mnemo-bench) in a memory file on /dev/shm, is stopped, and is started
 # again on the same file; the time is from the exec to the first reply
-# that hits the last key stored (mnemo listens only once its index is
+# that hits the last key stored (mnemo answers only once its index is
 # rebuilt, memcached once it has restored its file). Runs: mnemo after
 # SIGUSR1 (graceful) and after SIGKILL (crash); memcached after SIGUSR1
 # (its -e restores only a graceful stop). Also prints how many of a sample

@@ -241,8 +241,9 @@
 // A start whose file has another -m (segment count), segment size, -I or
 // -C, another format version, or no valid meta copy starts empty (the file
 // is reinitialized) with one log line saying why. New scans the file
-// before it returns, so the daemon listens only once the index is whole
-// (no miss for an item in the file); Stats reports memory_restart (clean,
+// before it returns, so the daemon (whose port is already bound, so
+// clients wait in the backlog) answers nothing until the index is whole:
+// no miss for an item in the file; Stats reports memory_restart (clean,
 // crash or empty), memory_restart_items and memory_restart_seconds.
 //
 // The persistent engine keeps an anonymous arena for its memory tier: it
