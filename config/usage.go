@@ -71,7 +71,7 @@ func Usage(w io.Writer, engines []string, engineHelp string) {
 	p("                          user:pass\\nuser2:pass2\\n\n")
 	p("-e, --memory-file=<file>  (EXPERIMENTAL) mmap a file for item memory.\n")
 	p("                          use only in ram disks or persistent memory mounts!\n")
-	p("                          enables restartable cache (stop with SIGUSR1)%s\n", ns)
+	p("                          enables restartable cache (stop with SIGUSR1)\n")
 	p("-Z, --enable-ssl          enable TLS/SSL (not supported yet: this build has no TLS)\n")
 	p("-o, --extended            comma separated list of extended options\n")
 	p("                          most options have a 'no_' prefix to disable\n")

@@ -285,7 +285,6 @@ func (c *Config) Unsupported() error {
 	add(t.SessionCache != dt.SessionCache, "-o ssl_session_cache", "TLS")
 	add(t.KernelTLS != dt.KernelTLS, "-o ssl_kernel_tls", "TLS")
 	add(t.MinVersion != dt.MinVersion, "-o ssl_min_version", "TLS")
-	add(c.MemoryFile != "", "-e", "restartable memory file")
 	add(len(c.Ext.Path) > 0, "-o ext_path", "extstore")
 	add(c.LargePages, "-L", "large memory pages")
 	add(c.LockMemory, "-k", "lock memory")

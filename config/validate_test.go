@@ -164,7 +164,6 @@ func TestUnsupported(t *testing.T) {
 			"mnemo: -o ssl_ciphers (TLS) is not supported yet", "mnemo: -o ssl_ca_cert (TLS) is not supported yet",
 			"mnemo: -o ssl_wbuf_size (TLS) is not supported yet", "mnemo: -o ssl_session_cache (TLS) is not supported yet",
 			"mnemo: -o ssl_kernel_tls (TLS) is not supported yet", "mnemo: -o ssl_min_version (TLS) is not supported yet"}},
-		{[]string{"-e", "/dev/shm/m"}, []string{"mnemo: -e (restartable memory file) is not supported yet"}},
 		{[]string{"-o", "ext_path=/d:1G"}, []string{"mnemo: -o ext_path (extstore) is not supported yet"}},
 		{[]string{"-L"}, []string{"mnemo: -L (large memory pages) is not supported yet"}},
 		{[]string{"-k"}, []string{"mnemo: -k (lock memory) is not supported yet"}},
@@ -172,6 +171,7 @@ func TestUnsupported(t *testing.T) {
 			"mnemo: -L (large memory pages) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
 		// Accepted with no effect, or supported: not errors.
 		{[]string{"-U", "0"}, nil},
+		{[]string{"-e", "/dev/shm/m"}, nil},
 		{[]string{"-U", "11211"}, nil}, // accepted; UDP is not served
 		{[]string{"-d", "-P", "/p"}, nil},
 		{[]string{"-S", "--sasl-pwdb", "/pw"}, nil},

@@ -23,6 +23,10 @@
 // Stats, atomicity and consistency under concurrent use, memory pressure
 // (eviction, and ErrNoMemory with NoEvict) and Close (ErrClosed).
 //
+// Engines whose items survive Close also run the reopen phase, RunReopen
+// (reopen.go): items, deletes, overwrites, flushes, exptimes and the CAS
+// counter across Close and a new open on the same state.
+//
 // # Rules the suite keeps
 //
 // The suite's Mutators are pure functions of the current item and their own

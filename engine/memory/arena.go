@@ -64,8 +64,10 @@ func (e *Engine) releaseSeg(id int32) {
 // reference on the segment and must call release(off) once the record is
 // published or abandoned; until then the segment is not reclaimed. alloc
 // must not be called with a shard lock held: it may reclaim, which takes
-// shard locks.
-func (e *Engine) alloc(size int64, si int) (int64, error) {
+// shard locks. With a restartable file the allocation is framed for a
+// record of a klen-byte key, a vlen-byte value, exptime field exp and
+// flags (allocFrame), still under the stripe lock.
+func (e *Engine) alloc(size int64, si int, klen, vlen int, exp, flags uint32) (int64, error) {
 	st := &e.stripes[si]
 	st.mu.Lock()
 	for {
@@ -79,6 +81,9 @@ func (e *Engine) alloc(size int64, si int) (int64, error) {
 				off := int64(h)*e.segSize + s.used
 				s.used += size
 				s.writers.Add(1)
+				if e.file != nil {
+					allocFrame(e.mem, off, size, e.segSize, klen, vlen, exp, flags)
+				}
 				st.mu.Unlock()
 				return off, nil
 			}
@@ -128,7 +133,16 @@ func (e *Engine) makeHeadLocked(id int32) int32 {
 	s.state = segHead
 	s.used = 0
 	s.opened = e.clock.Now()
+	e.startChainLocked(id)
 	return id
+}
+
+// startChainLocked empties a reused segment's chain in the restartable
+// file and gives it a new generation (startChain); nothing without a file.
+func (e *Engine) startChainLocked(id int32) {
+	if e.file != nil {
+		startChain(e.mem, e.file.tab(), int(id), e.segSize, e.gen.Add(1))
+	}
 }
 
 // takeSegmentLocked returns an empty or partly filled segment with at
@@ -288,6 +302,7 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 		d = &e.segs[dest]
 		d.used = 0
 		d.opened = e.clock.Now()
+		e.startChainLocked(dest)
 	}
 	now := e.clock.Now()
 	fm := e.flush.Load()
@@ -315,6 +330,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 		bits := infoBits(r.info())
 		fetched := bits&engine.BitFetched != 0
 		if e.dead(r, now, fm) {
+			if e.file != nil {
+				r.setState(stDead)
+			}
 			sh.remove(slot)
 			sh.bytes -= size
 			v.live.Add(-size)
@@ -333,9 +351,21 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			(e.noEvict || (freq > 0 && d.used+size+need <= e.segSize))
 		if keep {
 			doff := int64(dest)*e.segSize + d.used
-			copy(e.mem[doff:doff+size], e.mem[off:off+size])
-			if freq > 0 {
-				recAt(e.mem, doff).setBits(bits&^freqMask | (freq-1)<<freqShift)
+			if e.file != nil {
+				// Framed, copied pending, then live before the source
+				// goes dead (see the package documentation).
+				allocFrame(e.mem, doff, size, e.segSize, r.klen(), r.vlen(), uint32(r.exptime()), r.flags())
+				nb := bits
+				if freq > 0 {
+					nb = bits&^freqMask | (freq-1)<<freqShift
+				}
+				moveRecord(e.mem, doff, off, size, nb)
+				publishRecord(e.mem, doff, off, true)
+			} else {
+				copy(e.mem[doff:doff+size], e.mem[off:off+size])
+				if freq > 0 {
+					recAt(e.mem, doff).setBits(bits&^freqMask | (freq-1)<<freqShift)
+				}
 			}
 			d.used += size
 			d.live.Add(size)
@@ -347,6 +377,9 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			sh.reinserted++
 			sh.mu.Unlock()
 			continue
+		}
+		if e.file != nil {
+			r.setState(stDead)
 		}
 		sh.remove(slot)
 		sh.bytes -= size

@@ -56,10 +56,16 @@ type Config struct {
 	// SweepSlots is how many index slots of each shard one sweep visits.
 	// 0 means 1024.
 	SweepSlots int
+	// File is the restartable arena file (the daemon's -e): empty for an
+	// anonymous arena. With a file the arena is exactly the memory limit
+	// (no reserve to grow into) and survives the process; see the package
+	// documentation.
+	File string
 }
 
 // ParseConfig parses "shards=N,reserve=BYTES,sweep_interval=DUR,
-// sweep_slots=N". Unknown keys are errors wrapping engine.ErrBadConfig.
+// sweep_slots=N,file=PATH". Unknown keys are errors wrapping
+// engine.ErrBadConfig.
 func ParseConfig(s string) (Config, error) {
 	var c Config
 	pairs, err := engine.ParseConfig(s)
@@ -85,6 +91,11 @@ func ParseConfig(s string) (Config, error) {
 				return c, fmt.Errorf("%w: reserve=%q: want a byte count", engine.ErrBadConfig, v)
 			}
 			c.Reserve = n
+		case "file":
+			if v == "" {
+				return c, fmt.Errorf("%w: file=: want a path", engine.ErrBadConfig)
+			}
+			c.File = v
 		case "sweep_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -95,7 +106,7 @@ func ParseConfig(s string) (Config, error) {
 			}
 			c.SweepInterval = d
 		default:
-			return c, fmt.Errorf("%w: unknown key %q (known: shards, reserve, sweep_interval, sweep_slots)", engine.ErrBadConfig, k)
+			return c, fmt.Errorf("%w: unknown key %q (known: shards, reserve, sweep_interval, sweep_slots, file)", engine.ErrBadConfig, k)
 		}
 	}
 	return c, nil
@@ -104,7 +115,11 @@ func ParseConfig(s string) (Config, error) {
 // String renders the configuration with defaults resolved, for stats
 // settings.
 func (c Config) String() string {
-	return fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots)
+	s := fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots)
+	if c.File != "" {
+		s += ",file=" + c.File
+	}
+	return s
 }
 
 // flushMark is the flush state (see engine.FlushMark), replaced whole on
@@ -154,6 +169,10 @@ type Engine struct {
 	sweepDone chan struct{}
 
 	inv *invState // invariant checker's scratch, under amu; nil unless invariants.Enabled
+
+	file    *arenaFile    // the restartable arena file; nil for an anonymous arena
+	gen     atomic.Uint64 // the last segment generation handed out (with file)
+	restart restartInfo   // how the start went (with file)
 }
 
 // New creates a memory engine for env (zero fields take their defaults)
@@ -183,11 +202,32 @@ func New(env engine.Env, config string) (*Engine, error) {
 		cfg.Reserve = max(4*min(env.MemoryLimit, maxArena/4), defaultReserve)
 	}
 	cfg.Reserve = min(max(cfg.Reserve, int64(n)*segSize), maxArena)
+	if cfg.File != "" {
+		cfg.Reserve = int64(n) * segSize
+	}
 	nres := int(cfg.Reserve / segSize)
 	if nres < n {
 		return nil, fmt.Errorf("%w: memory limit %d exceeds the largest arena (%d)", engine.ErrBadConfig, env.MemoryLimit, int64(maxArena))
 	}
-	mem, err := mapArena(int64(nres) * segSize)
+	var (
+		file   *arenaFile
+		reason string
+		mem    []byte
+		start  = time.Now()
+	)
+	if cfg.File != "" {
+		want := fileMeta{segSize: segSize, nsegs: n, itemMax: env.ItemSizeMax}
+		if env.NoCAS {
+			want.settings |= settingNoCAS
+		}
+		file, reason, err = openArenaFile(cfg.File, fileLayout{segSize: segSize, nsegs: n}, want)
+		if err != nil {
+			return nil, err
+		}
+		mem = file.segs()
+	} else {
+		mem, err = mapArena(int64(nres) * segSize)
+	}
 	if err != nil && nres > n {
 		// Not enough address space for growth: reserve just the limit.
 		nres = n
@@ -231,8 +271,40 @@ func New(env engine.Env, config string) (*Engine, error) {
 		for i := range e.shards {
 			e.shards[i].free()
 		}
-		_ = unixMunmap(mem)
+		if file != nil {
+			_ = file.close()
+		} else {
+			_ = unixMunmap(mem)
+		}
 		return nil, err
+	}
+	if file != nil {
+		e.file = file
+		e.restart = restartInfo{file: cfg.File, reason: reason, clean: reason == "" && file.meta.state&stateClean != 0}
+		if reason == "" {
+			e.amu.Lock()
+			st := e.recoverLocked()
+			e.amu.Unlock()
+			e.restart.scan = st
+			e.restart.restored = st.live - st.replaced
+			e.gen.Store(max(st.genHigh, file.meta.genHigh))
+			e.cas.Store(max(st.casHigh, file.meta.casHigh))
+			if fm := file.meta.flush; fm != (flushMark{}) {
+				e.flush.Store(&fm)
+			}
+		}
+		e.restart.took = time.Since(start)
+		// From here on the file is in use: a crash is not a clean stop.
+		_ = file.writeMeta(func(m *fileMeta) { m.state &^= stateClean })
+		switch reason {
+		case "new file":
+			e.log.Info("memory: restartable arena file created", "file", cfg.File)
+		case "":
+			e.log.Info("memory: restartable arena file restored", "file", cfg.File, "items", e.restart.restored,
+				"clean", e.restart.clean, "seconds", e.restart.took.Seconds())
+		default:
+			e.log.Warn("memory: restartable arena file starts empty", "file", cfg.File, "reason", reason)
+		}
 	}
 	// Leave most segments to the FIFO: at most one stripe per 4 segments.
 	ns := min(runtime.GOMAXPROCS(0), 8, max(1, (n-1)/4))
@@ -394,6 +466,9 @@ func (e *Engine) dropLocked(sh *shard, slot int, r rec, why dropWhy, now int64, 
 			sh.expiredUnfetched++
 		}
 	}
+	if e.file != nil {
+		r.setState(stDead)
+	}
 	sh.remove(slot)
 	sh.bytes -= size
 	e.segs[off/e.segSize].live.Add(-size)
@@ -505,10 +580,11 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			if casv == 0 {
 				casv = e.cas.Add(1)
 			}
-			if !r.fitsMeta(exp, next.Flags) {
+			if e.file != nil || !r.fitsMeta(exp, next.Flags) {
 				// The record has no room for an exptime or flags it did
-				// not have: write it again, keeping its atime and
-				// frequency counter.
+				// not have, or is in a restartable file, where an in-place
+				// rewrite of checksummed fields is not crash-safe: write
+				// it again, keeping its atime and frequency counter.
 				val = cur.Value
 				if next.Atime != 0 {
 					atime = clampTime(next.Atime)
@@ -560,7 +636,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 			return engine.OpNone, zero, engine.ErrTooLarge
 		}
 		size := recSizeOf(len(key), len(val), exp, next.Flags)
-		off, err := e.alloc(size, e.stripeOf(h))
+		off, err := e.alloc(size, e.stripeOf(h), len(key), len(val), exp, next.Flags)
 		if err != nil {
 			if err == engine.ErrNoMemory {
 				e.lc.outOfMemory.Add(1)
@@ -575,16 +651,19 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		sh.mu.Lock()
 		if e.closed.Load() {
 			sh.mu.Unlock()
-			e.release(off)
+			e.abandon(off)
 			return engine.OpNone, zero, engine.ErrClosed
 		}
 		slot, ok := e.unchangedLocked(sh, tag, key, &s, now, fm)
 		if !ok {
 			sh.mu.Unlock()
-			e.release(off)
+			e.abandon(off)
 			continue
 		}
 		nent := makeEntry(tag, off)
+		if e.file != nil {
+			publishRecord(e.mem, off, entryOff(s.ent), slot >= 0)
+		}
 		if slot >= 0 {
 			old := recAt(e.mem, entryOff(s.ent))
 			if !s.alive {
@@ -612,6 +691,15 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		e.release(off)
 		return op, engine.Meta{Flags: next.Flags, Exptime: int64(exp), CAS: casv, Atime: int64(atime), Bits: bitsv & bitsMeta}, nil
 	}
+}
+
+// abandon gives up an allocation whose record was written but will not be
+// published: stored dead in a restartable file, so it is never recovered.
+func (e *Engine) abandon(off int64) {
+	if e.file != nil {
+		recAt(e.mem, off).setState(stDead)
+	}
+	e.release(off)
 }
 
 // Delete implements engine.Engine.
@@ -664,6 +752,14 @@ func (e *Engine) Flush(at int64) error {
 	defer e.fmu.Unlock()
 	now := e.clock.Now()
 	nm := e.flush.Load().Next(now, at, func() uint64 { return e.cas.Add(1) })
+	if e.file != nil {
+		// The mark is in the file before the flush is acknowledged.
+		_ = e.file.writeMeta(func(m *fileMeta) {
+			m.flush = nm
+			m.casHigh = max(m.casHigh, e.cas.Load())
+			m.genHigh = max(m.genHigh, e.gen.Load())
+		})
+	}
 	e.flush.Store(&nm)
 	return nil
 }
@@ -736,6 +832,9 @@ func (e *Engine) SetMemoryLimit(n int64) error {
 	if e.closed.Load() {
 		return engine.ErrClosed
 	}
+	if e.file != nil && max(2, int(n/e.segSize)) != e.limitSegs {
+		return fmt.Errorf("%w: the memory limit of a restartable arena file cannot change", engine.ErrBadConfig)
+	}
 	if err := e.setLimitLocked(max(2, int(n/e.segSize))); err != nil {
 		return err
 	}
@@ -776,7 +875,18 @@ func (e *Engine) Close() error {
 			runtime.Gosched()
 		}
 	}
-	err := unixMunmap(e.mem)
+	var err error
+	if e.file != nil {
+		// A graceful stop: the next start reports a clean restart.
+		_ = e.file.writeMeta(func(m *fileMeta) {
+			m.state |= stateClean
+			m.casHigh = max(m.casHigh, e.cas.Load())
+			m.genHigh = max(m.genHigh, e.gen.Load())
+		})
+		err = e.file.close()
+	} else {
+		err = unixMunmap(e.mem)
+	}
 	e.mem = nil
 	e.amu.Unlock()
 	for i := range e.stripes {

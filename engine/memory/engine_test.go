@@ -21,6 +21,8 @@ func TestParseConfig(t *testing.T) {
 		{in: "reserve=1073741824", want: Config{Reserve: 1 << 30}},
 		{in: "sweep_interval=250ms", want: Config{SweepInterval: 250e6}},
 		{in: "sweep_interval=0", want: Config{SweepInterval: -1}},
+		{in: "file=/dev/shm/m,shards=4", want: Config{File: "/dev/shm/m", Shards: 4}},
+		{in: "file=", bad: true},
 		{in: "shards=0", bad: true},
 		{in: "shards=x", bad: true},
 		{in: "shards=100000", bad: true},

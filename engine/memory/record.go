@@ -45,9 +45,11 @@ import (
 //
 // A record is written completely (CRC last) before its offset is published
 // in the index. Reclaim walks a segment record by record, and the
-// invariant checks verify the CRC of every indexed record; a restartable
-// mode that rebuilds the index by scanning segments for records whose CRC
-// checks does not exist yet (see the package documentation).
+// invariant checks verify the CRC of every indexed record. In a
+// restartable file (format.go) bits 3-4 of the bits byte hold the
+// record's state (pending, live, dead) and a zero info word ends a
+// segment's records; the recovery scan (recover.go) indexes the live
+// records whose CRC checks.
 const (
 	offCRC     = 0
 	offAtime   = 4
@@ -334,7 +336,7 @@ func writeRecord(dst []byte, key, value []byte, cas uint64, exp, flags uint32, a
 // valid reports whether the record at the start of r looks complete: a
 // key length in range, a value inside limit bytes and a matching CRC
 // (which also rejects other format versions). The invariant checks use
-// it; a scan that rebuilds the index would check the same.
+// it, and so does the recovery scan of a restartable file.
 func (r rec) valid(limit int) bool {
 	limit = min(limit, len(r.b))
 	if limit < hdrMin {

@@ -126,6 +126,20 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("memory_arena_bytes", itoa(int64(total-free)*e.segSize))
 	add("memory_index_bytes", itoa(c.indexBytes))
 	add("memory_reinserted", utoa(c.reinserted))
+	if e.file != nil {
+		// How the start with a restartable file (-e) went.
+		r := &e.restart
+		how := "crash"
+		switch {
+		case r.reason != "":
+			how = "empty"
+		case r.clean:
+			how = "clean"
+		}
+		add("memory_restart", how)
+		add("memory_restart_items", strconv.Itoa(r.restored))
+		add("memory_restart_seconds", strconv.FormatFloat(r.took.Seconds(), 'f', 6, 64))
+	}
 }
 
 // powerLevel is memcached's hash_power_level for n slots: log2, rounded

@@ -148,7 +148,19 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		Clock:       d.clock,
 		Logger:      d.log,
 	}
-	eng, err := engine.Open(cfg.Engine, env, cfg.EngineConfig)
+	engineConfig := cfg.EngineConfig
+	if cfg.MemoryFile != "" {
+		// -e: the memory engine keeps its arena in that file.
+		if cfg.Engine != "memory" {
+			d.closeAll()
+			return nil, fmt.Errorf("mnemo: -e (restartable memory file) needs the memory engine, not %q", cfg.Engine)
+		}
+		if engineConfig != "" {
+			engineConfig += ","
+		}
+		engineConfig += "file=" + cfg.MemoryFile
+	}
+	eng, err := engine.Open(cfg.Engine, env, engineConfig)
 	if err != nil {
 		d.closeAll()
 		if id != nil {

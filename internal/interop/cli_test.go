@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -115,7 +114,6 @@ func TestVersionFlag(t *testing.T) {
 
 func TestUnsupportedFlags(t *testing.T) {
 	tests := [][]string{
-		{"-e", filepath.Join(t.TempDir(), "memory-file")},
 		{"-Z"},
 	}
 	for _, args := range tests {
