@@ -88,6 +88,15 @@ func openArenaFile(path string, lay fileLayout, want fileMeta) (*arenaFile, stri
 }
 
 func (a *arenaFile) mmap() error {
+	// Reserve the file's blocks now: a sparse file on a full tmpfs would
+	// otherwise kill the process with SIGBUS at the first store to a page
+	// that cannot be allocated. A file system without fallocate keeps
+	// the sparse file.
+	switch err := unix.Fallocate(int(a.f.Fd()), 0, 0, a.lay.size()); {
+	case err == nil, errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+	default:
+		return fmt.Errorf("memory: arena file needs %d bytes: %w", a.lay.size(), err)
+	}
 	m, err := unix.Mmap(int(a.f.Fd()), 0, int(a.lay.size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("memory: mmap arena file: %w", err)
