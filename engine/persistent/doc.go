@@ -93,7 +93,11 @@
 // (key "m"+name) carry a version and a CRC; see the drawings in
 // record.go. A damaged record is never served (it reads as a miss, is
 // logged and counted as persistent_corrupt_records, and the sweep removes
-// it). A store Pebble cannot open, or one without a valid format record,
+// it). A damaged block of a Pebble table (a checksum that fails) is
+// reported by Pebble's DataCorruption event, which mnemo handles instead of
+// Pebble's default (Logger.Fatalf, which stopped the process): the read
+// that met it answers a miss, as a lost item in a cache, and the damage is
+// counted (persistent_disk_corruptions) and logged once per file. A store Pebble cannot open, or one without a valid format record,
 // is refused at start with ErrCorrupt or ErrOpen, naming the directory.
 // Pebble runs with bloom filters on every level, so a miss rarely reads a
 // data block, and with Snappy/MinLZ compression. Pebble builds without

@@ -108,10 +108,20 @@ func New(env engine.Env, config string) (*Engine, error) {
 	if err := cfg.Validate(env.MemoryLimit); err != nil {
 		return nil, err
 	}
+	// Pebble's events count into st until the engine exists, then into
+	// the engine's counters.
 	st := &counters{}
+	var target atomic.Pointer[counters]
+	target.Store(st)
+	var damaged sync.Map // paths of damaged files, logged once each
 	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, func(err error) {
-		st.bgErrors.Add(1)
+		target.Load().bgErrors.Add(1)
 		env.Logger.Error("persistent: background disk error", "err", err)
+	}, func(path string, err error) {
+		target.Load().diskCorrupt.Add(1)
+		if _, seen := damaged.LoadOrStore(path, true); !seen {
+			env.Logger.Error("persistent: damaged file in the store: the items in its damaged blocks read as misses; move the directory aside at a restart to start clean", "file", path, "err", err)
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +131,11 @@ func New(env engine.Env, config string) (*Engine, error) {
 		store.Close()
 		return nil, err
 	}
+	bg, dc := st.bgErrors.Load(), st.diskCorrupt.Load()
+	target.Store(&e.st)
+	// Events between newEngine's copy and the switch.
+	e.st.bgErrors.Add(st.bgErrors.Load() - bg)
+	e.st.diskCorrupt.Add(st.diskCorrupt.Load() - dc)
 	return e, nil
 }
 
@@ -142,6 +157,7 @@ func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, err
 		memBase: map[string]uint64{},
 	}
 	e.st.bgErrors.Store(st.bgErrors.Load())
+	e.st.diskCorrupt.Store(st.diskCorrupt.Load())
 	e.st.diskItems.Store(-1)
 	e.wrap.New = func() any { return new(mutator) }
 	for i := range e.stripes {

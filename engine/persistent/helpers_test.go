@@ -70,7 +70,7 @@ func openAt(t testing.TB, dir string, env engine.Env, config string) (*Engine, *
 	if err := cfg.Validate(env.MemoryLimit); err != nil {
 		t.Fatal(err)
 	}
-	p, err := openPebble(dir, cfg.CacheSize, env.Logger, nil)
+	p, err := openPebble(dir, cfg.CacheSize, env.Logger, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,18 +46,22 @@ const lockName = "mnemo.lock"
 
 // pebbleKV is the kv over a Pebble database.
 type pebbleKV struct {
-	db   *pebble.DB
-	lock *os.File
+	db     *pebble.DB
+	lock   *os.File
+	events *pebble.EventListener // what Pebble reports to (tests call it)
 }
 
 // openPebble opens (creating it if needed) the Pebble store in dir, after
 // taking the directory's lock file.
-func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)) (*pebbleKV, error) {
+func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error), corrupt func(path string, err error)) (*pebbleKV, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if bgErr == nil {
 		bgErr = func(error) {}
+	}
+	if corrupt == nil {
+		corrupt = func(string, error) {}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("persistent: data directory %s: %w", dir, err)
@@ -79,6 +83,11 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)
 		Logger:             pebbleLogger{log},
 		EventListener: &pebble.EventListener{
 			BackgroundError: bgErr,
+			// Pebble's default calls Logger.Fatalf, which would stop
+			// the server at a damaged block: the read that met it
+			// fails instead (Get then reports a miss) and the damage
+			// is counted and logged.
+			DataCorruption: func(info pebble.DataCorruptionInfo) { corrupt(info.Path, info.Details) },
 		},
 	}
 	for i := range opts.Levels {
@@ -97,12 +106,17 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)
 		}
 		return nil, fmt.Errorf("%w: %s: %v (a damaged store: move the directory aside to start with an empty cache)", ErrOpen, dir, err)
 	}
-	return &pebbleKV{db: db, lock: lf}, nil
+	return &pebbleKV{db: db, lock: lf, events: opts.EventListener}, nil
 }
 
 func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
 	v, closer, err := p.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
+		return dst, false, nil
+	}
+	if err != nil && pebble.IsCorruptionError(err) {
+		// The block holding key is damaged (counted and logged by the
+		// DataCorruption event): for a cache, the item is lost, a miss.
 		return dst, false, nil
 	}
 	if err != nil {

@@ -310,7 +310,7 @@ func TestCorruptStore(t *testing.T) {
 
 func TestForeignStore(t *testing.T) {
 	dir := t.TempDir()
-	p, err := openPebble(dir, 1<<20, nil, nil)
+	p, err := openPebble(dir, 1<<20, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
