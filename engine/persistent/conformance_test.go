@@ -43,3 +43,19 @@ func TestConformance(t *testing.T) {
 		})
 	})
 }
+
+// TestReopen runs the suite's reopen phase: what the engine held before
+// Close is there after it, deletes, overwrites and flushes included.
+func TestReopen(t *testing.T) {
+	for _, durability := range []string{"async", "sync"} {
+		t.Run(durability, func(t *testing.T) {
+			enginetest.RunReopen(t, func(t *testing.T, env engine.Env, dir string) engine.Engine {
+				e, err := engine.Open("persistent", env, "sweep_interval=0,durability="+durability+",path="+dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e
+			})
+		})
+	}
+}
