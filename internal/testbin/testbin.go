@@ -22,6 +22,9 @@ type Build struct {
 	// Dir, when set, is the directory "go build" runs in (a module other
 	// than the one of the test).
 	Dir string
+	// Env, when set, is added to the build's environment
+	// ("CGO_ENABLED=0", say).
+	Env []string
 
 	once sync.Once
 	dir  string
@@ -35,11 +38,18 @@ type Build struct {
 // the build failed, this time or the first time.
 func (b *Build) Path(tb testing.TB) string {
 	tb.Helper()
-	b.once.Do(b.build)
-	if b.err != nil {
-		tb.Fatal(b.err)
+	path, err := b.Built()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return b.path
+	return path
+}
+
+// Built is Path for a caller without a testing.TB (a TestMain): it
+// builds the command once and returns its path or the build's error.
+func (b *Build) Built() (string, error) {
+	b.once.Do(b.build)
+	return b.path, b.err
 }
 
 func (b *Build) build() {
@@ -52,6 +62,9 @@ func (b *Build) build() {
 	b.path = filepath.Join(b.dir, b.Name)
 	cmd := exec.Command("go", "build", "-o", b.path, b.Pkg)
 	cmd.Dir = b.Dir
+	if b.Env != nil {
+		cmd.Env = append(os.Environ(), b.Env...)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.err = fmt.Errorf("go build %s: %v\n%s", b.Pkg, err, out)
 	}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,30 +20,25 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/mnemo-cache/mnemo/internal/testbin"
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 // mnemoBin is the binary the tests run, built by TestMain.
 var mnemoBin string
 
+// Without cgo: the persistent engine must build with no C compiler.
+var build = testbin.Build{Pkg: "github.com/mnemo-cache/mnemo/cmd/mnemo", Name: "mnemo", Env: []string{"CGO_ENABLED=0"}}
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mnemo-persist-")
-	if err != nil {
+	var err error
+	if mnemoBin, err = build.Built(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mnemoBin = filepath.Join(dir, "mnemo")
-	// Without cgo: the persistent engine must build with no C compiler.
-	cmd := exec.Command("go", "build", "-o", mnemoBin, "./cmd/mnemo")
-	cmd.Dir = "../../.."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building mnemo with CGO_ENABLED=0: %v\n%s", err, out)
-		os.RemoveAll(dir)
+		build.Remove()
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	build.Remove()
 	os.Exit(code)
 }
 

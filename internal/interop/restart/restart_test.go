@@ -23,27 +23,23 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/mnemo-cache/mnemo/internal/testbin"
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 var mnemoBin string
 
+var build = testbin.Build{Pkg: "github.com/mnemo-cache/mnemo/cmd/mnemo", Name: "mnemo"}
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mnemo-restart-")
-	if err != nil {
+	var err error
+	if mnemoBin, err = build.Built(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mnemoBin = filepath.Join(dir, "mnemo")
-	cmd := exec.Command("go", "build", "-o", mnemoBin, "./cmd/mnemo")
-	cmd.Dir = "../../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building mnemo: %v\n%s", err, out)
-		os.RemoveAll(dir)
+		build.Remove()
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	build.Remove()
 	os.Exit(code)
 }
 
