@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/mnemo-cache/mnemo/internal/syncbuf"
 	"net"
 	"os"
 	"regexp"
@@ -380,22 +381,7 @@ func (c *conn) lines() <-chan string {
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestWatchMetaAndOthers: the meta commands, and the other commands that
 // look an item up, write memcached's item_get and item_store lines (ms

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/mnemo-cache/mnemo/internal/syncbuf"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mnemo-cache/mnemo/engine"
@@ -108,22 +108,7 @@ func TestDamagedTable(t *testing.T) {
 }
 
 // lockedLog is a log destination safe for concurrent use.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type lockedLog = syncbuf.Buffer
 
 // TestBackgroundErrorsCounted: an error Pebble reports from its background
 // work (a failed flush or compaction) counts in

@@ -2,15 +2,14 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
+	"github.com/mnemo-cache/mnemo/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,22 +23,7 @@ import (
 const hangBound = time.Minute
 
 // syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestVerbosityCommandChangesLogLevel checks that the verbosity command
 // reaches the logger: info records appear only after "verbosity 1".

@@ -6,9 +6,9 @@
 package testserver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/mnemo-cache/mnemo/internal/syncbuf"
 	"io"
 	"net"
 	"os"
@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,24 +25,7 @@ import (
 
 // LockedBuffer is a bytes.Buffer safe for concurrent writers: a server's
 // log goes there and is printed only when the test fails.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written so far.
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type LockedBuffer = syncbuf.Buffer
 
 // EngineEnv names the environment variable that chooses the engine Mnemo
 // starts: "memory" (the default) or "persistent" (on a fresh directory of
