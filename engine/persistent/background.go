@@ -102,6 +102,12 @@ func (e *Engine) warmScan() int32 {
 			return true
 		})
 		e.kvmu.RUnlock()
+		if next, ok := pastDamage(err, from); err != nil && ok {
+			// A damaged store file (counted and logged by
+			// pebbleEvents): skip its keys, which read as misses.
+			from = next
+			continue
+		}
 		if err != nil {
 			e.st.readErrors.Add(1)
 			e.log.Error("persistent: warm-up read failed; the rest is read through on demand", "err", err)
@@ -197,6 +203,12 @@ func (e *Engine) sweepStep(n int) int {
 		return true
 	})
 	e.kvmu.RUnlock()
+	if next, ok := pastDamage(err, start); err != nil && ok {
+		// A damaged store file (counted and logged by pebbleEvents):
+		// the next step resumes after it; the dead items found before
+		// it are deleted now.
+		e.sweepFrom, more, err = next, true, nil
+	}
 	if err != nil {
 		e.st.readErrors.Add(1)
 		e.log.Error("persistent: sweep read failed", "err", err)

@@ -93,7 +93,16 @@
 // (key "m"+name) carry a version and a CRC; see the drawings in
 // record.go. A damaged record is never served (it reads as a miss, is
 // logged and counted as persistent_corrupt_records, and the sweep removes
-// it). A store Pebble cannot open, or one without a valid format record,
+// it). A damaged store block (Pebble's checksum fails) is not a crash:
+// the keys it holds read as misses, as a cache answers for an item it
+// lost (not SERVER_ERROR: the client then refills it from its source,
+// and the new write makes the key readable again); each such read counts
+// in persistent_corrupt_blocks and the damaged file is logged once, by
+// name. Warm-up and the sweep skip the damaged file's whole key range
+// (Pebble reports the file's bounds, not the block's): its intact keys
+// are read through on demand, and its dead items stay until the file is
+// compacted or rewritten. Repair: stop the server and move the data
+// directory aside (the cache starts empty). A store Pebble cannot open, or one without a valid format record,
 // is refused at start with ErrCorrupt or ErrOpen, naming the directory.
 // Pebble runs with bloom filters on every level, so a miss rarely reads a
 // data block, and with Snappy/MinLZ compression. Pebble builds without

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/engine/memory"
 )
@@ -108,15 +109,12 @@ func New(env engine.Env, config string) (*Engine, error) {
 	if err := cfg.Validate(env.MemoryLimit); err != nil {
 		return nil, err
 	}
-	st := &counters{}
-	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, func(err error) {
-		st.bgErrors.Add(1)
-		env.Logger.Error("persistent: background disk error", "err", err)
-	})
+	ev := newPebbleEvents(env.Logger)
+	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, ev)
 	if err != nil {
 		return nil, err
 	}
-	e, err := newEngine(env, cfg, store, st)
+	e, err := newEngine(env, cfg, store, ev)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -126,10 +124,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 
 // newEngine builds an engine over an open store and starts its background
 // work. env has its defaults and cfg is validated.
-func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, error) {
-	if st == nil {
-		st = &counters{}
-	}
+func newEngine(env engine.Env, cfg Config, store kv, ev *pebbleEvents) (*Engine, error) {
 	e := &Engine{
 		env:     env,
 		cfg:     cfg,
@@ -141,7 +136,11 @@ func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, err
 		stopBG:  make(chan struct{}),
 		memBase: map[string]uint64{},
 	}
-	e.st.bgErrors.Store(st.bgErrors.Load())
+	if ev != nil {
+		// Pebble's callbacks count into e.st from now on (they used to
+		// count into a copy, so persistent_background_errors stayed 0).
+		ev.attach(&e.st)
+	}
 	e.st.diskItems.Store(-1)
 	e.wrap.New = func() any { return new(mutator) }
 	for i := range e.stripes {
@@ -461,6 +460,12 @@ func (e *Engine) diskGet(key, dst []byte) ([]byte, bool, error) {
 	}
 	e.st.diskReads.Add(1)
 	v, found, err := e.kv.Get(k, dst)
+	if err != nil && pebble.IsCorruptionError(err) {
+		// A damaged block: a miss, as a cache answers for an item it
+		// lost (counted and logged by pebbleEvents.dataCorruption).
+		e.st.diskMisses.Add(1)
+		return dst, false, nil
+	}
 	if err != nil {
 		e.st.readErrors.Add(1)
 		e.log.Error("persistent: disk read failed", "key", fmt.Sprintf("%q", key), "err", err)

@@ -1,11 +1,14 @@
 package persistent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -50,14 +53,58 @@ type pebbleKV struct {
 	lock *os.File
 }
 
-// openPebble opens (creating it if needed) the Pebble store in dir, after
-// taking the directory's lock file.
-func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)) (*pebbleKV, error) {
+// pebbleEvents receives Pebble's event callbacks. They may fire before
+// the engine exists (while Pebble opens the store) and from any
+// goroutine, so they count into target, which New points at the engine's
+// counters once it is built.
+type pebbleEvents struct {
+	target atomic.Pointer[counters]
+	log    *slog.Logger
+	logged sync.Map // damaged file paths already logged
+}
+
+func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if bgErr == nil {
-		bgErr = func(error) {}
+	ev := &pebbleEvents{log: log}
+	ev.target.Store(&counters{})
+	return ev
+}
+
+// attach moves the counts made so far into st and counts into st from now.
+func (ev *pebbleEvents) attach(st *counters) {
+	old := ev.target.Swap(st)
+	st.bgErrors.Add(old.bgErrors.Load())
+	st.corruptBlocks.Add(old.corruptBlocks.Load())
+}
+
+func (ev *pebbleEvents) backgroundError(err error) {
+	ev.target.Load().bgErrors.Add(1)
+	ev.log.Error("persistent: background disk error", "err", err)
+}
+
+// dataCorruption replaces Pebble's default handler, which calls
+// Logger.Fatalf (a crash). The read that found the damage returns a
+// corruption error, which the engine turns into a miss; here it is
+// counted, and logged once per damaged file.
+func (ev *pebbleEvents) dataCorruption(info pebble.DataCorruptionInfo) {
+	ev.target.Load().corruptBlocks.Add(1)
+	if _, seen := ev.logged.LoadOrStore(info.Path, true); !seen {
+		ev.log.Error("persistent: damaged store file; its keys read as misses until they are written again (see README: repair)",
+			"file", info.Path, "err", info.Details)
+	}
+}
+
+// openPebble opens (creating it if needed) the Pebble store in dir, after
+// taking the directory's lock file. ev (nil: a fresh one) receives
+// Pebble's events.
+func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents) (*pebbleKV, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if ev == nil {
+		ev = newPebbleEvents(log)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("persistent: data directory %s: %w", dir, err)
@@ -78,7 +125,8 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, bgErr func(error)
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
 		EventListener: &pebble.EventListener{
-			BackgroundError: bgErr,
+			BackgroundError: ev.backgroundError,
+			DataCorruption:  ev.dataCorruption,
 		},
 	}
 	for i := range opts.Levels {
@@ -181,4 +229,25 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error("persistent: pebble: fatal: " + msg)
 	panic("persistent: pebble: " + msg)
+}
+
+// pastDamage returns, when err reports a damaged store file with known
+// key bounds, the first key after that file, for a scan from from to
+// resume at. ok is false when err is not such an error or the file ends
+// before from (the scan would not move forward).
+func pastDamage(err error, from []byte) (next []byte, ok bool) {
+	info := pebble.ExtractDataCorruptionInfo(err)
+	if info == nil || info.Bounds.End.Key == nil {
+		return nil, false
+	}
+	end := info.Bounds.End
+	next = bytes.Clone(end.Key)
+	if end.IsUpperBoundFor(bytes.Compare, end.Key) {
+		// An inclusive end: the file holds end.Key itself.
+		next = append(next, 0)
+	}
+	if bytes.Compare(next, from) <= 0 {
+		return nil, false
+	}
+	return next, true
 }
