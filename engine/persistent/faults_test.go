@@ -153,3 +153,31 @@ func TestBackgroundErrorsCounted(t *testing.T) {
 		t.Errorf("persistent_background_errors = %d, want 2", n)
 	}
 }
+
+// TestBackgroundErrorLoggedOncePerEpisode checks that a failing flush
+// retried many times logs one line (and counts every retry), and that a
+// successful flush ends the episode.
+func TestBackgroundErrorLoggedOncePerEpisode(t *testing.T) {
+	var lb logBuf
+	ev := newPebbleEvents(slog.New(slog.NewTextHandler(&lb, nil)))
+	var st counters
+	ev.attach(&st)
+	for range 50 {
+		ev.backgroundError(errDiskFull)
+	}
+	ev.recovered(errDiskFull) // a failed flush does not end it
+	if n := strings.Count(lb.String(), "background disk error"); n != 1 {
+		t.Errorf("%d log lines for one episode, want 1:\n%s", n, lb.String())
+	}
+	if st.bgErrors.Load() != 50 {
+		t.Errorf("bgErrors = %d, want 50", st.bgErrors.Load())
+	}
+	ev.recovered(nil)
+	if !strings.Contains(lb.String(), "succeeds again") {
+		t.Errorf("no recovery line:\n%s", lb.String())
+	}
+	ev.backgroundError(errDiskFull)
+	if n := strings.Count(lb.String(), "background disk error"); n != 2 {
+		t.Errorf("%d log lines for two episodes, want 2:\n%s", n, lb.String())
+	}
+}

@@ -61,6 +61,9 @@ type pebbleEvents struct {
 	target atomic.Pointer[counters]
 	log    *slog.Logger
 	logged sync.Map // damaged file paths already logged
+	// bgFailing is set by a background error and cleared by the next
+	// successful flush or compaction.
+	bgFailing atomic.Bool
 }
 
 func newPebbleEvents(log *slog.Logger) *pebbleEvents {
@@ -79,9 +82,26 @@ func (ev *pebbleEvents) attach(st *counters) {
 	st.corruptBlocks.Add(old.corruptBlocks.Load())
 }
 
+// backgroundError counts a failed flush or compaction, and logs the
+// first of an episode: Pebble retries a failing flush several times a
+// second (on a full disk), so the log gets one line, not one per retry,
+// until a flush or compaction succeeds again. The error is logged as its
+// message: slog formats error values with %+v, which for Pebble's errors
+// is a stack trace.
 func (ev *pebbleEvents) backgroundError(err error) {
 	ev.target.Load().bgErrors.Add(1)
-	ev.log.Error("persistent: background disk error", "err", err)
+	if !ev.bgFailing.Swap(true) {
+		ev.log.Error("persistent: background disk error; further ones are counted in persistent_background_errors, not logged, until the store recovers",
+			"err", err.Error())
+	}
+}
+
+// recovered ends an episode of background errors when Pebble's
+// background work succeeds again.
+func (ev *pebbleEvents) recovered(err error) {
+	if err == nil && ev.bgFailing.Swap(false) {
+		ev.log.Warn("persistent: background disk work succeeds again")
+	}
 }
 
 // dataCorruption replaces Pebble's default handler, which calls
@@ -92,7 +112,7 @@ func (ev *pebbleEvents) dataCorruption(info pebble.DataCorruptionInfo) {
 	ev.target.Load().corruptBlocks.Add(1)
 	if _, seen := ev.logged.LoadOrStore(info.Path, true); !seen {
 		ev.log.Error("persistent: damaged store file; its keys read as misses until they are written again (see README: repair)",
-			"file", info.Path, "err", info.Details)
+			"file", info.Path, "err", info.Details.Error())
 	}
 }
 
@@ -127,6 +147,8 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents)
 		EventListener: &pebble.EventListener{
 			BackgroundError: ev.backgroundError,
 			DataCorruption:  ev.dataCorruption,
+			FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
+			CompactionEnd:   func(info pebble.CompactionInfo) { ev.recovered(info.Err) },
 		},
 	}
 	for i := range opts.Levels {
