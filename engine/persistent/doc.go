@@ -119,4 +119,18 @@
 // next commit; if the queue fills while the disk keeps failing, writers
 // get ErrWrite instead of waiting forever. A failed disk read returns
 // ErrRead. The engine never crashes on a disk error.
+//
+// A full disk (or any failed write of Pebble's WAL) breaks the Pebble DB
+// (Pebble treats it as fatal): the commit fails at once with ErrWrite,
+// later commits fail at once too (sync writers get SERVER_ERROR, async
+// writes stay queued until the queue is full, then writers get
+// SERVER_ERROR), reads go on from the broken DB, and the failure is
+// logged once. At most once a second a commit probes the disk with a
+// 1 MiB file; when that succeeds the DB is reopened (replaying its WAL)
+// and writes succeed again without a restart. A write answered
+// SERVER_ERROR has an unknown outcome: it may read back until the
+// reopen (Pebble applied it to its memtable before the sync failed) and
+// is then gone. Background errors (a failing flush, retried by Pebble
+// several times a second) are counted in persistent_background_errors
+// and logged once per episode.
 package persistent

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,10 +50,37 @@ type kvOp struct {
 const lockName = "mnemo.lock"
 
 // pebbleKV is the kv over a Pebble database.
+//
+// A failed WAL write (a full disk) is fatal to a Pebble DB: Pebble calls
+// Logger.Fatalf (pebbleLogger panics) and its commit pipeline cannot be
+// used again. Commit recovers that panic into an error and marks the
+// store broken: later commits fail at once while reads go on from the
+// broken DB (they do not write). At most once a second a commit probes
+// the disk by writing a small file; once that succeeds (space returned)
+// it closes the DB and opens it again (the WAL's synced writes are
+// replayed), and writes succeed again without a restart.
 type pebbleKV struct {
-	db   *pebble.DB
-	lock *os.File
+	mu     sync.RWMutex // write-held while the DB is reopened
+	db     *pebble.DB
+	broken error // the fatal error that broke db; nil: healthy
+	tried  time.Time
+	lock   *os.File
+	dir    string
+	fs     vfs.FS
+	log    *slog.Logger
+	mkOpts func() *pebble.Options
 }
+
+// pebbleFatal is what pebbleLogger.Fatalf panics with.
+type pebbleFatal struct{ msg string }
+
+func (f pebbleFatal) Error() string { return "persistent: pebble: " + f.msg }
+
+// reopenEvery is how often a broken store probes the disk.
+const reopenEvery = time.Second
+
+// probeSize is the size of the file written to probe the disk.
+const probeSize = 1 << 20
 
 // pebbleEvents receives Pebble's event callbacks. They may fire before
 // the engine exists (while Pebble opens the store) and from any
@@ -120,6 +149,12 @@ func (ev *pebbleEvents) dataCorruption(info pebble.DataCorruptionInfo) {
 // taking the directory's lock file. ev (nil: a fresh one) receives
 // Pebble's events.
 func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents) (*pebbleKV, error) {
+	return openPebbleFS(dir, cacheSize, log, ev, nil)
+}
+
+// openPebbleFS is openPebble over fs (nil: the OS's); tests pass a
+// fault-injecting one.
+func openPebbleFS(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents, fs vfs.FS) (*pebbleKV, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -140,26 +175,33 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents)
 		}
 		return nil, fmt.Errorf("persistent: lock %s: %w", filepath.Join(dir, lockName), err)
 	}
-	opts := &pebble.Options{
-		CacheSize:          cacheSize,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log},
-		EventListener: &pebble.EventListener{
-			BackgroundError: ev.backgroundError,
-			DataCorruption:  ev.dataCorruption,
-			FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
-			CompactionEnd:   func(info pebble.CompactionInfo) { ev.recovered(info.Err) },
-		},
+	if fs == nil {
+		fs = vfs.Default
 	}
-	for i := range opts.Levels {
-		// Bloom filters on every level: a miss then reads no data block.
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		opts.Levels[i].FilterType = pebble.TableFilter
+	mkOpts := func() *pebble.Options {
+		opts := &pebble.Options{
+			FS:                 fs,
+			CacheSize:          cacheSize,
+			FormatMajorVersion: pebble.FormatNewest,
+			Logger:             pebbleLogger{log},
+			EventListener: &pebble.EventListener{
+				BackgroundError: ev.backgroundError,
+				DataCorruption:  ev.dataCorruption,
+				FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
+				CompactionEnd:   func(info pebble.CompactionInfo) { ev.recovered(info.Err) },
+			},
+		}
+		for i := range opts.Levels {
+			// Bloom filters on every level: a miss then reads no data block.
+			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+			opts.Levels[i].FilterType = pebble.TableFilter
+		}
+		// Snappy/MinLZ: pure Go and fast; zstd is left out so that no build
+		// depends on cgo for it.
+		opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+		return opts
 	}
-	// Snappy/MinLZ: pure Go and fast; zstd is left out so that no build
-	// depends on cgo for it.
-	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
-	db, err := pebble.Open(dir, opts)
+	db, err := pebble.Open(dir, mkOpts())
 	if err != nil {
 		lf.Close()
 		if pebble.IsCorruptionError(err) {
@@ -167,10 +209,18 @@ func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents)
 		}
 		return nil, fmt.Errorf("%w: %s: %v (a damaged store: move the directory aside to start with an empty cache)", ErrOpen, dir, err)
 	}
-	return &pebbleKV{db: db, lock: lf}, nil
+	return &pebbleKV{db: db, lock: lf, dir: dir, fs: fs, log: log, mkOpts: mkOpts}, nil
 }
 
+// errNoStore is the error of a read while a failed reopen left no DB.
+var errNoStore = errors.New("persistent: the store is closed after a write failure and could not be reopened yet")
+
 func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return dst, false, errNoStore
+	}
 	v, closer, err := p.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dst, false, nil
@@ -184,6 +234,99 @@ func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
 }
 
 func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
+	p.mu.RLock()
+	broken := p.broken
+	var err error
+	if broken == nil {
+		err = p.commit(ops, sync)
+	}
+	p.mu.RUnlock()
+	if broken == nil {
+		var fatal pebbleFatal
+		if errors.As(err, &fatal) {
+			p.mu.Lock()
+			if p.broken == nil {
+				p.broken = err
+				p.tried = time.Now()
+				p.log.Error("persistent: the store cannot write (its log failed); writes fail until the disk accepts writes again, reads go on",
+					"err", err.Error())
+			}
+			p.mu.Unlock()
+		}
+		return err
+	}
+	if err := p.reopen(); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.broken != nil {
+		return p.broken
+	}
+	return p.commit(ops, sync)
+}
+
+// reopen probes the disk (at most once per reopenEvery) and, when it
+// takes writes again, reopens the broken DB.
+func (p *pebbleKV) reopen() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken == nil {
+		return nil
+	}
+	if time.Since(p.tried) < reopenEvery {
+		return p.broken
+	}
+	p.tried = time.Now()
+	if err := p.probe(); err != nil {
+		return fmt.Errorf("%w (the disk still refuses writes: %v)", p.broken, err)
+	}
+	func() {
+		defer func() { _ = recover() }() // a broken DB may fail to close
+		p.db.Close()
+	}()
+	db, err := pebble.Open(p.dir, p.mkOpts())
+	if err != nil {
+		// Nothing to read from now: Get and Scan fail until a reopen works.
+		p.db = nil
+		return fmt.Errorf("%w (reopening the store: %v)", p.broken, err)
+	}
+	p.db, p.broken = db, nil
+	p.log.Warn("persistent: the store writes again (reopened after a write failure)")
+	return nil
+}
+
+// probe writes, syncs and removes a small file in the store's directory.
+func (p *pebbleKV) probe() error {
+	name := p.fs.PathJoin(p.dir, "mnemo.probe")
+	f, err := p.fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(make([]byte, probeSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := p.fs.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// commit commits ops to db, turning Pebble's fatal panic into an error.
+func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
 	b := p.db.NewBatch()
 	defer b.Close()
 	for i := range ops {
@@ -205,6 +348,11 @@ func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
 }
 
 func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return errNoStore
+	}
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
@@ -226,12 +374,34 @@ func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) er
 	return err
 }
 
-func (p *pebbleKV) DiskUsage() uint64 { return p.db.Metrics().DiskSpaceUsage() }
+func (p *pebbleKV) DiskUsage() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return 0
+	}
+	return p.db.Metrics().DiskSpaceUsage()
+}
 
-func (p *pebbleKV) Close() error {
-	err := p.db.Close()
-	p.lock.Close() // releases the flock
-	return err
+// Close closes the DB. A DB broken by a failed write may fail to close:
+// that is an error, not a panic.
+func (p *pebbleKV) Close() (err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.lock.Close() // releases the flock
+	if p.db == nil {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
+	return p.db.Close()
 }
 
 // pebbleLogger sends Pebble's log lines to the engine's logger.
@@ -250,7 +420,7 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.log.Error("persistent: pebble: fatal: " + msg)
-	panic("persistent: pebble: " + msg)
+	panic(pebbleFatal{msg})
 }
 
 // pastDamage returns, when err reports a damaged store file with known
