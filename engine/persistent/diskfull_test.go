@@ -20,6 +20,9 @@ import (
 type fullFS struct {
 	vfs.FS
 	full atomic.Bool
+	// hidden hides the lack of space from GetDiskUsage, so writes
+	// reach Pebble and fail there (a write error that is not ENOSPC).
+	hidden bool
 }
 
 func (fs *fullFS) wrap(f vfs.File, err error) (vfs.File, error) {
@@ -52,6 +55,15 @@ func (fs *fullFS) ReuseForWrite(old, new string, cat vfs.DiskWriteCategory) (vfs
 
 func (fs *fullFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
 	return fs.wrap(fs.FS.OpenReadWrite(name, cat, opts...))
+}
+
+// GetDiskUsage reports no free space while full.
+func (fs *fullFS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
+	u, err := fs.FS.GetDiskUsage(path)
+	if fs.full.Load() && !fs.hidden {
+		u.AvailBytes = 0
+	}
+	return u, err
 }
 
 type fullFile struct {
@@ -135,8 +147,20 @@ func openFull(t *testing.T, lb *logBuf, config string) (*fx, *fullFS) {
 // counted and logged once, and when space returns writes succeed again
 // without a restart.
 func TestDiskFullSync(t *testing.T) {
+	t.Run("space check", func(t *testing.T) {
+		testDiskFullSync(t, false, "until space is freed", "the disk has room again")
+	})
+	t.Run("write error", func(t *testing.T) {
+		testDiskFullSync(t, true, "the store cannot write", "the store writes again")
+	})
+}
+
+// testDiskFullSync runs TestDiskFullSync with the lack of space hidden or
+// not, and checks the log lines failLog (once) and okLog.
+func testDiskFullSync(t *testing.T, hidden bool, failLog, okLog string) {
 	var lb logBuf
 	x, fs := openFull(t, &lb, "durability=sync,warmup=false,sweep_interval=0")
+	fs.hidden = hidden
 	x.set("a", "1")
 	fs.full.Store(true)
 	for i := range 5 {
@@ -152,7 +176,7 @@ func TestDiskFullSync(t *testing.T) {
 	if n := x.statInt("persistent_commit_errors"); n < 5 {
 		t.Errorf("persistent_commit_errors = %d, want 5", n)
 	}
-	if n := strings.Count(lb.String(), "the store cannot write"); n != 1 {
+	if n := strings.Count(lb.String(), failLog); n != 1 {
 		t.Errorf("the failure was logged %d times, want once:\n%s", n, lb.String())
 	}
 	fs.full.Store(false)
@@ -163,11 +187,51 @@ func TestDiskFullSync(t *testing.T) {
 	x.mustHave("a", "1")
 	x.mustHave("c", "3")
 	x.set("d", "4")
-	if !strings.Contains(lb.String(), "the store writes again") {
+	if !strings.Contains(lb.String(), okLog) {
 		t.Errorf("no recovery line:\n%s", lb.String())
 	}
 	x.reopen()
 	x.mustHave("a", "1")
 	x.mustHave("c", "3")
 	x.mustHave("d", "4")
+}
+
+// TestDiskFullAsync fills the disk under an async engine: writes are
+// acknowledged while the queue has room (back-pressure), then answer
+// ErrWrite instead of hanging; reads go on; when space returns the
+// queued writes reach the disk without a restart.
+func TestDiskFullAsync(t *testing.T) {
+	var lb logBuf
+	x, fs := openFull(t, &lb, "durability=async,queue=1048576,interval=10ms,warmup=false,sweep_interval=0")
+	x.set("a", "1")
+	x.flushQueue()
+	fs.full.Store(true)
+	val := make([]byte, 1000)
+	acked := 0
+	for ; ; acked++ {
+		if acked > 100_000 {
+			t.Fatal("100,000 writes of 1 KB acknowledged on a full disk with a 1 MiB queue")
+		}
+		_, _, err := x.e.Update([]byte("q"+strconv.Itoa(acked)), storeM{engine.Item{Value: val}})
+		if errors.Is(err, ErrWrite) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("write %d: %v", acked, err)
+		}
+	}
+	t.Logf("%d writes acknowledged before ErrWrite", acked)
+	x.mustHave("a", "1")
+	if x.statInt("persistent_commit_errors") == 0 {
+		t.Error("persistent_commit_errors = 0")
+	}
+	fs.full.Store(false)
+	x.eventually("the queue drains once space returns", func() bool {
+		return x.e.q.items.Load() == 0
+	})
+	x.set("z", "26")
+	x.reopen()
+	x.mustHave("a", "1")
+	x.mustHave("q0", string(val))
+	x.mustHave("z", "26")
 }

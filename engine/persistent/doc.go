@@ -120,8 +120,19 @@
 // get ErrWrite instead of waiting forever. A failed disk read returns
 // ErrRead. The engine never crashes on a disk error.
 //
-// A full disk (or any failed write of Pebble's WAL) breaks the Pebble DB
-// (Pebble treats it as fatal): the commit fails at once with ErrWrite,
+// A full disk: a commit first checks the free space, and when less than
+// 64 MiB (plus the batch) is free it fails with ErrDiskFull, logged once
+// per episode: sync writers get SERVER_ERROR at once, async writes stay
+// queued (back-pressure) until the queue is full, then writers get
+// SERVER_ERROR; reads go on; writes succeed again once space is freed,
+// without a restart. The reserve is there because Pebble cannot survive
+// every write failure: a WAL that cannot be closed or created when a
+// memtable rotates panics with its mutex released, a fatal error of the
+// Go runtime that no recover catches.
+//
+// A failed write of Pebble's WAL (an I/O error, or ENOSPC that the check
+// did not foresee) breaks the Pebble DB (Pebble treats it as fatal): the
+// commit fails at once with ErrWrite,
 // later commits fail at once too (sync writers get SERVER_ERROR, async
 // writes stay queued until the queue is full, then writers get
 // SERVER_ERROR), reads go on from the broken DB, and the failure is

@@ -64,6 +64,7 @@ type pebbleKV struct {
 	db     *pebble.DB
 	broken error // the fatal error that broke db; nil: healthy
 	tried  time.Time
+	full   atomic.Bool // the last space check found the disk full
 	lock   *os.File
 	dir    string
 	fs     vfs.FS
@@ -316,8 +317,49 @@ func (p *pebbleKV) probe() error {
 	return err
 }
 
+// diskReserve is the free space a commit leaves on the disk. Below it a
+// commit fails with ErrDiskFull before it reaches Pebble: Pebble cannot
+// survive some write failures (a WAL that cannot be closed or created on
+// a memtable rotation panics with its mutex released, a fatal error of
+// the Go runtime, not a recoverable panic), so the engine stops writing
+// before the disk is full. Pebble's own flushes and compactions use the
+// reserve.
+const diskReserve = 64 << 20
+
+// ErrDiskFull is the error of a commit refused because the disk has less
+// than diskReserve bytes free.
+var ErrDiskFull = errors.New("persistent: the disk is full (less than 64 MiB free)")
+
+// checkSpace fails when the disk holding the store has less than
+// diskReserve plus the batch free, logging the first failure of an
+// episode and its end.
+func (p *pebbleKV) checkSpace(batch int) error {
+	u, err := p.fs.GetDiskUsage(p.dir)
+	if err != nil {
+		return nil // unknown: let Pebble try
+	}
+	if u.AvailBytes < diskReserve+uint64(batch) {
+		if !p.full.Swap(true) {
+			p.log.Error("persistent: the disk is full: writes fail with SERVER_ERROR until space is freed; reads go on",
+				"path", p.dir, "free_bytes", u.AvailBytes, "reserve_bytes", diskReserve)
+		}
+		return fmt.Errorf("%w: %d bytes free on %s", ErrDiskFull, u.AvailBytes, p.dir)
+	}
+	if p.full.Swap(false) {
+		p.log.Warn("persistent: the disk has room again: writes resume", "path", p.dir, "free_bytes", u.AvailBytes)
+	}
+	return nil
+}
+
 // commit commits ops to db, turning Pebble's fatal panic into an error.
 func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
+	n := 0
+	for i := range ops {
+		n += len(ops[i].Key) + len(ops[i].Value)
+	}
+	if err := p.checkSpace(n); err != nil {
+		return err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(pebbleFatal)
