@@ -102,7 +102,14 @@
 // (Pebble reports the file's bounds, not the block's): its intact keys
 // are read through on demand, and its dead items stay until the file is
 // compacted or rewritten. Repair: stop the server and move the data
-// directory aside (the cache starts empty). A store Pebble cannot open, or one without a valid format record,
+// directory aside (the cache starts empty). Before Pebble replays the
+// write-ahead logs, the engine reads them: a log that does not read to a
+// clean end (a flipped bit, or a write torn by a crash) is logged at error
+// level with the records read, the offset and the log's size, and counted
+// in persistent_wal_damaged. Pebble stops replaying the newest log at that
+// point, so every write after it in that log is lost (in a test, a flipped
+// bit in the middle lost the 251 writes of 500 after it); damage in an
+// older log makes Pebble refuse the store (ErrCorrupt). A store Pebble cannot open, or one without a valid format record,
 // is refused at start with ErrCorrupt or ErrOpen, naming the directory.
 // Pebble runs with bloom filters on every level, so a miss rarely reads a
 // data block, and with Snappy/MinLZ compression. Pebble builds without

@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/mnemo-cache/mnemo/engine"
 )
 
@@ -179,5 +181,80 @@ func TestBackgroundErrorLoggedOncePerEpisode(t *testing.T) {
 	ev.backgroundError(errDiskFull)
 	if n := strings.Count(lb.String(), "background disk error"); n != 2 {
 		t.Errorf("%d log lines for two episodes, want 2:\n%s", n, lb.String())
+	}
+}
+
+// TestDamagedWAL flips bits in the middle of the write-ahead log: the
+// start either refuses the store (ErrCorrupt) or opens it and reports the
+// lost writes (logged, persistent_wal_damaged); it never loses them
+// without a word.
+func TestDamagedWAL(t *testing.T) {
+	var lb logBuf
+	env := engine.Env{Logger: slog.New(slog.NewTextHandler(&lb, nil))}
+	dir := t.TempDir()
+	e, err := New(env, "path="+dir+",durability=sync,warmup=false,sweep_interval=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := range n {
+		if _, _, err := e.Update([]byte(fmt.Sprintf("key%05d", i)), storeM{engine.Item{Value: value(i, 100)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// An intact log reads to its end: no report.
+	ev := newPebbleEvents(env.Logger)
+	checkWAL(dir, vfs.Default, env.Logger, ev)
+	if n := ev.target.Load().walDamaged.Load(); n != 0 {
+		t.Fatalf("an intact log is reported damaged (%d):\n%s", n, lb.String())
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	var name string
+	var size int64
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil && fi.Size() > size {
+			name, size = l, fi.Size()
+		}
+	}
+	if size < 20000 {
+		t.Fatalf("no write-ahead log holds the writes (%v, largest %d bytes)", logs, size)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, size/2)
+	b[0] ^= 0x10
+	f.WriteAt(b, size/2)
+	f.Close()
+
+	e, err = New(env, "path="+dir+",warmup=false,sweep_interval=0")
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("open: %v, want ErrCorrupt or a report", err)
+		}
+		t.Logf("refused: %v", err)
+		return
+	}
+	defer e.Close()
+	x := &fx{t: t, e: e}
+	misses := 0
+	for i := range n {
+		if _, _, ok := x.get(fmt.Sprintf("key%05d", i)); !ok {
+			misses++
+		}
+	}
+	t.Logf("%d of %d writes lost", misses, n)
+	if misses > 0 {
+		if x.statInt("persistent_wal_damaged") != 1 {
+			t.Errorf("persistent_wal_damaged = %d, want 1", x.statInt("persistent_wal_damaged"))
+		}
+		if !strings.Contains(lb.String(), "the writes after this point are lost") {
+			t.Errorf("the loss is not logged:\n%s", lb.String())
+		}
 	}
 }

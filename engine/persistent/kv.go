@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/wal"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,6 +112,7 @@ func (ev *pebbleEvents) attach(st *counters) {
 	old := ev.target.Swap(st)
 	st.bgErrors.Add(old.bgErrors.Load())
 	st.corruptBlocks.Add(old.corruptBlocks.Load())
+	st.walDamaged.Add(old.walDamaged.Load())
 }
 
 // backgroundError counts a failed flush or compaction, and logs the
@@ -202,6 +205,7 @@ func openPebbleFS(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvent
 		opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 		return opts
 	}
+	checkWAL(dir, fs, log, ev)
 	db, err := pebble.Open(dir, mkOpts())
 	if err != nil {
 		lf.Close()
@@ -484,4 +488,40 @@ func pastDamage(err error, from []byte) (next []byte, ok bool) {
 		return nil, false
 	}
 	return next, true
+}
+
+// checkWAL reads the store's write-ahead logs before Pebble replays them,
+// and logs (at error level) and counts in persistent_wal_damaged each one
+// that does not read to a clean end. Pebble stops its replay of the
+// newest log at such a point without a word (it cannot tell a write torn
+// by a crash from damage), so the writes after it are lost: the line
+// says which log, where, and how much of it is past that point. A
+// damaged older log makes Pebble refuse to open the store (ErrCorrupt).
+func checkWAL(dir string, fs vfs.FS, log *slog.Logger, ev *pebbleEvents) {
+	logs, err := wal.Scan(wal.Dir{FS: fs, Dirname: dir})
+	if err != nil {
+		return // Pebble's Open reports it
+	}
+	for _, ll := range logs {
+		size, _ := ll.PhysicalSize()
+		r := ll.OpenForRead()
+		records := 0
+		for {
+			rec, off, err := r.NextRecord()
+			if err == nil {
+				_, err = io.Copy(io.Discard, rec)
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				ev.target.Load().walDamaged.Add(1)
+				log.Error("persistent: the write-ahead log does not read to its end: the writes after this point are lost (damage, or a write torn by a crash)",
+					"log", ll.String(), "records_read", records, "at", fmt.Sprint(off), "log_bytes", size, "err", err.Error())
+				break
+			}
+			records++
+		}
+		r.Close()
+	}
 }

@@ -15,6 +15,7 @@ type counters struct {
 	diskReads, diskHits, diskMisses                 atomic.Uint64
 	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors, corruptBlocks    atomic.Uint64
+	walDamaged                                      atomic.Uint64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
@@ -55,6 +56,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_read_errors         failed disk reads
 //	persistent_corrupt_records     damaged records found (never served)
 //	persistent_corrupt_blocks      damaged store blocks read (their keys read as misses)
+//	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
 //	persistent_disk_bytes          the store's size on disk
 //	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
@@ -109,6 +111,7 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_read_errors", utoa(st.readErrors.Load()))
 	add("persistent_corrupt_records", utoa(st.corrupt.Load()))
 	add("persistent_corrupt_blocks", utoa(st.corruptBlocks.Load()))
+	add("persistent_wal_damaged", utoa(st.walDamaged.Load()))
 	add("persistent_background_errors", utoa(st.bgErrors.Load()))
 	var disk uint64
 	e.kvmu.RLock()
