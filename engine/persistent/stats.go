@@ -41,7 +41,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_bytes         their bytes (as counted against queue=)
 //	persistent_queue_limit_bytes   queue=
 //	persistent_queue_lag_us        age of the oldest write not yet on disk
-//	persistent_queue_lag_max_us    the longest any write waited for its commit
+//	persistent_queue_lag_max_us    the longest any write waited for its commit (including the commit under way)
 //	persistent_queue_writes        writes queued
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
@@ -96,7 +96,13 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_bytes", itoa(e.q.bytes.Load()))
 	add("persistent_queue_limit_bytes", itoa(e.cfg.Queue))
 	add("persistent_queue_lag_us", itoa(e.q.lag().Microseconds()))
-	add("persistent_queue_lag_max_us", itoa(st.lagMaxNs.Load()/1000))
+	lagMax := st.lagMaxNs.Load()
+	if since := e.q.inflightSince.Load(); since != 0 {
+		// The commit under way counts too: one stuck on the disk would
+		// otherwise show only once it ends.
+		lagMax = max(lagMax, time.Now().UnixNano()-since)
+	}
+	add("persistent_queue_lag_max_us", itoa(lagMax/1000))
 	add("persistent_queue_writes", utoa(st.queued.Load()))
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
