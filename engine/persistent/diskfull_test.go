@@ -235,3 +235,27 @@ func TestDiskFullAsync(t *testing.T) {
 	x.mustHave("q0", string(val))
 	x.mustHave("z", "26")
 }
+
+// TestDirectoryRemoved removes the data directory under a running engine:
+// writes fail with ErrWrite (Pebble would panic creating its next log),
+// reads of what memory holds go on, Close does not panic.
+func TestDirectoryRemoved(t *testing.T) {
+	dir := t.TempDir()
+	e, err := New(engine.Env{Logger: slog.New(slog.DiscardHandler)}, "path="+dir+",durability=sync,warmup=false,sweep_interval=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &fx{t: t, e: e}
+	x.set("a", "1")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		_, _, err := e.Update([]byte("k"+strconv.Itoa(i)), storeM{engine.Item{Value: make([]byte, 100_000)}})
+		if !errors.Is(err, ErrWrite) {
+			t.Fatalf("write %d after the directory was removed: %v, want ErrWrite", i, err)
+		}
+	}
+	x.mustHave("a", "1")
+	t.Logf("Close: %v", e.Close())
+}

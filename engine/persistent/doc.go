@@ -150,5 +150,7 @@
 // reopen (Pebble applied it to its memtable before the sync failed) and
 // is then gone. Background errors (a failing flush, retried by Pebble
 // several times a second) are counted in persistent_background_errors
-// and logged once per episode.
+// and logged once per episode. A data directory removed under a running
+// server fails writes the same way (they would go to an unlinked log,
+// and Pebble panics when it creates its next one there).
 package persistent

@@ -339,6 +339,11 @@ var ErrDiskFull = errors.New("persistent: the disk is full (less than 64 MiB fre
 // episode and its end.
 func (p *pebbleKV) checkSpace(batch int) error {
 	u, err := p.fs.GetDiskUsage(p.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// The directory was removed under the server: Pebble would panic
+		// creating its next log there.
+		return fmt.Errorf("persistent: the data directory %s was removed; writes fail until it is restored or the server restarts: %w", p.dir, err)
+	}
 	if err != nil {
 		return nil // unknown: let Pebble try
 	}
