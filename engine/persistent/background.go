@@ -102,6 +102,12 @@ func (e *Engine) warmScan() int32 {
 			return true
 		})
 		e.kvmu.RUnlock()
+		if next, ok := pastDamage(err, from); err != nil && ok {
+			// A damaged store file (counted and logged by
+			// pebbleEvents): skip its keys, which read as misses.
+			from = next
+			continue
+		}
 		if err != nil {
 			e.st.readErrors.Add(1)
 			e.log.Error("persistent: warm-up read failed; the rest is read through on demand", "err", err)
@@ -197,6 +203,12 @@ func (e *Engine) sweepStep(n int) int {
 		return true
 	})
 	e.kvmu.RUnlock()
+	if next, ok := pastDamage(err, start); err != nil && ok {
+		// A damaged store file (counted and logged by pebbleEvents):
+		// the next step resumes after it; the dead items found before
+		// it are deleted now.
+		e.sweepFrom, more, err = next, true, nil
+	}
 	if err != nil {
 		e.st.readErrors.Add(1)
 		e.log.Error("persistent: sweep read failed", "err", err)
@@ -212,18 +224,65 @@ func (e *Engine) sweepStep(n int) int {
 		e.st.sweepPassScanned.Store(0)
 		e.sweepLive = 0
 	}
+	if e.sweepHook != nil {
+		e.sweepHook()
+	}
 	removed := 0
-	for _, key := range dead {
-		i := e.stripeIndex(key)
-		s := &e.stripes[i]
-		s.mu.Lock()
-		if _, q := s.queued(key); !q && s.wseq == seqs[i] && !e.closed.Load() {
-			e.q.enqueueLocked(s, key, nil)
-			seqs[i] = s.wseq
-			removed++
+	// A stripe's counter also moves when the flusher commits any key of
+	// it, so a key whose stripe moved is read again (below) rather than
+	// skipped until the next pass.
+	for try := 0; len(dead) > 0; try++ {
+		var moved [][]byte
+		for _, key := range dead {
+			i := e.stripeIndex(key)
+			s := &e.stripes[i]
+			s.mu.Lock()
+			if _, q := s.queued(key); !q && !e.closed.Load() {
+				if s.wseq == seqs[i] {
+					e.q.enqueueLocked(s, key, nil)
+					seqs[i] = s.wseq
+					removed++
+				} else {
+					moved = append(moved, key)
+				}
+			}
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
+		if len(moved) == 0 || try == 2 {
+			break
+		}
+		dead = e.stillDead(moved, seqs, now)
 	}
 	e.st.sweepRemoved.Add(uint64(removed))
 	return removed
+}
+
+// stillDead snapshots the stripes' counters into seqs, then reads keys
+// again from disk and returns those still dead there.
+func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
+	e.stripeSeqs(seqs)
+	var (
+		out [][]byte
+		m   engine.Meta
+		kb  []byte
+		rec []byte
+	)
+	e.kvmu.RLock()
+	defer e.kvmu.RUnlock()
+	if e.closed.Load() {
+		return nil
+	}
+	for _, key := range keys {
+		kb = append(append(kb[:0], prefixData), key...)
+		var found bool
+		var err error
+		rec, found, err = e.kv.Get(kb, rec[:0])
+		if err != nil || !found {
+			continue
+		}
+		if recordMeta(rec, &m) != nil || !e.alive(&m, now) {
+			out = append(out, key)
+		}
+	}
+	return out
 }

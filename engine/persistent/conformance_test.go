@@ -31,7 +31,7 @@ func TestConformance(t *testing.T) {
 			if err := cfg.Validate(env.MemoryLimit); err != nil {
 				t.Fatal(err)
 			}
-			p, err := openPebble(dir, cfg.CacheSize, env.Logger, nil, nil)
+			p, err := openPebble(dir, cfg.CacheSize, env.Logger, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

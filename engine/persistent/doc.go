@@ -93,11 +93,23 @@
 // (key "m"+name) carry a version and a CRC; see the drawings in
 // record.go. A damaged record is never served (it reads as a miss, is
 // logged and counted as persistent_corrupt_records, and the sweep removes
-// it). A damaged block of a Pebble table (a checksum that fails) is
-// reported by Pebble's DataCorruption event, which mnemo handles instead of
-// Pebble's default (Logger.Fatalf, which stopped the process): the read
-// that met it answers a miss, as a lost item in a cache, and the damage is
-// counted (persistent_disk_corruptions) and logged once per file. A store Pebble cannot open, or one without a valid format record,
+// it). A damaged store block (Pebble's checksum fails) is not a crash:
+// the keys it holds read as misses, as a cache answers for an item it
+// lost (not SERVER_ERROR: the client then refills it from its source,
+// and the new write makes the key readable again); each such read counts
+// in persistent_corrupt_blocks and the damaged file is logged once, by
+// name. Warm-up and the sweep skip the damaged file's whole key range
+// (Pebble reports the file's bounds, not the block's): its intact keys
+// are read through on demand, and its dead items stay until the file is
+// compacted or rewritten. Repair: stop the server and move the data
+// directory aside (the cache starts empty). Before Pebble replays the
+// write-ahead logs, the engine reads them: a log that does not read to a
+// clean end (a flipped bit, or a write torn by a crash) is logged at error
+// level with the records read, the offset and the log's size, and counted
+// in persistent_wal_damaged. Pebble stops replaying the newest log at that
+// point, so every write after it in that log is lost (in a test, a flipped
+// bit in the middle lost the 251 writes of 500 after it); damage in an
+// older log makes Pebble refuse the store (ErrCorrupt). A store Pebble cannot open, or one without a valid format record,
 // is refused at start with ErrCorrupt or ErrOpen, naming the directory.
 // Pebble runs with bloom filters on every level, so a miss rarely reads a
 // data block, and with Snappy/MinLZ compression. Pebble builds without
@@ -114,4 +126,31 @@
 // next commit; if the queue fills while the disk keeps failing, writers
 // get ErrWrite instead of waiting forever. A failed disk read returns
 // ErrRead. The engine never crashes on a disk error.
+//
+// A full disk: a commit first checks the free space, and when less than
+// 64 MiB (plus the batch) is free it fails with ErrDiskFull, logged once
+// per episode: sync writers get SERVER_ERROR at once, async writes stay
+// queued (back-pressure) until the queue is full, then writers get
+// SERVER_ERROR; reads go on; writes succeed again once space is freed,
+// without a restart. The reserve is there because Pebble cannot survive
+// every write failure: a WAL that cannot be closed or created when a
+// memtable rotates panics with its mutex released, a fatal error of the
+// Go runtime that no recover catches.
+//
+// A failed write of Pebble's WAL (an I/O error, or ENOSPC that the check
+// did not foresee) breaks the Pebble DB (Pebble treats it as fatal): the
+// commit fails at once with ErrWrite,
+// later commits fail at once too (sync writers get SERVER_ERROR, async
+// writes stay queued until the queue is full, then writers get
+// SERVER_ERROR), reads go on from the broken DB, and the failure is
+// logged once. At most once a second a commit probes the disk with a
+// 1 MiB file; when that succeeds the DB is reopened (replaying its WAL)
+// and writes succeed again without a restart. A write answered
+// SERVER_ERROR has an unknown outcome: it may read back until the
+// reopen (Pebble applied it to its memtable before the sync failed) and
+// is then gone. Background errors (a failing flush, retried by Pebble
+// several times a second) are counted in persistent_background_errors
+// and logged once per episode. A data directory removed under a running
+// server fails writes the same way (they would go to an unlinked log,
+// and Pebble panics when it creates its next one there).
 package persistent

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/engine/memory"
 )
@@ -91,6 +92,7 @@ type Engine struct {
 	bg        sync.WaitGroup
 	sweepFrom []byte // the sweep's cursor; sweep goroutine only
 	sweepLive int64  // live items seen in the current pass
+	sweepHook func() // tests: runs between a sweep step's scan and its deletions
 
 	st      counters
 	memBase map[string]uint64 // cumulative counters of retired memory tiers; under fmu
@@ -108,43 +110,22 @@ func New(env engine.Env, config string) (*Engine, error) {
 	if err := cfg.Validate(env.MemoryLimit); err != nil {
 		return nil, err
 	}
-	// Pebble's events count into st until the engine exists, then into
-	// the engine's counters.
-	st := &counters{}
-	var target atomic.Pointer[counters]
-	target.Store(st)
-	var damaged sync.Map // paths of damaged files, logged once each
-	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, func(err error) {
-		target.Load().bgErrors.Add(1)
-		env.Logger.Error("persistent: background disk error", "err", err)
-	}, func(path string, err error) {
-		target.Load().diskCorrupt.Add(1)
-		if _, seen := damaged.LoadOrStore(path, true); !seen {
-			env.Logger.Error("persistent: damaged file in the store: the items in its damaged blocks read as misses; move the directory aside at a restart to start clean", "file", path, "err", err)
-		}
-	})
+	ev := newPebbleEvents(env.Logger)
+	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, ev)
 	if err != nil {
 		return nil, err
 	}
-	e, err := newEngine(env, cfg, store, st)
+	e, err := newEngine(env, cfg, store, ev)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	bg, dc := st.bgErrors.Load(), st.diskCorrupt.Load()
-	target.Store(&e.st)
-	// Events between newEngine's copy and the switch.
-	e.st.bgErrors.Add(st.bgErrors.Load() - bg)
-	e.st.diskCorrupt.Add(st.diskCorrupt.Load() - dc)
 	return e, nil
 }
 
 // newEngine builds an engine over an open store and starts its background
 // work. env has its defaults and cfg is validated.
-func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, error) {
-	if st == nil {
-		st = &counters{}
-	}
+func newEngine(env engine.Env, cfg Config, store kv, ev *pebbleEvents) (*Engine, error) {
 	e := &Engine{
 		env:     env,
 		cfg:     cfg,
@@ -156,8 +137,11 @@ func newEngine(env engine.Env, cfg Config, store kv, st *counters) (*Engine, err
 		stopBG:  make(chan struct{}),
 		memBase: map[string]uint64{},
 	}
-	e.st.bgErrors.Store(st.bgErrors.Load())
-	e.st.diskCorrupt.Store(st.diskCorrupt.Load())
+	if ev != nil {
+		// Pebble's callbacks count into e.st from now on (they used to
+		// count into a copy, so persistent_background_errors stayed 0).
+		ev.attach(&e.st)
+	}
 	e.st.diskItems.Store(-1)
 	e.wrap.New = func() any { return new(mutator) }
 	for i := range e.stripes {
@@ -477,6 +461,12 @@ func (e *Engine) diskGet(key, dst []byte) ([]byte, bool, error) {
 	}
 	e.st.diskReads.Add(1)
 	v, found, err := e.kv.Get(k, dst)
+	if err != nil && pebble.IsCorruptionError(err) {
+		// A damaged block: a miss, as a cache answers for an item it
+		// lost (counted and logged by pebbleEvents.dataCorruption).
+		e.st.diskMisses.Add(1)
+		return dst, false, nil
+	}
 	if err != nil {
 		e.st.readErrors.Add(1)
 		e.log.Error("persistent: disk read failed", "key", fmt.Sprintf("%q", key), "err", err)

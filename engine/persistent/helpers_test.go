@@ -70,12 +70,13 @@ func openAt(t testing.TB, dir string, env engine.Env, config string) (*Engine, *
 	if err := cfg.Validate(env.MemoryLimit); err != nil {
 		t.Fatal(err)
 	}
-	p, err := openPebble(dir, cfg.CacheSize, env.Logger, nil, nil)
+	ev := newPebbleEvents(env.Logger)
+	p, err := openPebble(dir, cfg.CacheSize, env.Logger, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &faultKV{kv: p}
-	e, err := newEngine(env, cfg, f, nil)
+	e, err := newEngine(env, cfg, f, ev)
 	if err != nil {
 		p.Close()
 		t.Fatal(err)

@@ -336,7 +336,7 @@ func (q *queue) failed(err error, since int64) {
 	if t := time.Now(); t.Sub(q.lastLog) >= time.Second {
 		q.lastLog = t
 		e.log.Error("persistent: DISK WRITE FAILED: writes are not reaching the disk",
-			"err", err, "durability", e.cfg.Durability.String(), "batch_items", len(q.ops),
+			"err", err.Error(), "durability", e.cfg.Durability.String(), "batch_items", len(q.ops),
 			"failed_in_a_row", q.failing, "queue_bytes", q.bytes.Load())
 	}
 	for _, i := range q.touched {

@@ -14,8 +14,8 @@ type counters struct {
 	commitLastUs, lagMaxNs                          atomic.Int64
 	diskReads, diskHits, diskMisses                 atomic.Uint64
 	getExpired, getFlushed                          atomic.Uint64
-	readErrors, corrupt, bgErrors                   atomic.Uint64
-	diskCorrupt                                     atomic.Uint64 // Pebble DataCorruption events
+	readErrors, corrupt, bgErrors, corruptBlocks    atomic.Uint64
+	walDamaged                                      atomic.Uint64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
@@ -41,7 +41,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_bytes         their bytes (as counted against queue=)
 //	persistent_queue_limit_bytes   queue=
 //	persistent_queue_lag_us        age of the oldest write not yet on disk
-//	persistent_queue_lag_max_us    the longest any write waited for its commit
+//	persistent_queue_lag_max_us    the longest any write waited for its commit (including the commit under way)
 //	persistent_queue_writes        writes queued
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
@@ -55,8 +55,9 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_disk_misses         ... that did not
 //	persistent_read_errors         failed disk reads
 //	persistent_corrupt_records     damaged records found (never served)
+//	persistent_corrupt_blocks      damaged store blocks read (their keys read as misses)
+//	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
-//	persistent_disk_corruptions    damaged blocks of the store's tables met (read as misses)
 //	persistent_disk_bytes          the store's size on disk
 //	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
 //	persistent_sweep_passes        sweep passes completed
@@ -95,7 +96,13 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_bytes", itoa(e.q.bytes.Load()))
 	add("persistent_queue_limit_bytes", itoa(e.cfg.Queue))
 	add("persistent_queue_lag_us", itoa(e.q.lag().Microseconds()))
-	add("persistent_queue_lag_max_us", itoa(st.lagMaxNs.Load()/1000))
+	lagMax := st.lagMaxNs.Load()
+	if since := e.q.inflightSince.Load(); since != 0 {
+		// The commit under way counts too: one stuck on the disk would
+		// otherwise show only once it ends.
+		lagMax = max(lagMax, time.Now().UnixNano()-since)
+	}
+	add("persistent_queue_lag_max_us", itoa(lagMax/1000))
 	add("persistent_queue_writes", utoa(st.queued.Load()))
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
@@ -109,8 +116,9 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_disk_misses", utoa(st.diskMisses.Load()))
 	add("persistent_read_errors", utoa(st.readErrors.Load()))
 	add("persistent_corrupt_records", utoa(st.corrupt.Load()))
+	add("persistent_corrupt_blocks", utoa(st.corruptBlocks.Load()))
+	add("persistent_wal_damaged", utoa(st.walDamaged.Load()))
 	add("persistent_background_errors", utoa(st.bgErrors.Load()))
-	add("persistent_disk_corruptions", utoa(st.diskCorrupt.Load()))
 	var disk uint64
 	e.kvmu.RLock()
 	if !e.closed.Load() {

@@ -3,6 +3,7 @@ package persistent
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/engine"
 )
@@ -79,5 +80,16 @@ func TestItemsStatsCarryOverFlush(t *testing.T) {
 	x.set("new", "v")
 	if after := items()["items:1:evicted"]; after != before {
 		t.Errorf("items:1:evicted %q after flush_all, want %q as before", after, before)
+	}
+}
+
+// TestLagMaxCountsInflight checks that persistent_queue_lag_max_us counts
+// the commit under way, not only finished ones.
+func TestLagMaxCountsInflight(t *testing.T) {
+	x := newFx(t, engine.Env{}, "warmup=false,sweep_interval=0")
+	x.e.q.inflightSince.Store(time.Now().Add(-time.Hour).UnixNano())
+	defer x.e.q.inflightSince.Store(0)
+	if us := x.statInt("persistent_queue_lag_max_us"); us < 3600e6 {
+		t.Errorf("persistent_queue_lag_max_us = %d with a commit under way for an hour", us)
 	}
 }

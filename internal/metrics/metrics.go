@@ -96,6 +96,8 @@ var engineCounters = map[string]bool{
 	"persistent_read_errors":       true,
 	"persistent_corrupt_records":   true,
 	"persistent_background_errors": true,
+	"persistent_corrupt_blocks":    true,
+	"persistent_wal_damaged":       true,
 	"persistent_sweep_passes":      true,
 	"persistent_sweep_scanned":     true,
 	"persistent_sweep_removed":     true,
