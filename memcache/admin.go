@@ -52,6 +52,9 @@ func (s *session) misc(c *server.Conn, r *text.Request) error {
 	switch string(r.Name) {
 	case "lru_crawler":
 		return s.lruCrawler(c, r)
+	case "refresh_certs":
+		s.refreshCerts(c, r)
+		return nil
 	}
 	c.Out = append(c.Out, text.ErrorReply...)
 	return nil

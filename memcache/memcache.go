@@ -71,6 +71,9 @@ type Config struct {
 	// send "set <key> <flags> <exptime> <bytes>" with the data
 	// "<user> <password>".
 	AuthCredentials *Credentials
+	// TLS, when not nil, is the server's TLS (memcached -Z), for
+	// refresh_certs and the TLS lines of stats.
+	TLS TLS
 }
 
 // Handler is the memcached application. It implements server.Handler.

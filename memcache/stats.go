@@ -247,6 +247,7 @@ func (s *session) generalStats(c *server.Conn, add func(name, value string)) {
 	u("listen_disabled_num", st.AcceptPauses)
 	u("time_in_listen_disabled_us", uint64(st.AcceptPausedTime/time.Microsecond))
 	u("threads", uint64(max(s.h.cfg.Threads, 1)))
+	s.h.tlsStats(st, add)
 	// The item figures, in memcached's order, then the engine's own.
 	emit("bytes")
 	emit("curr_items")

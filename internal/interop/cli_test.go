@@ -134,7 +134,6 @@ func TestVersionFlag(t *testing.T) {
 func TestUnsupportedFlags(t *testing.T) {
 	tests := [][]string{
 		{"-e", filepath.Join(t.TempDir(), "memory-file")},
-		{"-Z"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
