@@ -8,6 +8,7 @@
 #   memcached            the reference server (differential tests)
 #   libmemcached-tools   memccapable, the protocol conformance tester
 #   python3-pymemcache   a real Python client
+#   openssl              s_client, a TLS client (the TLS tests)
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Debian's python3 is the one that sees Debian's pymemcache; a python3 of
 # pyenv or a virtualenv earlier on PATH does not.
 PYTHON=/usr/bin/python3
