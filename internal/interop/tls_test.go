@@ -598,3 +598,57 @@ func TestTLSOpenSSLClient(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSVersionsAndCiphers: ssl_min_version and ssl_ciphers accept and
+// refuse the same clients in mnemo and memcached.
+func TestTLSVersionsAndCiphers(t *testing.T) {
+	pki := testserver.NewPKI(t)
+	type probe struct {
+		max    uint16
+		suites []uint16 // TLS 1.2 suites offered; nil: Go's
+		want   bool
+	}
+	aes128 := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	chacha := []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+	cbc := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}
+	for _, tt := range []struct {
+		extra  string
+		probes []probe
+	}{
+		{"ssl_min_version=3", []probe{{tls.VersionTLS12, nil, false}, {tls.VersionTLS13, nil, true}}},
+		{"ssl_min_version=2", []probe{{tls.VersionTLS11, nil, false}, {tls.VersionTLS12, nil, true}}},
+		{"ssl_ciphers=ECDHE-ECDSA-AES128-GCM-SHA256", []probe{
+			{tls.VersionTLS12, aes128, true}, {tls.VersionTLS12, chacha, false}, {tls.VersionTLS13, chacha, true}}},
+		{"ssl_ciphers=HIGH:!SHA1:!CHACHA20", []probe{
+			{tls.VersionTLS12, aes128, true}, {tls.VersionTLS12, chacha, false}, {tls.VersionTLS12, cbc, false}}},
+		{"ssl_ciphers=ECDHE+SHA1", []probe{{tls.VersionTLS12, cbc, true}, {tls.VersionTLS12, aes128, false}}},
+	} {
+		for _, s := range startTLSPair(t, pki, tt.extra) {
+			for _, p := range tt.probes {
+				cfg := pki.ClientConfig()
+				cfg.MinVersion, cfg.MaxVersion = min(p.max, tls.VersionTLS12), p.max
+				cfg.CipherSuites = p.suites
+				if ok, err := served(t, s.addr, cfg); ok != p.want {
+					t.Errorf("%s %s: client TLS %x suites %x: served %v (%v), want %v", s.name, tt.extra, p.max, p.suites, ok, err, p.want)
+				}
+			}
+		}
+	}
+}
+
+// TestTLSKeyInChainFile: without ssl_key, mnemo reads the key from the
+// chain's file (memcached requires ssl_key: "Error loading the key:
+// (null)").
+func TestTLSKeyInChainFile(t *testing.T) {
+	pki := testserver.NewPKI(t)
+	both := filepath.Join(t.TempDir(), "both.pem")
+	writeFileT(t, both, readFile(t, pki.ServerCert)+readFile(t, pki.ServerKey))
+	addr := startMnemo(t, "-Z", "-o", "ssl_chain_cert="+both)
+	if ok, err := served(t, addr, pki.ClientConfig()); !ok {
+		t.Errorf("key in the chain file: %v", err)
+	}
+	out, code := runMemcached(t, "-p", strconv.Itoa(freePort(t)), "-Z", "-o", "ssl_chain_cert="+both)
+	if code != 64 || !strings.Contains(out, "Error loading the key: (null)") {
+		t.Errorf("memcached without ssl_key: %d %q (the difference documented in README)", code, out)
+	}
+}
