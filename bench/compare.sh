@@ -23,8 +23,11 @@
 #   tls-16k-p1 tls-16k-p16    the same with 16 KiB values (10k keys)
 #   tls-handshake             new TLS 1.3 connections per second (full
 #                             handshakes: connect, handshake, version, close),
-#                             8 at a time
+#                             8 at a time, key exchange X25519 (what OpenSSL
+#                             3.0 negotiates)
 #   tls-resume                the same, resuming the session (tickets)
+#   tls-handshake-pq          tls-handshake with Go's default key shares:
+#                             X25519MLKEM768 with mnemo, X25519 with memcached
 #   tls-idle-10k              memory per idle TLS connection (IDLE_CONNS)
 #
 # Environment:
@@ -189,8 +192,9 @@ tput() {
 # New TLS connections per second: each server started once, RUNS timed
 # runs in alternation; tls-resume resumes sessions.
 handshake() {
-	local sc=$1 resume=()
+	local sc=$1 resume=() curve=(-tls-curve x25519)
 	[ "$sc" = tls-resume ] && resume=(-tls-resume)
+	[ "$sc" = tls-handshake-pq ] && curve=()
 	local -A port pid
 	tls_cert
 	echo "== $sc" | tee -a "$OUT/commands.txt"
@@ -201,7 +205,7 @@ handshake() {
 	done
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${TLSBENCH[@]}" "${resume[@]}" -handshakes -conns 8 -duration "$DUR" -warmup 1s -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${TLSBENCH[@]}" "${resume[@]}" "${curve[@]}" -handshakes -conns 8 -duration "$DUR" -warmup 1s -label "$sc $s run $i"
 		done
 	done
 	for s in memcached mnemo; do stop "${pid[$s]}"; done
@@ -329,7 +333,7 @@ for sc in "${SCENARIOS[@]}"; do
 	tls-p16) tput "$sc" def 16 tls ;;
 	tls-16k-p1) tput "$sc" def 1 tls 16384 10000 ;;
 	tls-16k-p16) tput "$sc" def 16 tls 16384 10000 ;;
-	tls-handshake | tls-resume) handshake "$sc" ;;
+	tls-handshake | tls-resume | tls-handshake-pq) handshake "$sc" ;;
 	tls-idle-10k) idle "$sc" ;;
 	*) echo "unknown scenario $sc" >&2; exit 2 ;;
 	esac

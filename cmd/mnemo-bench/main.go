@@ -85,6 +85,7 @@ type options struct {
 	tlsCA       string
 	tlsVersion  string
 	tlsResume   bool
+	tlsCurve    string
 	handshakes  bool
 }
 
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA to verify the server with (default: no verification)")
 	fs.StringVar(&o.tlsVersion, "tls-version", "", "TLS version, 1.2 or 1.3 (default: negotiated)")
 	fs.BoolVar(&o.tlsResume, "tls-resume", false, "resume TLS sessions on new connections (-handshakes)")
+	fs.StringVar(&o.tlsCurve, "tls-curve", "", "offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's)")
 	fs.BoolVar(&o.handshakes, "handshakes", false, "instead of a load: open, use once and close connections for -duration (-conns at a time)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -144,8 +146,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("negative -duration, -warmup, -requests or -rate")
 	case o.dist != "uniform" && o.dist != "zipf":
 		return nil, fmt.Errorf("-dist %q: want uniform or zipf", o.dist)
-	case (o.tlsCA != "" || o.tlsVersion != "" || o.tlsResume) && !o.tls:
-		return nil, errors.New("-tls-ca, -tls-version and -tls-resume need -tls")
+	case (o.tlsCA != "" || o.tlsVersion != "" || o.tlsResume || o.tlsCurve != "") && !o.tls:
+		return nil, errors.New("-tls-ca, -tls-version, -tls-resume and -tls-curve need -tls")
 	}
 	return o, nil
 }
@@ -192,7 +194,7 @@ type Result struct {
 	ClientCPU  float64     `json:"client_cpu_seconds"`
 	Server_    *ServerInfo `json:"server_process,omitempty"`
 	Idle       *Idle       `json:"idle,omitempty"`
-	TLS        string      `json:"tls,omitempty"` // the version negotiated, with -tls
+	TLS        string      `json:"tls,omitempty"` // the version and key exchange negotiated, with -tls
 	Handshakes *Handshakes `json:"handshakes,omitempty"`
 }
 
@@ -447,7 +449,8 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 	}
 	if len(clients) > 0 {
 		if tc, ok := clients[0].nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
-			res.TLS = tls.VersionName(tc.ConnectionState().Version)
+			cs := tc.ConnectionState()
+			res.TLS = tls.VersionName(cs.Version) + " " + cs.CurveID.String()
 		}
 	}
 	if opt.protocol != "binary" {
@@ -482,8 +485,8 @@ func percentiles(h interface {
 
 func printText(w io.Writer, r *Result) {
 	if h := r.Handshakes; h != nil {
-		fmt.Fprintf(w, "handshakes: %d connections in %.2fs: %.0f per second (%d resumed, %d errors); latency (µs): p50 %d  p99 %d  max %d\n",
-			h.Conns, h.Seconds, h.PerSecond, h.Resumed, h.Errors, h.Latency.P50, h.Latency.P99, h.Latency.Max)
+		fmt.Fprintf(w, "handshakes (%s): %d connections in %.2fs: %.0f per second (%d resumed, %d errors); latency (µs): p50 %d  p99 %d  max %d\n",
+			h.KeyExchange, h.Conns, h.Seconds, h.PerSecond, h.Resumed, h.Errors, h.Latency.P50, h.Latency.P99, h.Latency.Max)
 		if s := r.Server_; s != nil && s.PID > 0 {
 			fmt.Fprintf(w, "server pid %d: CPU %.2fs (%.1f µs per connection)\n", s.PID, s.CPUSeconds, s.CPUMicrosPerOp)
 		}

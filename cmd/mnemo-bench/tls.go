@@ -19,7 +19,10 @@ import (
 // server with (without it the certificate is not verified: a benchmark,
 // not a client to trust), -tls-version pins the version (1.2 or 1.3;
 // default: negotiate, 1.3 with mnemo and memcached), -tls-resume keeps
-// sessions for new connections. -handshakes replaces the load with new
+// sessions for new connections, -tls-curve offers one key exchange only
+// (Go's client offers the hybrid X25519MLKEM768 first: crypto/tls servers
+// take it, OpenSSL 3.0 servers, which lack it, take X25519, so pin
+// x25519 to compare the two on the same key exchange). -handshakes replaces the load with new
 // connections: each worker (-conns of them) connects, completes the
 // handshake, sends the protocol's probe, reads its reply and closes, for
 // -duration (or until -requests connections); it reports connections per
@@ -53,6 +56,17 @@ func tlsConfig(opt *options) (*tls.Config, error) {
 	default:
 		return nil, fmt.Errorf("-tls-version %q: want 1.2 or 1.3", opt.tlsVersion)
 	}
+	switch opt.tlsCurve {
+	case "":
+	case "x25519":
+		cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+	case "p256":
+		cfg.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	case "x25519mlkem768":
+		cfg.CurvePreferences = []tls.CurveID{tls.X25519MLKEM768}
+	default:
+		return nil, fmt.Errorf("-tls-curve %q: want x25519, p256 or x25519mlkem768", opt.tlsCurve)
+	}
 	if opt.tlsResume {
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(opt.conns)
 	}
@@ -85,12 +99,13 @@ func dialServer(w *workload) (net.Conn, error) {
 
 // Handshakes reports the -handshakes mode.
 type Handshakes struct {
-	Conns     uint64      `json:"conns"`
-	Resumed   uint64      `json:"resumed"`
-	Errors    uint64      `json:"errors"`
-	Seconds   float64     `json:"seconds"`
-	PerSecond float64     `json:"conns_per_sec"`
-	Latency   Percentiles `json:"latency_us"`
+	KeyExchange string      `json:"key_exchange,omitempty"` // of the last connection
+	Conns       uint64      `json:"conns"`
+	Resumed     uint64      `json:"resumed"`
+	Errors      uint64      `json:"errors"`
+	Seconds     float64     `json:"seconds"`
+	PerSecond   float64     `json:"conns_per_sec"`
+	Latency     Percentiles `json:"latency_us"`
 }
 
 // runHandshakes opens, uses once and closes connections for
@@ -114,6 +129,7 @@ func runHandshakes(ctx context.Context, w *workload, res *Result) error {
 		wg                     sync.WaitGroup
 		mu                     sync.Mutex
 		conns, resumed, failed atomic.Uint64
+		curve                  atomic.Uint32
 	)
 	hist := newHist()
 	for range opt.conns {
@@ -130,8 +146,12 @@ func runHandshakes(ctx context.Context, w *workload, res *Result) error {
 				nc, err := dialServer(w)
 				if err == nil {
 					err = w.proto.probe(nc, bufio.NewReaderSize(nc, 512), opt.timeout)
-					if tc, ok := nc.(*tls.Conn); ok && tc.ConnectionState().DidResume && start.After(warmEnd) {
-						resumed.Add(1)
+					if tc, ok := nc.(*tls.Conn); ok {
+						cs := tc.ConnectionState()
+						curve.Store(uint32(cs.CurveID))
+						if cs.DidResume && start.After(warmEnd) {
+							resumed.Add(1)
+						}
 					}
 					nc.Close()
 				}
@@ -155,7 +175,7 @@ func runHandshakes(ctx context.Context, w *workload, res *Result) error {
 	}
 	wg.Wait()
 	secs := time.Since(warmEnd).Seconds()
-	hs := &Handshakes{Conns: conns.Load(), Resumed: resumed.Load(), Errors: failed.Load(), Seconds: secs, Latency: percentiles(hist)}
+	hs := &Handshakes{KeyExchange: tls.CurveID(curve.Load()).String(), Conns: conns.Load(), Resumed: resumed.Load(), Errors: failed.Load(), Seconds: secs, Latency: percentiles(hist)}
 	if secs > 0 {
 		hs.PerSecond = float64(hs.Conns) / secs
 	}
