@@ -365,7 +365,13 @@ func (c *Conn) write() error {
 		// A client that stops reading its replies is idle too.
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	n, err := c.nc.Write(c.Out)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.writeTLS(c.Out)
+	} else {
+		n, err = c.nc.Write(c.Out)
+	}
 	c.writes.Add(1)
 	if n > 0 {
 		c.bytesWritten.Add(uint64(n))

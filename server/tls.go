@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -65,15 +66,55 @@ func (c *Conn) TLSState() (tls.ConnectionState, bool) {
 }
 
 // countingConn is the socket under a tls.Conn: it counts the bytes read
-// (0 tells a handshake failure from a client that never said anything).
+// (0 tells a handshake failure from a client that never said anything),
+// and while corked it collects what crypto/tls writes, so that the records
+// of one batch of replies leave in one write call (crypto/tls writes each
+// record of at most 16 KiB with a call of its own).
 type countingConn struct {
 	net.Conn
-	n int64
+	n     int64
+	cork  *[]byte // collected records while corked, from corkPool
 }
+
+// corkPool holds the buffers that collect a batch's records; a connection
+// holds one only while it writes.
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// maxKeptCork is the capacity above which a cork buffer is dropped rather
+// than pooled.
+const maxKeptCork = 256 << 10
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	if c.cork != nil {
+		*c.cork = append(*c.cork, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// writeTLS encrypts b and writes its records with one write call (more
+// only if the socket takes part of them at a time).
+func (c *Conn) writeTLS(b []byte) (int, error) {
+	raw := c.raw
+	raw.cork = corkPool.Get().(*[]byte)
+	n, err := c.tlsc.Write(b)
+	buf := raw.cork
+	raw.cork = nil
+	if err == nil && len(*buf) > 0 {
+		if _, werr := raw.Conn.Write(*buf); werr != nil {
+			n, err = 0, werr
+		}
+	}
+	if cap(*buf) <= maxKeptCork {
+		*buf = (*buf)[:0]
+		corkPool.Put(buf)
+	}
 	return n, err
 }
 

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -396,5 +397,61 @@ func TestTLSParkingCoalescedRecords(t *testing.T) {
 			}
 		}
 		eventually(t, "parked", func() bool { return ts.s.parkedCount() == 1 })
+	}
+}
+
+// writeCountingListener counts the Write calls on the connections it
+// accepts.
+type writeCountingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+type writeCountingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (l writeCountingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writeCountingConn{c, l.writes}, nil
+}
+
+func (c writeCountingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestTLSOneWritePerBatch: a batch of replies larger than a TLS record
+// leaves in one write on the socket, not one per record.
+func TestTLSOneWritePerBatch(t *testing.T) {
+	pki := testPKI(t)
+	var writes atomic.Int64
+	s := New(newLineHandler(), Config{})
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeTLS(writeCountingListener{l, &writes}, pki.serverConfig())
+	t.Cleanup(func() { s.Close() })
+	c, err := tls.Dial("tcp", l.Addr().String(), pki.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.Write([]byte("hi\n"))
+	br.ReadString('\n')
+	before := writes.Load()
+	c.Write([]byte("reply 100000\n"))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if l, err := br.ReadString('\n'); len(l) != 100001 || err != nil {
+		t.Fatalf("reply of %d bytes, %v", len(l), err)
+	}
+	if n := writes.Load() - before; n != 1 {
+		t.Errorf("a 100 KB reply (7 records) took %d writes, want 1", n)
 	}
 }
