@@ -20,6 +20,18 @@
 #   gc-10m                    10M items: p99.9 at a fixed rate, steady vs. with
 #                             a GC forced every 250 ms (mnemo; memcached as a
 #                             control)
+#   tls-p1 tls-p16            TLS 1.3 (-Z, one ECDSA P-256 certificate made by
+#                             openssl for both servers): 100 B values, default
+#                             threads, 50 connections, pipeline 1 and 16
+#   tls-16k-p1 tls-16k-p16    the same with 16 KiB values (10k keys)
+#   tls-handshake             new TLS 1.3 connections per second (full
+#                             handshakes: connect, handshake, version, close),
+#                             8 at a time, key exchange X25519 (what OpenSSL
+#                             3.0 negotiates)
+#   tls-resume                the same, resuming the session (tickets)
+#   tls-handshake-pq          tls-handshake with Go's default key shares:
+#                             X25519MLKEM768 with mnemo, X25519 with memcached
+#   tls-idle-10k              memory per idle TLS connection (IDLE_CONNS)
 #
 # Environment:
 #   SERVER_CPUS  CPUs the servers are pinned to (taskset -c), default 0
@@ -73,6 +85,19 @@ NCPU=$(nproc)
 	echo "mnemo: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +dirty), $(go version | cut -d' ' -f3)"
 	echo "servers on CPUs $SERVER_CPUS, load generator on CPUs $CLIENT_CPUS; runs $RUNS, duration $DUR"
 } >"$OUT/env.txt"
+
+# One certificate for both servers' TLS scenarios.
+TLSDIR=$OUT/tls
+TLSFLAGS=(-Z -o "ssl_chain_cert=$TLSDIR/server.pem,ssl_key=$TLSDIR/server.key")
+TLSBENCH=(-tls -tls-ca "$TLSDIR/server.pem" -tls-version 1.3)
+tls_cert() {
+	[ -f "$TLSDIR/server.pem" ] && return 0
+	mkdir -p "$TLSDIR"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$TLSDIR/server.key" -out "$TLSDIR/server.pem" 2>/dev/null
+	echo "  cert: openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout server.key -out server.pem" >>"$OUT/commands.txt"
+}
 cat "$OUT/env.txt"
 
 PIDS=()
@@ -88,7 +113,7 @@ trap cleanup EXIT
 port() { echo $((20000 + RANDOM % 12000)); }
 
 wait_port() {
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 200); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
 		sleep 0.05
 	done
@@ -139,22 +164,54 @@ LOAD16K=(-conns 50 -ratio 1:10 -keys 20000 -key-size 15 -value-size 16384)
 MEM=1024
 
 # Throughput: each server started once, filled once, then RUNS timed runs
-# in alternation after a warm-up run.
+# in alternation after a warm-up run. tput SCENARIO THREADS PIPELINE
+# [tls [VALUE_SIZE KEYS]].
 tput() {
-	local sc=$1 threads=$2 pipe=$3
+	local sc=$1 threads=$2 pipe=$3 tls=${4:-} vsize=${5:-100} keys=${6:-100000}
 	local -A port pid
-	local tflag=()
+	local tflag=() sflags=() bflags=() load=("${LOAD[@]}")
 	[ "$threads" != def ] && tflag=(-t "$threads")
+	if [ "$tls" = tls ]; then
+		tls_cert
+		sflags=("${TLSFLAGS[@]}")
+		bflags=("${TLSBENCH[@]}")
+	fi
+	[ "$vsize" != 100 ] && load=(-conns 50 -ratio 1:10 -keys "$keys" -key-size 15 -value-size "$vsize")
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for s in memcached mnemo; do
 		port[$s]=$(port)
-		start "$s" "${port[$s]}" "${tflag[@]}" -m "$MEM" -c 4096
+		start "$s" "${port[$s]}" "${tflag[@]}" -m "$MEM" -c 4096 "${sflags[@]}"
 		pid[$s]=$SPID
-		bench "$OUT/$sc-$s-fill.json" -server "127.0.0.1:${port[$s]}" "${LOAD[@]}" -fill -duration 2s -pipeline "$pipe"
+		# The fill's depth stays under memcached's -R (20) with TLS:
+		# memcached 1.6.18 stalls when a batch ends with requests
+		# left decrypted inside OpenSSL (see BENCHMARKS.md, TLS).
+		bench "$OUT/$sc-$s-fill.json" -server "127.0.0.1:${port[$s]}" "${bflags[@]}" "${load[@]}" -fill -fill-pipeline 16 -duration 2s -pipeline "$pipe"
 	done
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${LOAD[@]}" -pipeline "$pipe" -duration "$DUR" -warmup 1s -seed "$i" -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${bflags[@]}" "${load[@]}" -pipeline "$pipe" -duration "$DUR" -warmup 1s -seed "$i" -label "$sc $s run $i"
+		done
+	done
+	for s in memcached mnemo; do stop "${pid[$s]}"; done
+}
+
+# New TLS connections per second: each server started once, RUNS timed
+# runs in alternation; tls-resume resumes sessions.
+handshake() {
+	local sc=$1 resume=() curve=(-tls-curve x25519)
+	[ "$sc" = tls-resume ] && resume=(-tls-resume)
+	[ "$sc" = tls-handshake-pq ] && curve=()
+	local -A port pid
+	tls_cert
+	echo "== $sc" | tee -a "$OUT/commands.txt"
+	for s in memcached mnemo; do
+		port[$s]=$(port)
+		start "$s" "${port[$s]}" -m 64 -c 4096 "${TLSFLAGS[@]}"
+		pid[$s]=$SPID
+	done
+	for i in $(seq 1 "$RUNS"); do
+		for s in memcached mnemo; do
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${TLSBENCH[@]}" "${resume[@]}" "${curve[@]}" -handshakes -conns 8 -duration "$DUR" -warmup 1s -label "$sc $s run $i"
 		done
 	done
 	for s in memcached mnemo; do stop "${pid[$s]}"; done
@@ -200,7 +257,12 @@ hit() {
 # generator waits 5 s before it reads the server's RSS (parking, then
 # mnemo returns the freed memory to the OS once the burst is over).
 idle() {
-	local sc=$1 n=${IDLE_CONNS:-10000}
+	local sc=$1 n=${IDLE_CONNS:-10000} sflags=() bflags=()
+	if [ "$sc" = tls-idle-10k ]; then
+		tls_cert
+		sflags=("${TLSFLAGS[@]}")
+		bflags=("${TLSBENCH[@]}")
+	fi
 	local need=$((n + 2000))
 	if [ "$(ulimit -n)" -lt "$need" ]; then
 		ulimit -n "$need" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -214,9 +276,9 @@ idle() {
 		for s in memcached mnemo; do
 			local p
 			p=$(port)
-			start "$s" "$p" -c "$need"
+			start "$s" "$p" -c "$need" "${sflags[@]}"
 			sleep 0.5
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -idle "$n" -idle-settle 5s -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" "${bflags[@]}" -idle "$n" -idle-settle 5s -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done
@@ -284,6 +346,12 @@ for sc in "${SCENARIOS[@]}"; do
 	hit-zipf) hit "$sc" ;;
 	idle-10k) idle "$sc" ;;
 	gc-10m) gc10m "$sc" ;;
+	tls-p1) tput "$sc" def 1 tls ;;
+	tls-p16) tput "$sc" def 16 tls ;;
+	tls-16k-p1) tput "$sc" def 1 tls 16384 10000 ;;
+	tls-16k-p16) tput "$sc" def 16 tls 16384 10000 ;;
+	tls-handshake | tls-resume | tls-handshake-pq) handshake "$sc" ;;
+	tls-idle-10k) idle "$sc" ;;
 	*) echo "unknown scenario $sc" >&2; exit 2 ;;
 	esac
 done

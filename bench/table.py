@@ -77,12 +77,22 @@ METRICS = {
     "rss-1m": [("RSS after 1M items", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.8))],
     "hit-zipf": [("hit ratio", "hit_ratio", "ratio", (">=", 1.0))],
     "idle-10k": [("memory per idle connection", "idle.bytes_per_conn", "B", ("<=", 1.0))],
+    "tls-idle-10k": [("memory per idle TLS connection", "idle.bytes_per_conn", "B", ("<=", 1.0))],
+    "handshake": [
+        ("new connections per second", "handshakes.conns_per_sec", "ops", (">=", 1.0)),
+        ("connection latency p50", "handshakes.latency_us.p50", "us", None),
+        ("connection latency p99", "handshakes.latency_us.p99", "us", ("<=", 1.0)),
+        ("server CPU per connection", "server_process.cpu_us_per_op", "usf", None),
+        ("resumed connections", "handshakes.resumed", "ops", None),
+    ],
 }
 
 
 def metrics_for(sc):
-    if sc.startswith("tput"):
+    if sc.startswith("tput") or sc in ("tls-p1", "tls-p16", "tls-16k-p1", "tls-16k-p16"):
         return METRICS["tput"]
+    if sc in ("tls-handshake", "tls-resume", "tls-handshake-pq"):
+        return METRICS["handshake"]
     return METRICS.get(sc, [])
 
 

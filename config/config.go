@@ -52,6 +52,9 @@
 //	                            eviction and expiry are the engine's own
 //	-o hash_algorithm, no_hashexpand
 //	                            the engine picks its hash and grows its index
+//	-o ssl_wbuf_size, ssl_kernel_tls
+//	                            Go's crypto/tls writes records from the reply
+//	                            buffer and has no kernel offload
 //	-o track_sizes, inline_ascii_resp, no_inline_ascii_resp, modern,
 //	   no_modern, resp_obj_mem_limit, drop_privileges, no_drop_privileges,
 //	   sock_cookie_id, worker_logbuf_size
@@ -64,9 +67,10 @@
 //	                            extstore tuning; extstore itself (ext_path) is
 //	                            not supported, see Unsupported
 //
-// The flags that name features mnemo does not have yet (-Z and the ssl_*
-// options, -e, -L, -k, -o ext_path) parse, and Unsupported reports them;
-// -h marks them. -U with a port other than 0 is accepted but UDP is not
+// The flags that name features mnemo does not have yet (-e, -L, -k, -o
+// ext_path) parse, and Unsupported reports them; -h marks them. -Z and the
+// -o ssl_* options are served with Go's crypto/tls (see tls.go for what
+// each ssl_* option means in mnemo). -U with a port other than 0 is accepted but UDP is not
 // served (the daemon logs it): memcached 1.6 turns UDP off by default and
 // the scripts that pass -U PORT (memcached's own test helper, init
 // scripts written for 1.4) do not use it, so refusing to start would
@@ -388,12 +392,14 @@ func (c *Config) ReadBufLimit() int64 {
 	return DefaultReadBufLimit(c.MemoryLimit, c.ItemSizeMax)
 }
 
-// TLSOptions are memcached's -o ssl_* options. Mnemo does not support TLS
-// yet: Unsupported reports any of them that differs from its default.
+// TLSOptions are memcached's -o ssl_* options; they apply with -Z (TLS).
+// See the TLS section of tls.go for what each means in mnemo.
 type TLSOptions struct {
-	// ChainCert is -o ssl_chain_cert; default "".
+	// ChainCert is -o ssl_chain_cert, the PEM certificate chain; default
+	// "". Required with -Z.
 	ChainCert string
-	// Key is -o ssl_key; default "".
+	// Key is -o ssl_key, the private key; default "": the key is read
+	// from ChainCert (memcached requires ssl_key).
 	Key string
 	// KeyFormat is -o ssl_keyformat (OpenSSL's SSL_FILETYPE_*); default 1
 	// (PEM).
@@ -405,11 +411,13 @@ type TLSOptions struct {
 	Ciphers string
 	// CACert is -o ssl_ca_cert; default "".
 	CACert string
-	// WbufSize is -o ssl_wbuf_size (kilobytes); default 16 KiB.
+	// WbufSize is -o ssl_wbuf_size (kilobytes); default 16 KiB. No
+	// effect in mnemo.
 	WbufSize int
 	// SessionCache is -o ssl_session_cache.
 	SessionCache bool
-	// KernelTLS is -o ssl_kernel_tls.
+	// KernelTLS is -o ssl_kernel_tls (accepted; crypto/tls has no
+	// kernel offload).
 	KernelTLS bool
 	// MinVersion is -o ssl_min_version: 0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2
 	// (default), 3 TLS 1.3.

@@ -207,36 +207,51 @@ func (c *Config) setExtended(key, val string, hasVal bool) error {
 	case "sock_cookie_id":
 		return setUint32(&c.SockCookieID)
 
-	case "ssl_chain_cert":
-		return setString(&c.TLSOptions.ChainCert)
-	case "ssl_key":
-		return setString(&c.TLSOptions.Key)
-	case "ssl_verify_mode":
-		if err := setInt(&c.TLSOptions.VerifyMode); err != nil {
-			return err
+	// The ssl_* options answer in memcached's words.
+	case "ssl_chain_cert", "ssl_key", "ssl_ciphers", "ssl_ca_cert":
+		if !hasVal || val == "" {
+			return usageErr(flag, "Missing %s argument", key)
 		}
-		if c.TLSOptions.VerifyMode < 0 || c.TLSOptions.VerifyMode > 3 {
-			return usageErr(flag, "invalid value %q: valid values are 0(None), 1(Request), 2(Require) or 3(Once)", val)
+		switch key {
+		case "ssl_chain_cert":
+			c.TLSOptions.ChainCert = val
+		case "ssl_key":
+			c.TLSOptions.Key = val
+		case "ssl_ciphers":
+			c.TLSOptions.Ciphers = val
+		default:
+			c.TLSOptions.CACert = val
 		}
-	case "ssl_keyformat":
-		return setInt(&c.TLSOptions.KeyFormat)
-	case "ssl_ciphers":
-		return setString(&c.TLSOptions.Ciphers)
-	case "ssl_ca_cert":
-		return setString(&c.TLSOptions.CACert)
-	case "ssl_wbuf_size":
-		return setScaledInt(&c.TLSOptions.WbufSize, 1<<10)
+	case "ssl_verify_mode", "ssl_keyformat", "ssl_min_version", "ssl_wbuf_size":
+		if !hasVal || val == "" {
+			return usageErr(flag, "Missing %s argument", key)
+		}
+		n, err := parseInt(val)
+		if err != nil || (key == "ssl_wbuf_size" && (n < 0 || int64(n) > 1<<32-1)) {
+			return usageErr(flag, "could not parse argument to %s", key)
+		}
+		switch key {
+		case "ssl_verify_mode":
+			if n < 0 || n > 3 {
+				return usageErr(flag, "Invalid ssl_verify_mode. Use help to see valid options.")
+			}
+			c.TLSOptions.VerifyMode = n
+		case "ssl_min_version":
+			if n < 0 || n > 3 {
+				return usageErr(flag, "Invalid ssl_min_version. Use help to see valid options.")
+			}
+			c.TLSOptions.MinVersion = n
+		case "ssl_keyformat":
+			// Any number parses; one crypto/tls cannot read is refused
+			// when the key is loaded, as OpenSSL does.
+			c.TLSOptions.KeyFormat = n
+		default:
+			c.TLSOptions.WbufSize = n << 10
+		}
 	case "ssl_session_cache":
 		c.TLSOptions.SessionCache = true
 	case "ssl_kernel_tls":
 		c.TLSOptions.KernelTLS = true
-	case "ssl_min_version":
-		if err := setInt(&c.TLSOptions.MinVersion); err != nil {
-			return err
-		}
-		if c.TLSOptions.MinVersion < 0 || c.TLSOptions.MinVersion > 3 {
-			return usageErr(flag, "invalid value %q: valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3)", val)
-		}
 
 	case "ext_page_size":
 		if len(c.Ext.Path) > 0 {

@@ -60,11 +60,12 @@ type Parser struct {
 // from Default. With -h it prints Usage to stdout and returns ErrHelp;
 // with -V it prints "mnemo <Version>" and returns ErrVersion; with -i it
 // prints the license notice and returns ErrHelp. As with getopt, the first
-// of -h, -V, -i ends parsing, and a -Z before it is an *UnsupportedError
-// instead (memcached built without TLS exits at -Z). Other errors wrap
-// ErrUsage. Parse reads MEMCACHED_SASL_PWDB and MEMCACHED_PORT_FILENAME
-// from the environment, as memcached does. --config-file FILE reads
-// options from a conf file (see ReadConf) where it stands. It does not call Validate or
+// of -h, -V, -i ends parsing (a -Z before it is accepted, as memcached
+// built with TLS accepts it, so the probe "--enable-ssl --version"
+// succeeds). Other errors wrap ErrUsage. Parse reads MEMCACHED_SASL_PWDB
+// and MEMCACHED_PORT_FILENAME from the environment, as memcached does.
+// --config-file FILE reads options from a conf file (see ReadConf) where
+// it stands. It does not call Validate or
 // Unsupported: the caller does.
 func Parse(args []string, stdout io.Writer) (*Config, error) {
 	return (&Parser{Stdout: stdout}).Parse(args)
@@ -85,12 +86,6 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, errStop):
-		// getopt order, as memcached built without TLS: a -Z before -h,
-		// -V or -i stops the program before they print anything, so a
-		// feature probe such as "--enable-ssl --version" fails.
-		if c.TLS {
-			return nil, &UnsupportedError{Flag: "-Z", Feature: "TLS"}
-		}
 		switch st.action {
 		case "help":
 			Usage(out, p.Engines, p.EngineHelp)

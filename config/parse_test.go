@@ -236,9 +236,13 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "lru_crawler_tocrawl=5000000000"}, "out of range"},
 		{[]string{"-o", "hash_algorithm=md5"}, `unknown hash algorithm "md5"`},
 		{[]string{"-o", "hot_max_factor=fast"}, "not a number"},
-		{[]string{"-o", "ssl_verify_mode=4"}, "-o ssl_verify_mode"},
-		{[]string{"-o", "ssl_min_version=9"}, "-o ssl_min_version"},
-		{[]string{"-o", "ssl_key"}, "-o ssl_key: missing value"},
+		{[]string{"-o", "ssl_verify_mode=4"}, "-o ssl_verify_mode: Invalid ssl_verify_mode. Use help to see valid options."},
+		{[]string{"-o", "ssl_min_version=9"}, "-o ssl_min_version: Invalid ssl_min_version. Use help to see valid options."},
+		{[]string{"-o", "ssl_key"}, "-o ssl_key: Missing ssl_key argument"},
+		{[]string{"-o", "ssl_chain_cert="}, "-o ssl_chain_cert: Missing ssl_chain_cert argument"},
+		{[]string{"-o", "ssl_verify_mode=x"}, "-o ssl_verify_mode: could not parse argument to ssl_verify_mode"},
+		{[]string{"-o", "ssl_keyformat=x"}, "-o ssl_keyformat: could not parse argument to ssl_keyformat"},
+		{[]string{"-o", "ssl_wbuf_size=x"}, "-o ssl_wbuf_size: could not parse argument to ssl_wbuf_size"},
 		{[]string{"-o", "ext_path"}, "ext_path=/d/file:5G"},
 		{[]string{"-o", "ext_path=/a:1G,ext_page_size=8"}, "before any ext_path"},
 		{[]string{"-o", "slab_sizes"}, "-o slab_sizes: missing value"},
@@ -284,12 +288,11 @@ func TestParseHelpVersion(t *testing.T) {
 		{[]string{"-V", "-h"}, ErrVersion, "mnemo " + Version + "\n"},
 		{[]string{"-h", "-V"}, ErrHelp, usage.String()},
 		{[]string{"--help=false", "-V"}, ErrVersion, "mnemo " + Version + "\n"},
-		// memcached built without TLS stops at -Z before printing: a
-		// probe "--enable-ssl --version" must not see TLS. After -V,
-		// getopt never reaches -Z.
-		{[]string{"--enable-ssl", "--version"}, ErrUnsupported, ""},
-		{[]string{"-Z", "-V"}, ErrUnsupported, ""},
-		{[]string{"-Z", "-h"}, ErrUnsupported, ""},
+		// mnemo has TLS, as Debian's memcached: the probe
+		// "--enable-ssl --version" sees it.
+		{[]string{"--enable-ssl", "--version"}, ErrVersion, "mnemo " + Version + "\n"},
+		{[]string{"-Z", "-V"}, ErrVersion, "mnemo " + Version + "\n"},
+		{[]string{"-Z", "-h"}, ErrHelp, usage.String()},
 		{[]string{"-V", "-Z"}, ErrVersion, "mnemo " + Version + "\n"},
 	}
 	for _, tt := range tests {

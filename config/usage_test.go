@@ -157,11 +157,9 @@ func TestUsageMarksWhatDoesNotWork(t *testing.T) {
 		args   []string
 		prefix string
 	}{
-		{[]string{"-Z"}, "-Z, --enable-ssl"},
 		{[]string{"-L"}, "-L, --enable-largepages"},
 		{[]string{"-k"}, "-k, --lock-memory"},
 		{[]string{"-o", "ext_path=/d:1G"}, "   - ext_path:"},
-		{[]string{"-o", "ssl_chain_cert=/c"}, "   - ssl_chain_cert:"},
 	} {
 		if mustParse(t, tc.args...).Unsupported() == nil {
 			t.Errorf("%q is supported now: update this test", tc.args)
@@ -174,8 +172,10 @@ func TestUsageMarksWhatDoesNotWork(t *testing.T) {
 	if !strings.Contains(u, "enables restartable cache (stop with SIGUSR1)\n") {
 		t.Error("-e is marked unsupported")
 	}
-	if l := line("-d, --daemon"); strings.Contains(l, "not supported") {
-		t.Errorf("-d marked unsupported: %q", l)
+	for _, prefix := range []string{"-d, --daemon", "-Z, --enable-ssl", "   - ssl_chain_cert:"} {
+		if l := line(prefix); strings.Contains(l, "not supported") {
+			t.Errorf("%q marked unsupported: %q", prefix, l)
+		}
 	}
 	if !strings.Contains(u, "mnemo does\n                          not serve UDP") {
 		t.Errorf("-U does not say that UDP is not served:\n%s", u)

@@ -156,9 +156,7 @@ func (c *Config) Validate() error {
 	if c.AuthFile != "" && c.Protocol != "ascii" {
 		bad("-Y", "you cannot allow the BINARY protocol while using ascii authentication tokens")
 	}
-	if c.TLS && c.Port == 0 {
-		bad("-Z", "you cannot enable TLS without a TCP port")
-	}
+	c.validateTLS(bad)
 	if len(c.Ext.Path) > 0 && c.UDPPort != 0 {
 		bad("-o ext_path", "cannot use UDP with extstore enabled (-U 0 to disable)")
 	}
@@ -272,19 +270,6 @@ func (c *Config) Unsupported() error {
 			errs = append(errs, &UnsupportedError{Flag: flag, Feature: feature})
 		}
 	}
-	d := Default()
-	t, dt := c.TLSOptions, d.TLSOptions
-	add(c.TLS, "-Z", "TLS")
-	add(t.ChainCert != dt.ChainCert, "-o ssl_chain_cert", "TLS")
-	add(t.Key != dt.Key, "-o ssl_key", "TLS")
-	add(t.KeyFormat != dt.KeyFormat, "-o ssl_keyformat", "TLS")
-	add(t.VerifyMode != dt.VerifyMode, "-o ssl_verify_mode", "TLS")
-	add(t.Ciphers != dt.Ciphers, "-o ssl_ciphers", "TLS")
-	add(t.CACert != dt.CACert, "-o ssl_ca_cert", "TLS")
-	add(t.WbufSize != dt.WbufSize, "-o ssl_wbuf_size", "TLS")
-	add(t.SessionCache != dt.SessionCache, "-o ssl_session_cache", "TLS")
-	add(t.KernelTLS != dt.KernelTLS, "-o ssl_kernel_tls", "TLS")
-	add(t.MinVersion != dt.MinVersion, "-o ssl_min_version", "TLS")
 	add(len(c.Ext.Path) > 0, "-o ext_path", "extstore")
 	add(c.LargePages, "-L", "large memory pages")
 	add(c.LockMemory, "-k", "lock memory")

@@ -156,14 +156,6 @@ func TestUnsupported(t *testing.T) {
 		args []string
 		want []string // one line per flag, in this order; nil when supported
 	}{
-		{[]string{"-Z"}, []string{"mnemo: -Z (TLS) is not supported yet"}},
-		{[]string{"-o", "ssl_chain_cert=/c,ssl_key=/k"}, []string{
-			"mnemo: -o ssl_chain_cert (TLS) is not supported yet", "mnemo: -o ssl_key (TLS) is not supported yet"}},
-		{[]string{"-o", "ssl_keyformat=2,ssl_verify_mode=1,ssl_ciphers=x,ssl_ca_cert=y,ssl_wbuf_size=1,ssl_session_cache,ssl_kernel_tls,ssl_min_version=3"}, []string{
-			"mnemo: -o ssl_keyformat (TLS) is not supported yet", "mnemo: -o ssl_verify_mode (TLS) is not supported yet",
-			"mnemo: -o ssl_ciphers (TLS) is not supported yet", "mnemo: -o ssl_ca_cert (TLS) is not supported yet",
-			"mnemo: -o ssl_wbuf_size (TLS) is not supported yet", "mnemo: -o ssl_session_cache (TLS) is not supported yet",
-			"mnemo: -o ssl_kernel_tls (TLS) is not supported yet", "mnemo: -o ssl_min_version (TLS) is not supported yet"}},
 		{[]string{"-o", "ext_path=/d:1G"}, []string{"mnemo: -o ext_path (extstore) is not supported yet"}},
 		{[]string{"-L"}, []string{"mnemo: -L (large memory pages) is not supported yet"}},
 		{[]string{"-k"}, []string{"mnemo: -k (lock memory) is not supported yet"}},
@@ -172,6 +164,7 @@ func TestUnsupported(t *testing.T) {
 		// Accepted with no effect, or supported: not errors.
 		{[]string{"-U", "0"}, nil},
 		{[]string{"-e", "/dev/shm/m"}, nil},
+		{[]string{"-Z", "-o", "ssl_chain_cert=/c,ssl_key=/k,ssl_keyformat=2,ssl_verify_mode=1,ssl_ciphers=x,ssl_ca_cert=y,ssl_wbuf_size=1,ssl_session_cache,ssl_kernel_tls,ssl_min_version=3"}, nil},
 		{[]string{"-U", "11211"}, nil}, // accepted; UDP is not served
 		{[]string{"-d", "-P", "/p"}, nil},
 		{[]string{"-S", "--sasl-pwdb", "/pw"}, nil},

@@ -70,8 +70,7 @@ func (s *session) misc(c *server.Conn, r *text.Request) error {
 		s.extstore(c, r)
 		return nil
 	case "refresh_certs":
-		// memcached's answer when it serves no TLS.
-		c.Out = append(c.Out, tlsNotEnabled...) // noreply too
+		s.refreshCerts(c, r)
 		return nil
 	}
 	c.Out = append(c.Out, text.ErrorReply...)
@@ -279,6 +278,3 @@ func parseDouble(b []byte) (float64, bool) {
 	}
 	return f, true
 }
-
-// tlsNotEnabled is memcached's reply to refresh_certs without -Z.
-var tlsNotEnabled = []byte("Error TLS not enabled\r\n")

@@ -87,6 +87,9 @@ type Config struct {
 	// Instruments are the optional request-path measurements (latency
 	// histograms, hot keys); the zero value measures nothing.
 	Instruments Instruments
+	// TLS, when not nil, is the server's TLS (memcached -Z), for
+	// refresh_certs and the TLS lines of stats.
+	TLS TLS
 }
 
 // Handler is the memcached application. It implements server.Handler.

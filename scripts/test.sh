@@ -15,6 +15,7 @@
 #                        behind it)
 #   systemd              systemd-analyze, which checks
 #                        contrib/systemd/mnemo.service
+#   openssl              s_client, a TLS client (the TLS tests)
 # When one is missing this script installs it with apt-get if it runs as
 # root, and otherwise stops, naming the packages to install.
 set -euo pipefail
@@ -26,6 +27,7 @@ command -v memccapable >/dev/null 2>&1 || need+=(libmemcached-tools)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Debian's python3 is the one that sees Debian's pymemcache; a python3 of
 # pyenv or a virtualenv earlier on PATH does not.
 PYTHON=/usr/bin/python3

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -71,8 +72,10 @@ type Conn struct {
 	Out []byte
 
 	srv     *Server
-	nc      net.Conn
-	rc      syscall.RawConn // nil when nc does not expose its descriptor
+	nc      net.Conn        // the connection; a *tls.Conn on a TLS listener
+	rc      syscall.RawConn // nil when nc does not expose its descriptor (TLS included)
+	tlsc    *tls.Conn       // nc on a TLS listener, else nil
+	raw     *countingConn   // the socket under tlsc
 	id      uint64
 	ln      *listener
 	session Session
@@ -101,7 +104,7 @@ type Conn struct {
 
 	// Small fields last, packed: a parked connection's Conn is most of
 	// what it costs the server.
-	fd     int32       // the descriptor, -1 when nc does not expose it
+	fd     int32       // the socket's descriptor (also under TLS), -1 when nc does not expose it
 	pmu    sync.Mutex  // guards parked; see park.go
 	poked  atomic.Bool // the sweeper moved the read deadline to park c
 	parked bool        // registered in the poller, without a goroutine
@@ -114,10 +117,18 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le, fd: -1}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.readFn = c.rawRead
 			rc.Control(func(fd uintptr) { c.fd = int32(fd) })
+			if le.tls == nil {
+				// Reads go to the descriptor itself; a TLS
+				// connection reads through crypto/tls and keeps
+				// the descriptor only to park.
+				c.rc = rc
+				c.readFn = c.rawRead
+			}
 		}
+	}
+	if le.tls != nil {
+		c.wrapTLS(nc, le.tls)
 	}
 	c.lastReq.Store(time.Now().UnixNano())
 	return c
@@ -165,6 +176,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 		RemoteAddr:       c.nc.RemoteAddr(),
 		LocalAddr:        c.nc.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
+		TLS:              c.tlsc != nil,
 		State:            State(c.state.Load()),
 		SinceLastRequest: time.Duration(now.UnixNano() - c.lastReq.Load()),
 	}
@@ -172,7 +184,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 
 // run is the connection's first goroutine.
 func (c *Conn) run() {
-	if c.newSession() && c.serveLoop() {
+	if (c.tlsc == nil || c.handshake()) && c.newSession() && c.serveLoop() {
 		return
 	}
 	c.finish()
@@ -237,8 +249,15 @@ func (c *Conn) serveLoop() (parked bool) {
 				c.poked.Store(true) // re-arm the deadline
 				continue
 			}
-			if errors.Is(err, ErrReadBufLimit) {
+			switch {
+			case errors.Is(err, ErrReadBufLimit):
 				c.refuse(err)
+			case c.tlsc != nil && !errors.Is(err, ErrRequestTooLarge) && !errors.Is(err, io.EOF) &&
+				!errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded):
+				// A TLS record error: a bad MAC, a record cut
+				// short by the close, an alert from the client.
+				c.srv.logger.Info("server: closing TLS connection", "conn", c.id, "remote", c.nc.RemoteAddr(), "err", err)
+				return false
 			}
 			c.logClose(err)
 			return false
@@ -365,7 +384,13 @@ func (c *Conn) write() error {
 		// A client that stops reading its replies is idle too.
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	n, err := c.nc.Write(c.Out)
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.writeTLS(c.Out)
+	} else {
+		n, err = c.nc.Write(c.Out)
+	}
 	c.writes.Add(1)
 	if n > 0 {
 		c.bytesWritten.Add(uint64(n))

@@ -1,5 +1,5 @@
 // Package server owns mnemo's network layer: a protocol-agnostic framework
-// for stream servers (TCP and unix sockets). An application plugs its
+// for stream servers (TCP, TLS over TCP, and unix sockets). An application plugs its
 // protocol in as a Handler; mnemo's memcached application (package
 // memcache) is one, and the package's example serves another. It owns
 // listeners, the accept loop, the life of each connection, its read and
@@ -8,6 +8,11 @@
 // of protocols or storage, speaks no protocol's words (the application
 // supplies them: the bytes sent to a rejected connection, the names it
 // gives connection states) and imports the standard library only.
+//
+// ServeTLS serves a listener with TLS (crypto/tls): each connection's
+// handshake runs in its own goroutine under Config.TLSHandshakeTimeout,
+// failures are logged and counted (Stats.TLSHandshakeErrors), and the
+// Session sees decrypted bytes. See tls.go for how TLS connections park.
 //
 // # Connections
 //
@@ -59,7 +64,8 @@
 // readability without holding a buffer and takes one from the pool only
 // when bytes arrive; it gives it back as soon as every buffered byte has
 // been consumed. (Connections that do not expose their file descriptor,
-// such as wrapped or TLS connections, keep their buffer while they live.)
+// such as wrapped connections, keep their buffer while they live; TLS
+// connections, which read through crypto/tls, keep it until they park.)
 // When a Session needs more bytes than the buffer holds (a large value),
 // the buffer is grown once to fit, up to Config.MaxRequestSize; a request
 // larger than that closes the connection. (That cap is a safety net: a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -215,21 +216,42 @@ const (
 	// parking is TCP with connections parked after a millisecond idle,
 	// so that nearly every wait for a request goes through the poller.
 	parking transport = "tcp-parking"
+	// tlsTCP is TLS over TCP (ServeTLS), tlsParking the same with
+	// parking after a millisecond.
+	tlsTCP     transport = "tls"
+	tlsParking transport = "tls-parking"
 )
 
-var transports = []transport{tcp, pipe, parking}
+var transports = []transport{tcp, pipe, parking, tlsTCP, tlsParking}
 
 func start(t *testing.T, tr transport, cfg Config) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, h: newLineHandler(), errc: make(chan error, 1)}
-	if tr == parking {
+	if tr == parking || tr == tlsParking {
 		if cfg.ParkIdleAfter == 0 {
 			cfg.ParkIdleAfter = time.Millisecond
 		}
-		tr = tcp
+		if tr == parking {
+			tr = tcp
+		} else {
+			tr = tlsTCP
+		}
 	}
 	ts.s = New(ts.h, cfg)
 	switch tr {
+	case tlsTCP:
+		l, err := Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.l = l
+		pki := testPKI(t)
+		ts.dial = func() (net.Conn, error) {
+			return tls.Dial("tcp", l.Addr().String(), pki.clientConfig())
+		}
+		go func() { ts.errc <- ts.s.ServeTLS(ts.l, pki.serverConfig()) }()
+		t.Cleanup(ts.stop)
+		return ts
 	case tcp:
 		l, err := Listen("tcp", "127.0.0.1:0")
 		if err != nil {

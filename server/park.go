@@ -61,6 +61,11 @@ func (c *Conn) park() bool {
 	}
 	c.nc.SetReadDeadline(time.Time{})
 	c.poked.Store(false)
+	if c.rc == nil {
+		// A TLS connection holds a read buffer between reads; with
+		// nothing buffered (park's precondition) it goes back now.
+		c.dropBuf()
+	}
 	if !p.arm(c) {
 		return false
 	}

@@ -28,11 +28,17 @@ func (s *Server) parkedCount() int {
 // when a request arrives (or the client closes), and are closed by
 // Shutdown while parked.
 func TestParking(t *testing.T) {
+	for _, tr := range []transport{tcp, tlsTCP} {
+		t.Run(string(tr), func(t *testing.T) { testParking(t, tr) })
+	}
+}
+
+func testParking(t *testing.T, tr transport) {
 	if newPoller() == nil {
 		t.Skip("no poller on this platform")
 	}
 	base := runtime.NumGoroutine()
-	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond})
+	ts := start(t, tr, Config{ParkIdleAfter: time.Millisecond})
 	const n = 50
 	cs := make([]*client, n)
 	for i := range cs {
@@ -79,10 +85,16 @@ func TestParking(t *testing.T) {
 
 // TestParkingIdleTimeout: a parked connection still times out.
 func TestParkingIdleTimeout(t *testing.T) {
+	for _, tr := range []transport{tcp, tlsTCP} {
+		t.Run(string(tr), func(t *testing.T) { testParkingIdleTimeout(t, tr) })
+	}
+}
+
+func testParkingIdleTimeout(t *testing.T, tr transport) {
 	if newPoller() == nil {
 		t.Skip("no poller on this platform")
 	}
-	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	ts := start(t, tr, Config{ParkIdleAfter: time.Millisecond, IdleTimeout: 300 * time.Millisecond})
 	c := ts.connect()
 	c.send("hi\n")
 	c.expect("HI\n")
@@ -95,10 +107,16 @@ func TestParkingIdleTimeout(t *testing.T) {
 
 // TestParkingClose: Close releases parked connections too.
 func TestParkingClose(t *testing.T) {
+	for _, tr := range []transport{tcp, tlsTCP} {
+		t.Run(string(tr), func(t *testing.T) { testParkingClose(t, tr) })
+	}
+}
+
+func testParkingClose(t *testing.T, tr transport) {
 	if newPoller() == nil {
 		t.Skip("no poller on this platform")
 	}
-	ts := start(t, tcp, Config{ParkIdleAfter: time.Millisecond})
+	ts := start(t, tr, Config{ParkIdleAfter: time.Millisecond})
 	c := ts.connect()
 	c.send("hi\n")
 	c.expect("HI\n")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -144,8 +145,12 @@ type Config struct {
 	// new one when bytes arrive (Linux, TCP and unix sockets). 0 means
 	// DefaultParkIdleAfter; negative, never.
 	ParkIdleAfter time.Duration
-	// Logger receives accept errors, recovered panics and (at debug level)
-	// why connections closed; nil discards.
+	// TLSHandshakeTimeout bounds the TLS handshake of a connection
+	// accepted by ServeTLS; 0 means DefaultTLSHandshakeTimeout.
+	TLSHandshakeTimeout time.Duration
+	// Logger receives accept errors, recovered panics, failed TLS
+	// handshakes and (at debug level) why connections closed; nil
+	// discards.
 	Logger *slog.Logger
 }
 
@@ -162,6 +167,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server: MaxRequestSize %d is negative", c.MaxRequestSize)
 	case c.ReadBufMemLimit < 0:
 		return fmt.Errorf("server: ReadBufMemLimit %d is negative", c.ReadBufMemLimit)
+	case c.TLSHandshakeTimeout < 0:
+		return fmt.Errorf("server: TLSHandshakeTimeout %v is negative", c.TLSHandshakeTimeout)
 	case c.MaxRequestSize > 0 && c.ReadBufferSize > c.MaxRequestSize:
 		return fmt.Errorf("server: ReadBufferSize %d exceeds MaxRequestSize %d", c.ReadBufferSize, c.MaxRequestSize)
 	}
@@ -199,6 +206,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ParkIdleAfter == 0 {
 		c.ParkIdleAfter = DefaultParkIdleAfter
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -248,6 +258,11 @@ type Stats struct {
 	// idle_kicks).
 	IdleTimeout time.Duration
 	IdleKicks   uint64
+	// TLSHandshakes counts the TLS handshakes completed (ServeTLS),
+	// TLSHandshakeErrors those that failed (clients that closed before
+	// sending a byte are not counted).
+	TLSHandshakes      uint64
+	TLSHandshakeErrors uint64
 }
 
 // ConnInfo describes one connection or listener, as EachConn reports it.
@@ -257,6 +272,7 @@ type ConnInfo struct {
 	RemoteAddr net.Addr // nil for a listener; may be nil or unnamed for a unix socket
 	LocalAddr  net.Addr
 	ListenAddr net.Addr // the address of the listener that accepted it
+	TLS        bool     // the listener or connection speaks TLS (ServeTLS)
 	State      State    // StateListening for a listener
 	// SinceLastRequest is the time since the connection last consumed
 	// a request (or since it opened); for a listener, since it started.
@@ -292,6 +308,9 @@ type Server struct {
 	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
 	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
 
+	tlsHandshakes      atomic.Uint64
+	tlsHandshakeErrors atomic.Uint64
+
 	poller  *poller        // parked connections; nil when parking is off
 	bgOnce  sync.Once      // starts the poller and the sweeper
 	bg      sync.WaitGroup // the poller and the sweeper
@@ -321,6 +340,7 @@ type listener struct {
 	l     net.Listener
 	id    uint64
 	start time.Time
+	tls   *tls.Config // nil: plain connections
 }
 
 // New returns a Server that creates sessions with h. Config fields out of
@@ -355,8 +375,11 @@ func (s *Server) Config() Config { return s.cfg }
 // l fails or the server is shut down. Several listeners may be served
 // concurrently. Serve closes l when it returns. It returns nil after
 // Shutdown or Close, and the accept error otherwise.
-func (s *Server) Serve(l net.Listener) error {
-	le := &listener{l: l, id: s.nextID.Add(1), start: time.Now()}
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil) }
+
+// serve is Serve, with TLS on the connections when tc is not nil.
+func (s *Server) serve(l net.Listener, tc *tls.Config) error {
+	le := &listener{l: l, id: s.nextID.Add(1), start: time.Now(), tls: tc}
 	s.mu.Lock()
 	if s.stopping.Load() {
 		s.mu.Unlock()
@@ -578,13 +601,16 @@ func (s *Server) Stats() Stats {
 		FDRejectedConns:  s.fdRejected.Load(),
 		IdleTimeout:      s.cfg.IdleTimeout,
 		IdleKicks:        s.idleKicks.Load(),
-		ParkedConns:      uint64(max(s.parked.Load(), 0)),
-		Listeners:        len(s.listeners),
-		PeakConns:        s.peak,
-		BytesRead:        s.retired.bytesRead,
-		BytesWritten:     s.retired.bytesWritten,
-		Reads:            s.retired.reads,
-		Writes:           s.retired.writes,
+
+		TLSHandshakes:      s.tlsHandshakes.Load(),
+		TLSHandshakeErrors: s.tlsHandshakeErrors.Load(),
+		ParkedConns:        uint64(max(s.parked.Load(), 0)),
+		Listeners:          len(s.listeners),
+		PeakConns:          s.peak,
+		BytesRead:          s.retired.bytesRead,
+		BytesWritten:       s.retired.bytesWritten,
+		Reads:              s.retired.reads,
+		Writes:             s.retired.writes,
 	}
 	if n := s.curr.Load(); n > 0 {
 		st.CurrConns = uint64(n)
@@ -626,6 +652,7 @@ func (s *Server) EachConn(fn func(ConnInfo)) {
 			Listening:        true,
 			LocalAddr:        a,
 			ListenAddr:       a,
+			TLS:              le.tls != nil,
 			State:            StateListening,
 			SinceLastRequest: now.Sub(le.start),
 		})

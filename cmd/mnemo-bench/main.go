@@ -26,6 +26,9 @@
 //   - -idle N opens N connections, sends one request on each and leaves
 //     them idle, and with -server-pid reports the server's memory per idle
 //     connection.
+//   - -tls speaks TLS on every connection (-tls-ca, -tls-version,
+//     -tls-resume); -handshakes measures new connections per second
+//     instead of a load (see tls.go).
 //
 // With -server-pid (a server on this machine) it also reports the
 // server's RSS and CPU time.
@@ -33,6 +36,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -77,6 +81,12 @@ type options struct {
 	timeout     time.Duration
 	label       string
 	cpuProfile  string
+	tls         bool
+	tlsCA       string
+	tlsVersion  string
+	tlsResume   bool
+	tlsCurve    string
+	handshakes  bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -111,6 +121,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "dial timeout")
 	fs.StringVar(&o.label, "label", "", "label copied into the result")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this file")
+	fs.BoolVar(&o.tls, "tls", false, "speak TLS on every connection")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA to verify the server with (default: no verification)")
+	fs.StringVar(&o.tlsVersion, "tls-version", "", "TLS version, 1.2 or 1.3 (default: negotiated)")
+	fs.BoolVar(&o.tlsResume, "tls-resume", false, "resume TLS sessions on new connections (-handshakes)")
+	fs.StringVar(&o.tlsCurve, "tls-curve", "", "offer only this key exchange: x25519, p256 or x25519mlkem768 (default: Go's)")
+	fs.BoolVar(&o.handshakes, "handshakes", false, "instead of a load: open, use once and close connections for -duration (-conns at a time)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -130,6 +146,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("negative -duration, -warmup, -requests or -rate")
 	case o.dist != "uniform" && o.dist != "zipf":
 		return nil, fmt.Errorf("-dist %q: want uniform or zipf", o.dist)
+	case (o.tlsCA != "" || o.tlsVersion != "" || o.tlsResume || o.tlsCurve != "") && !o.tls:
+		return nil, errors.New("-tls-ca, -tls-version, -tls-resume and -tls-curve need -tls")
 	}
 	return o, nil
 }
@@ -176,6 +194,8 @@ type Result struct {
 	ClientCPU  float64     `json:"client_cpu_seconds"`
 	Server_    *ServerInfo `json:"server_process,omitempty"`
 	Idle       *Idle       `json:"idle,omitempty"`
+	TLS        string      `json:"tls,omitempty"` // the version and key exchange negotiated, with -tls
+	Handshakes *Handshakes `json:"handshakes,omitempty"`
 }
 
 // Fill reports the -fill phase.
@@ -278,7 +298,11 @@ func newWorkload(opt *options) (*workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &workload{opt: opt, proto: proto, ks: ks, setPerc: setp, vers: newVersions(opt.keys, uint64(time.Now().UnixMicro()))}
+	tc, err := tlsConfig(opt)
+	if err != nil {
+		return nil, err
+	}
+	w := &workload{opt: opt, proto: proto, ks: ks, setPerc: setp, vers: newVersions(opt.keys, uint64(time.Now().UnixMicro())), tls: tc}
 	if opt.check {
 		if w.vc, err = newValueCodec(ks, opt.valueSize); err != nil {
 			return nil, err
@@ -310,6 +334,30 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 	}
 	if opt.idle > 0 {
 		return res, runIdle(ctx, w, res)
+	}
+	if opt.handshakes {
+		var scpu0 float64
+		if opt.serverPID > 0 {
+			scpu0, _ = procCPU(opt.serverPID)
+		}
+		if err := runHandshakes(ctx, w, res); err != nil {
+			return nil, err
+		}
+		if opt.serverPID > 0 {
+			scpu1, _ := procCPU(opt.serverPID)
+			si := &ServerInfo{PID: opt.serverPID, CPUSeconds: scpu1 - scpu0}
+			si.RSSAfter, _ = procRSS(opt.serverPID)
+			if hs := res.Handshakes; hs.Conns > 0 {
+				// The CPU of the warm-up's connections too: an upper
+				// bound per connection.
+				si.CPUMicrosPerOp = si.CPUSeconds * 1e6 / float64(hs.Conns)
+			}
+			res.Server_ = si
+		}
+		if p := w.firstErr.Load(); p != nil {
+			res.FirstError = (*p).Error()
+		}
+		return res, nil
 	}
 	clients := make([]*client, 0, opt.conns)
 	defer func() {
@@ -399,12 +447,18 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 	if si != nil {
 		si.RSSAfter, _ = procRSS(opt.serverPID)
 	}
+	if len(clients) > 0 {
+		if tc, ok := clients[0].nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			cs := tc.ConnectionState()
+			res.TLS = tls.VersionName(cs.Version) + " " + cs.CurveID.String()
+		}
+	}
 	if opt.protocol != "binary" {
 		if si == nil {
 			si = &ServerInfo{}
 			res.Server_ = si
 		}
-		si.Stats = serverStats(opt, "curr_items", "total_items", "evictions", "bytes", "limit_maxbytes", "threads", "version")
+		si.Stats = serverStats(w, "curr_items", "total_items", "evictions", "bytes", "limit_maxbytes", "threads", "version")
 	}
 	if p := w.firstErr.Load(); p != nil {
 		res.FirstError = (*p).Error()
@@ -430,6 +484,17 @@ func percentiles(h interface {
 }
 
 func printText(w io.Writer, r *Result) {
+	if h := r.Handshakes; h != nil {
+		fmt.Fprintf(w, "handshakes (%s): %d connections in %.2fs: %.0f per second (%d resumed, %d errors); latency (µs): p50 %d  p99 %d  max %d\n",
+			h.KeyExchange, h.Conns, h.Seconds, h.PerSecond, h.Resumed, h.Errors, h.Latency.P50, h.Latency.P99, h.Latency.Max)
+		if s := r.Server_; s != nil && s.PID > 0 {
+			fmt.Fprintf(w, "server pid %d: CPU %.2fs (%.1f µs per connection)\n", s.PID, s.CPUSeconds, s.CPUMicrosPerOp)
+		}
+		if r.FirstError != "" {
+			fmt.Fprintf(w, "first error: %s\n", r.FirstError)
+		}
+		return
+	}
 	if r.Idle != nil {
 		fmt.Fprintf(w, "idle: %d connections; server RSS %d -> %d bytes: %.0f bytes per connection\n",
 			r.Idle.Conns, r.Idle.RSSBefore, r.Idle.RSSAfter, r.Idle.BytesPerConn)
@@ -439,7 +504,11 @@ func printText(w io.Writer, r *Result) {
 	if r.Dist == "zipf" {
 		fmt.Fprintf(w, " %.2f", r.Zipf)
 	}
-	fmt.Fprintf(w, ")  value %d B\n", r.ValueSize)
+	fmt.Fprintf(w, ")  value %d B", r.ValueSize)
+	if r.TLS != "" {
+		fmt.Fprintf(w, "  %s", r.TLS)
+	}
+	fmt.Fprintln(w)
 	if r.Fill != nil {
 		fmt.Fprintf(w, "fill: %d items in %.2fs (%.0f ops/s), %d errors\n", r.Fill.Items, r.Fill.Seconds, r.Fill.OpsPerSec, r.Fill.Errors)
 	}

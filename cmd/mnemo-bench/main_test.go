@@ -16,6 +16,7 @@ import (
 
 	"github.com/mnemo-cache/mnemo/config"
 	"github.com/mnemo-cache/mnemo/internal/daemon"
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 func mustCodec(t *testing.T) *valueCodec {
@@ -472,5 +473,55 @@ func TestAgainstMnemo(t *testing.T) {
 	}
 	if res.Server_ == nil || res.Server_.Stats["curr_items"] != "1000" {
 		t.Errorf("stats after filling 1000 keys: %+v", res.Server_)
+	}
+}
+
+// TestAgainstMnemoTLS runs a checked load, idle connections and the
+// handshake mode over TLS against a mnemo started in-process with -Z.
+func TestAgainstMnemoTLS(t *testing.T) {
+	pki := testserver.NewPKI(t)
+	cfg, err := config.Parse(append([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "64"}, pki.ServerFlags("ssl_session_cache")...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	opt := testOptions(d.Addrs()[0].String())
+	opt.keys = 1000
+	opt.valueSize = 20000 // more than one TLS record
+	opt.tls, opt.tlsCA, opt.tlsVersion = true, pki.CACert, "1.3"
+	res, err := execute(t.Context(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BadValues != 0 || res.ErrorReplies != 0 || res.ProtocolErrors != 0 || res.Hits != res.Gets || !strings.HasPrefix(res.TLS, "TLS 1.3 ") {
+		t.Errorf("over TLS: %+v %q (%s %s)", res.counts, res.TLS, res.FirstError, res.BadSample)
+	}
+	if res.Server_ == nil || res.Server_.Stats["curr_items"] != "1000" {
+		t.Errorf("stats over TLS: %+v", res.Server_)
+	}
+
+	opt = testOptions(d.Addrs()[0].String())
+	opt.tls, opt.tlsCA, opt.idle = true, pki.CACert, 20
+	opt.idleSettle = 0
+	if _, err := execute(t.Context(), opt); err != nil {
+		t.Fatalf("idle over TLS: %v", err)
+	}
+
+	for _, resume := range []bool{false, true} {
+		opt = testOptions(d.Addrs()[0].String())
+		opt.tls, opt.tlsCA, opt.tlsResume, opt.handshakes, opt.tlsCurve = true, pki.CACert, resume, true, "x25519"
+		opt.conns, opt.duration, opt.requests = 2, 0, 20
+		res, err = execute(t.Context(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := res.Handshakes
+		if h == nil || h.Conns != 20 || h.Errors != 0 || (h.Resumed > 0) != resume || h.KeyExchange != "X25519" {
+			t.Errorf("handshakes (resume %v): %+v %s", resume, h, res.FirstError)
+		}
 	}
 }

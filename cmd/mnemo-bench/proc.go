@@ -79,8 +79,9 @@ func selfCPU() float64 {
 
 // serverStats asks the server for "stats" and returns the named ones it
 // has (nil on any failure: the stats are informative only).
-func serverStats(opt *options, names ...string) map[string]string {
-	nc, err := net.DialTimeout("tcp", opt.server, opt.timeout)
+func serverStats(w *workload, names ...string) map[string]string {
+	opt := w.opt
+	nc, err := dialServer(w)
 	if err != nil {
 		return nil
 	}
@@ -143,7 +144,7 @@ func runIdle(ctx context.Context, w *workload, res *Result) error {
 				if ctx.Err() != nil {
 					return
 				}
-				nc, err := net.DialTimeout("tcp", opt.server, opt.timeout)
+				nc, err := dialServer(w)
 				if err == nil {
 					err = w.proto.probe(nc, bufio.NewReaderSize(nc, 512), opt.timeout)
 					if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -53,7 +54,8 @@ type workload struct {
 	vc       *valueCodec // nil when values are not checked
 	vers     *versions
 	chooser  keyChooser
-	setPerc  float64 // probability that an op is a set
+	setPerc  float64     // probability that an op is a set
+	tls      *tls.Config // nil: plain TCP
 	firstErr atomic.Pointer[error]
 	// badSample keeps the first bad value seen, for the report.
 	badOnce   sync.Once
@@ -95,12 +97,9 @@ type client struct {
 }
 
 func dial(w *workload, id int) (*client, error) {
-	nc, err := net.DialTimeout("tcp", w.opt.server, w.opt.timeout)
+	nc, err := dialServer(w)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
 	}
 	c := &client{w: w, id: id, nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
 	if err := w.proto.probe(nc, c.r, w.opt.timeout); err != nil {

@@ -46,6 +46,8 @@ type Daemon struct {
 	srv     *server.Server
 	handler *memcache.Handler
 	lns     []net.Listener
+	tlsLns  map[net.Listener]bool // the listeners that serve TLS (-Z, not notls:)
+	tls     *tlsCerts             // nil without -Z
 	pprof   *http.Server
 
 	metricsLn  net.Listener // --metrics-listen
@@ -112,6 +114,19 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 	}
 	if cfg.UDPPort != 0 {
 		d.log.Warn("UDP is not served: -U " + strconv.Itoa(cfg.UDPPort) + " is accepted and ignored (memcached 1.6 has UDP off by default)")
+	}
+	if cfg.TLS {
+		// Read before dropping root, as memcached does; refresh_certs
+		// reads them again as the -u user.
+		t, err := newTLSCerts(cfg.TLSOptions)
+		if err != nil {
+			d.clock.stop()
+			return nil, &exitError{exUsage, err.Error()}
+		}
+		d.tls = t
+		for _, w := range cfg.TLSWarnings() {
+			d.log.Warn(w)
+		}
 	}
 	listenerProtos, err := d.listenTCP()
 	if err != nil {
@@ -194,7 +209,7 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 			return nil, err
 		}
 	}
-	d.handler = memcache.NewHandler(memcache.Config{
+	hcfg := memcache.Config{
 		Cache:           c,
 		ItemSizeMax:     cfg.ItemSizeMax,
 		EnableShutdown:  cfg.EnableShutdown,
@@ -217,7 +232,11 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 		SASLPasswordFile:  cfg.SASLPwdb,
 		AuthCredentials:   authCreds,
 		Instruments:       ins,
-	})
+	}
+	if d.tls != nil {
+		hcfg.TLS = d.tls
+	}
+	d.handler = memcache.NewHandler(hcfg)
 	d.handler.Verbosity.Store(int32(cfg.Verbose))
 	d.srv = server.New(d.handler, server.Config{
 		MaxConns:        cfg.MaxConns,
@@ -229,7 +248,11 @@ func startServer(cfg *config.Config, logOut io.Writer, asProcess bool) (*Daemon,
 	})
 	d.handler.AttachServer(d.srv)
 	for _, l := range d.lns {
-		go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
+		if d.tlsLns[l] {
+			go func(l net.Listener) { d.serveErr <- d.srv.ServeTLS(l, d.tls.config) }(l)
+		} else {
+			go func(l net.Listener) { d.serveErr <- d.srv.Serve(l) }(l)
+		}
 	}
 	if d.metricsLn != nil {
 		d.serveMetrics(ins)
@@ -281,6 +304,12 @@ func (d *Daemon) listenTCP() (map[string]string, error) {
 			return nil, fmt.Errorf("mnemo: failed to listen on TCP %s: %w", l.Addr, err)
 		}
 		d.lns = append(d.lns, ln)
+		if d.cfg.TLS && !l.NoTLS {
+			if d.tlsLns == nil {
+				d.tlsLns = map[net.Listener]bool{}
+			}
+			d.tlsLns[ln] = true
+		}
 		switch l.Protocol {
 		case "ascii", "binary":
 			protos[ln.Addr().String()] = l.Protocol

@@ -114,7 +114,8 @@ func TestVersionFlag(t *testing.T) {
 
 func TestUnsupportedFlags(t *testing.T) {
 	tests := [][]string{
-		{"-Z"},
+		{"-L"},
+		{"-o", "ext_path=/tmp/ext:1G"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

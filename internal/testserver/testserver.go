@@ -38,6 +38,14 @@ const EngineEnv = "MNEMO_TEST_ENGINE"
 // stops it, and prints the log if it failed.
 func Mnemo(t testing.TB, flags ...string) (string, *LockedBuffer) {
 	t.Helper()
+	addrs, logs := MnemoAddrs(t, flags...)
+	return addrs[0], logs
+}
+
+// MnemoAddrs is Mnemo, returning the address of every listener in the
+// order of the -l flags (the first is Mnemo's "-l 127.0.0.1:0").
+func MnemoAddrs(t testing.TB, flags ...string) ([]string, *LockedBuffer) {
+	t.Helper()
 	args := []string{"-U", "0", "-l", "127.0.0.1:0", "-m", "64"}
 	switch e := os.Getenv(EngineEnv); e {
 	case "", "memory":
@@ -64,7 +72,11 @@ func Mnemo(t testing.TB, flags ...string) (string, *LockedBuffer) {
 			t.Logf("mnemo log:\n%s", logs.String())
 		}
 	})
-	return d.Addrs()[0].String(), logs
+	var addrs []string
+	for _, a := range d.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	return addrs, logs
 }
 
 // LookPath finds a tool or fails the test, naming the Debian package that
