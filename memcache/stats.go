@@ -482,7 +482,8 @@ func reservedFDs(conns uint64) uint64 {
 }
 
 // connStats writes "stats conns": one group of lines per connection,
-// written out as they pass flushThreshold.
+// written out as they pass flushThreshold; TLS listeners and connections
+// have a line "<id>:tls yes" more than memcached writes.
 func (s *session) connStats(c *server.Conn, add func(name, value string)) error {
 	var werr error
 	c.Server().EachConn(func(ci server.ConnInfo) {
@@ -495,6 +496,11 @@ func (s *session) connStats(c *server.Conn, add func(name, value string)) error 
 		} else {
 			add(id+":addr", addrString(ci.RemoteAddr))
 			add(id+":listen_addr", addrString(ci.ListenAddr))
+		}
+		if ci.TLS {
+			// mnemo's line: memcached's stats conns does not tell TLS
+			// connections and listeners from plaintext ones.
+			add(id+":tls", "yes")
 		}
 		add(id+":state", connStateName(ci.State))
 		add(id+":secs_since_last_cmd", strconv.FormatInt(int64(ci.SinceLastRequest/time.Second), 10))

@@ -509,17 +509,37 @@ func TestTLSBadClients(t *testing.T) {
 	good.line()
 	good.line()
 
-	// stats conns lists TLS connections with memcached's fields (it
-	// marks neither them nor their listeners).
-	names, _ := good.stats("conns")
-	fields := map[string]bool{}
+	// stats conns: memcached's fields, and a "tls yes" line for the TLS
+	// listener and the TLS connection only (memcached marks neither).
+	names, values := good.stats("conns")
+	tlsIDs := map[string]bool{}
+	listen := map[string]string{} // id -> listen_addr, or addr for a listener
 	for _, n := range names {
-		fields[n[strings.IndexByte(n, ':')+1:]] = true
-	}
-	for f := range fields {
-		if !slices.Contains([]string{"addr", "listen_addr", "state", "secs_since_last_cmd"}, f) {
+		id, f, _ := strings.Cut(n, ":")
+		switch f {
+		case "tls":
+			if values[n] != "yes" {
+				t.Errorf("stats conns %s = %q, want yes", n, values[n])
+			}
+			tlsIDs[id] = true
+		case "listen_addr":
+			listen[id] = values[n]
+		case "addr":
+			if _, ok := values[id+":listen_addr"]; !ok {
+				listen[id] = values[n]
+			}
+		case "state", "secs_since_last_cmd":
+		default:
 			t.Errorf("stats conns has field %q", f)
 		}
+	}
+	for id, l := range listen {
+		if want := l == "tcp:"+tlsAddr; tlsIDs[id] != want {
+			t.Errorf("stats conns: %s (listener or listen_addr %s) marked TLS %v, want %v", id, l, tlsIDs[id], want)
+		}
+	}
+	if len(tlsIDs) < 2 {
+		t.Errorf("stats conns marks %d entries TLS, want the listener and the connection: %q", len(tlsIDs), names)
 	}
 }
 
