@@ -11,6 +11,9 @@
 #   tput-t1-p1 tput-t1-p16    throughput and latency, both servers -t 1
 #   tput-def-p1 tput-def-p16  the same, both servers with default threads
 #   tput16k-t1-p1 tput16k-t1-p16  -t 1 with 16 KB values (20k keys, -m 2048)
+#   tput256k-t1-p1 tput256k-t1-p16  -t 1 with 256 KiB values (4k keys, -m 2048)
+#   mget100-t1-p1 mget100-t1-p16    -t 1, gets of 100 keys each (100 B values,
+#                             100k keys, no sets); an op is one get of 100 keys
 #   tput-tN-pP                any other thread count N and pipeline depth P
 #                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
@@ -54,7 +57,7 @@ while getopts "r:d:o:h" opt; do
 	r) RUNS=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) sed -n '2,28p' "$0"; exit 2 ;;
+	*) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -336,6 +339,20 @@ for sc in "${SCENARIOS[@]}"; do
 		LOAD=("${LOAD16K[@]}") MEM=2048
 		tput "$sc" 1 "${sc##*-p}"
 		LOAD=("${saved[@]}") MEM=1024
+		;;
+	tput256k-t1-p1 | tput256k-t1-p16)
+		# 256 KiB values: 4,000 keys (1 GB), -m 2048
+		saved=("${LOAD[@]}")
+		LOAD=(-conns 50 -ratio 1:10 -keys 4000 -key-size 15 -value-size 262144) MEM=2048
+		tput "$sc" 1 "${sc##*-p}"
+		LOAD=("${saved[@]}") MEM=1024
+		;;
+	mget100-t1-p1 | mget100-t1-p16)
+		# gets of 100 keys each ("get k1 ... k100"), all hits, no sets
+		saved=("${LOAD[@]}")
+		LOAD=(-conns 50 -ratio 0:1 -keys 100000 -key-size 15 -value-size 100 -multiget 100)
+		tput "$sc" 1 "${sc##*-p}"
+		LOAD=("${saved[@]}")
 		;;
 	tput-t[0-9]*-p[0-9]*)
 		# any thread count and depth (bench/scaling.sh uses these)

@@ -71,6 +71,7 @@ type options struct {
 	fill        bool
 	fillDepth   int
 	readThrough bool
+	multiGet    int // keys per get (text protocol); 1: plain gets
 	check       bool
 	seed        uint64
 	jsonOut     bool
@@ -111,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.fill, "fill", false, "store every key once before the load")
 	fs.IntVar(&o.fillDepth, "fill-pipeline", 64, "pipeline depth of the fill")
 	fs.BoolVar(&o.readThrough, "read-through", false, "set a key after its get misses (cache-aside)")
+	fs.IntVar(&o.multiGet, "multiget", 1, "keys per get request (text protocol: \"get k1 ... kN\"); each request counts as one op")
 	fs.BoolVar(&o.check, "check", true, "embed keys in values and check every value read")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
@@ -144,6 +146,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-value-size out of range")
 	case o.duration < 0 || o.warmup < 0 || o.requests < 0 || o.rate < 0:
 		return nil, errors.New("negative -duration, -warmup, -requests or -rate")
+	case o.multiGet < 1 || o.multiGet > 1000:
+		return nil, errors.New("-multiget must be 1 to 1000")
+	case o.multiGet > 1 && (o.protocol != "text" || o.readThrough):
+		return nil, errors.New("-multiget needs -protocol text and no -read-through")
 	case o.dist != "uniform" && o.dist != "zipf":
 		return nil, fmt.Errorf("-dist %q: want uniform or zipf", o.dist)
 	case (o.tlsCA != "" || o.tlsVersion != "" || o.tlsResume || o.tlsCurve != "") && !o.tls:
@@ -179,6 +185,7 @@ type Result struct {
 	Rate      float64 `json:"rate,omitempty"`
 	Checked   bool    `json:"checked"`
 	ReadThru  bool    `json:"read_through,omitempty"`
+	MultiGet  int     `json:"multiget,omitempty"` // keys per get request, when more than 1
 	Fill      *Fill   `json:"fill,omitempty"`
 	Ops       uint64  `json:"ops"`
 	Seconds   float64 `json:"seconds"`
@@ -329,6 +336,9 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 		Dist: opt.dist, ValueSize: opt.valueSize, Rate: opt.rate, Checked: opt.check,
 		ReadThru: opt.readThrough,
 	}
+	if opt.multiGet > 1 {
+		res.MultiGet = opt.multiGet
+	}
 	if opt.dist == "zipf" {
 		res.Zipf = opt.zipf
 	}
@@ -425,8 +435,9 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 		if res.Seconds > 0 {
 			res.OpsPerSec = float64(res.Ops) / res.Seconds
 		}
-		if pr.Gets > 0 {
-			res.HitRatio = float64(pr.Hits) / float64(pr.Gets)
+		if pr.Hits+pr.Misses > 0 {
+			// per key: a multi-get's keys each hit or miss
+			res.HitRatio = float64(pr.Hits) / float64(pr.Hits+pr.Misses)
 		}
 		all := newHist()
 		all.Merge(pr.getH)

@@ -249,16 +249,18 @@ func (s *fakeServer) serve(c net.Conn) {
 				s.mu.Unlock()
 				w.WriteString("STORED\r\n")
 			case "get":
-				s.mu.Lock()
-				v, ok := s.data[f[1]]
-				if ok && s.corrupt != nil {
-					v = s.corrupt(f[1], v, s.data)
-				}
-				s.mu.Unlock()
-				if ok {
-					w.WriteString("VALUE " + f[1] + " 0 " + strconv.Itoa(len(v)) + "\r\n")
-					w.Write(v)
-					w.WriteString("\r\n")
+				for _, key := range f[1:] {
+					s.mu.Lock()
+					v, ok := s.data[key]
+					if ok && s.corrupt != nil {
+						v = s.corrupt(key, v, s.data)
+					}
+					s.mu.Unlock()
+					if ok {
+						w.WriteString("VALUE " + key + " 0 " + strconv.Itoa(len(v)) + "\r\n")
+						w.Write(v)
+						w.WriteString("\r\n")
+					}
 				}
 				w.WriteString("END\r\n")
 			default:
@@ -473,6 +475,61 @@ func TestAgainstMnemo(t *testing.T) {
 	}
 	if res.Server_ == nil || res.Server_.Stats["curr_items"] != "1000" {
 		t.Errorf("stats after filling 1000 keys: %+v", res.Server_)
+	}
+}
+
+// TestMultiGet: with -multiget each get names several keys; a request
+// counts once, each key as a hit or a miss, and every value returned is
+// checked (a corrupted one is caught, a miss is not a hit).
+func TestMultiGet(t *testing.T) {
+	multi := func(addr string, fill bool) *options {
+		opt := testOptions(addr)
+		opt.multiGet, opt.ratio, opt.fill, opt.requests = 8, "0:1", fill, 400
+		return opt
+	}
+	for _, tc := range []struct {
+		name    string
+		corrupt func(string, []byte, map[string][]byte) []byte
+	}{{"correct", nil}, {"flipped byte", func(_ string, v []byte, _ map[string][]byte) []byte {
+		v = bytes.Clone(v)
+		v[len(v)-1] ^= 1
+		return v
+	}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := execute(t.Context(), multi(startFake(t, tc.corrupt).ln.Addr().String(), true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Gets != 400 || res.Ops != 400 || res.Hits != 8*400 || res.Misses != 0 || res.HitRatio != 1 {
+				t.Errorf("%+v, want 400 gets, 3200 hits", res.counts)
+			}
+			if got := res.BadValues > 0; got != (tc.corrupt != nil) {
+				t.Errorf("bad values %d (%s)", res.BadValues, res.BadSample)
+			}
+		})
+	}
+
+	cfg, err := config.Parse([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "16"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	for _, fill := range []bool{false, true} {
+		res, err := execute(t.Context(), multi(d.Addrs()[0].String(), fill))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, misses := uint64(0), uint64(3200)
+		if fill {
+			hits, misses = 3200, 0
+		}
+		if res.Gets != 400 || res.Hits != hits || res.Misses != misses || res.BadValues != 0 || res.ProtocolErrors != 0 {
+			t.Errorf("against mnemo, fill %v: %+v (%s), want %d hits and %d misses", fill, res.counts, res.FirstError, hits, misses)
+		}
 	}
 }
 

@@ -86,7 +86,9 @@ type client struct {
 	keys    []byte // the batch's keys, back to back, ks.size bytes each
 	kidx    []int  // the batch's key indexes
 	isSet   []bool
-	refill  []int // keys that missed, to set (read-through)
+	refill  []int  // keys that missed, to set (read-through)
+	mkeys   []byte // with -multiget: each get's other keys, back to back
+	mkidx   []int  // and their key indexes, multiGet-1 per get
 	scratch []byte
 	rng     *rand.Rand
 	next    func() int
@@ -119,6 +121,7 @@ func (c *client) initRun(seed uint64) {
 func (c *client) batch(n int) {
 	w := c.w
 	c.out, c.keys, c.kidx, c.isSet = c.out[:0], c.keys[:0], c.kidx[:0], c.isSet[:0]
+	c.mkeys, c.mkidx = c.mkeys[:0], c.mkidx[:0]
 	for range n {
 		var k int
 		set := false
@@ -146,6 +149,8 @@ func (c *client) appendOp(k int, set bool) {
 		c.scratch = w.appendValue(c.scratch[:vstart], k, ver)
 		c.out = w.proto.appendSet(c.out, key, c.scratch[vstart:], c.seq)
 		c.scratch = c.scratch[:vstart]
+	} else if w.opt.multiGet > 1 {
+		c.appendMultiGet(key)
 	} else {
 		c.out = w.proto.appendGet(c.out, key, c.seq)
 	}
@@ -184,6 +189,8 @@ func (c *client) exchange(start time.Time, record bool) error {
 			if record {
 				c.c.Sets++
 			}
+		} else if w.opt.multiGet > 1 {
+			err = c.readMultiGet(key, k, record)
 		} else {
 			var val []byte
 			var hit bool
