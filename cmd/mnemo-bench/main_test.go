@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mnemo-cache/mnemo/config"
-	"github.com/mnemo-cache/mnemo/internal/daemon"
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
@@ -454,16 +452,8 @@ func TestBinaryReplies(t *testing.T) {
 // TestAgainstMnemo runs a short checked load against a mnemo server
 // started in-process.
 func TestAgainstMnemo(t *testing.T) {
-	cfg, err := config.Parse([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "16"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
-	opt := testOptions(d.Addrs()[0].String())
+	addr, _ := testserver.Mnemo(t, "-m", "16")
+	opt := testOptions(addr)
 	opt.keys = 1000
 	opt.dist = "zipf"
 	res, err := execute(t.Context(), opt)
@@ -509,17 +499,9 @@ func TestMultiGet(t *testing.T) {
 		})
 	}
 
-	cfg, err := config.Parse([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "16"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+	addr, _ := testserver.Mnemo(t, "-m", "16")
 	for _, fill := range []bool{false, true} {
-		res, err := execute(t.Context(), multi(d.Addrs()[0].String(), fill))
+		res, err := execute(t.Context(), multi(addr, fill))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -537,16 +519,8 @@ func TestMultiGet(t *testing.T) {
 // handshake mode over TLS against a mnemo started in-process with -Z.
 func TestAgainstMnemoTLS(t *testing.T) {
 	pki := testserver.NewPKI(t)
-	cfg, err := config.Parse(append([]string{"-l", "127.0.0.1:0", "-U", "0", "-m", "64"}, pki.ServerFlags("ssl_session_cache")...), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.Start(cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
-	opt := testOptions(d.Addrs()[0].String())
+	addr, _ := testserver.Mnemo(t, pki.ServerFlags("ssl_session_cache")...)
+	opt := testOptions(addr)
 	opt.keys = 1000
 	opt.valueSize = 20000 // more than one TLS record
 	opt.tls, opt.tlsCA, opt.tlsVersion = true, pki.CACert, "1.3"
@@ -561,7 +535,7 @@ func TestAgainstMnemoTLS(t *testing.T) {
 		t.Errorf("stats over TLS: %+v", res.Server_)
 	}
 
-	opt = testOptions(d.Addrs()[0].String())
+	opt = testOptions(addr)
 	opt.tls, opt.tlsCA, opt.idle = true, pki.CACert, 20
 	opt.idleSettle = 0
 	if _, err := execute(t.Context(), opt); err != nil {
@@ -569,7 +543,7 @@ func TestAgainstMnemoTLS(t *testing.T) {
 	}
 
 	for _, resume := range []bool{false, true} {
-		opt = testOptions(d.Addrs()[0].String())
+		opt = testOptions(addr)
 		opt.tls, opt.tlsCA, opt.tlsResume, opt.handshakes, opt.tlsCurve = true, pki.CACert, resume, true, "x25519"
 		opt.conns, opt.duration, opt.requests = 2, 0, 20
 		res, err = execute(t.Context(), opt)
