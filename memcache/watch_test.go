@@ -42,17 +42,32 @@ func (c *conn) watchLine() string {
 	return watchRport.ReplaceAllString(l, "rport=P")
 }
 
+// watch opens a connection that watches streams ("" is a plain watch).
+func watch(t *testing.T, addr, streams string) *conn {
+	t.Helper()
+	w := dial(t, addr)
+	cmd := strings.TrimSpace("watch " + streams)
+	w.send(cmd + "\r\n")
+	w.expect(cmd, "OK\r\n")
+	return w
+}
+
+// expectWatchLines reads one watch line for each of want and compares it,
+// normalised (see watchLine).
+func (c *conn) expectWatchLines(what string, want ...string) {
+	c.t.Helper()
+	for i, w := range want {
+		if got := c.watchLine(); got != w {
+			c.t.Errorf("%s line %d:\n got %q\nwant %q", what, i, got, w)
+		}
+	}
+}
+
 func TestWatchFetchersMutationsConnevents(t *testing.T) {
 	s := start(t, opts{})
-	all := dial(t, s.addr)
-	all.send("watch fetchers mutations connevents\r\n")
-	all.expect("watch", "OK\r\n")
-	mut := dial(t, s.addr)
-	mut.send("watch mutations\r\n")
-	mut.expect("watch mutations", "OK\r\n")
-	conns := dial(t, s.addr)
-	conns.send("watch connevents\r\n")
-	conns.expect("watch connevents", "OK\r\n")
+	all := watch(t, s.addr, "fetchers mutations connevents")
+	mut := watch(t, s.addr, "mutations")
+	conns := watch(t, s.addr, "connevents")
 	// The first watcher saw the other two connect (and nothing else: a
 	// watcher's own connection is not closed yet).
 	for range 2 {
@@ -114,43 +129,29 @@ func TestWatchFetchersMutationsConnevents(t *testing.T) {
 		}
 	}
 	// The mutations watcher saw the stores only.
-	for _, w := range []string{
+	mut.expectWatchLines("mutations",
 		"type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=N size=3",
 		"type=item_store key=foo status=stored cmd=append ttl=0 clsid=1 cfd=N size=4",
 		"type=item_store key=foo status=not_stored cmd=add ttl=0 clsid=1 cfd=N size=1",
 		"type=item_store key=k%2520 status=stored cmd=set ttl=100 clsid=1 cfd=N size=1",
-	} {
-		if got := mut.watchLine(); got != w {
-			t.Errorf("mutations line:\n got %q\nwant %q", got, w)
-		}
-	}
+	)
 	// The connevents watcher saw the client come and go.
-	for _, w := range []string{
+	conns.expectWatchLines("connevents",
 		"type=conn_new rip=127.0.0.1 rport=P transport=tcp cfd=N",
 		"type=conn_close rip=127.0.0.1 rport=P transport=tcp reason=normal cfd=N",
-	} {
-		if got := conns.watchLine(); got != w {
-			t.Errorf("connevents line:\n got %q\nwant %q", got, w)
-		}
-	}
+	)
 }
 
 func TestWatchDefaultIsFetchers(t *testing.T) {
 	s := start(t, opts{})
-	w := dial(t, s.addr)
-	w.send("watch\r\n")
-	w.expect("watch", "OK\r\n")
+	w := watch(t, s.addr, "")
 	c := dial(t, s.addr)
 	c.send("set a 0 0 1\r\nx\r\nget a\r\n")
 	c.expect("set, get", "STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n")
-	for _, want := range []string{
+	w.expectWatchLines("watch",
 		"type=item_get key=a status=not_found clsid=0 cfd=N size=0",
 		"type=item_get key=a status=found clsid=1 cfd=N size=1",
-	} {
-		if got := w.watchLine(); got != want {
-			t.Errorf("watch line:\n got %q\nwant %q", got, want)
-		}
-	}
+	)
 }
 
 func TestWatchRefusals(t *testing.T) {
@@ -169,9 +170,7 @@ func TestWatchRefusals(t *testing.T) {
 
 func TestWatchEvictions(t *testing.T) {
 	s := start(t, opts{memoryMB: 2})
-	w := dial(t, s.addr)
-	w.send("watch evictions\r\n")
-	w.expect("watch evictions", "OK\r\n")
+	w := watch(t, s.addr, "evictions")
 	c := dial(t, s.addr)
 	value := strings.Repeat("v", 50000)
 	re := regexp.MustCompile(`^type=eviction key=k\d+ fetch=no ttl=-1 la=\d+ clsid=\d+ size=50000$`)
@@ -388,9 +387,7 @@ type syncBuffer = syncbuf.Buffer
 // with a C flag is cmd=cas; an append keeps the item's ttl).
 func TestWatchMetaAndOthers(t *testing.T) {
 	s := start(t, opts{})
-	w := dial(t, s.addr)
-	w.send("watch fetchers mutations\r\n")
-	w.expect("watch", "OK\r\n")
+	w := watch(t, s.addr, "fetchers mutations")
 	c := dial(t, s.addr)
 	for _, x := range []struct{ send, want string }{
 		{"ms m 2 T100\r\nhi\r\n", "HD\r\n"},
@@ -415,7 +412,7 @@ func TestWatchMetaAndOthers(t *testing.T) {
 		c.send(x.send)
 		c.expect(x.send, x.want)
 	}
-	for i, want := range []string{
+	w.expectWatchLines("meta and others",
 		"type=item_get key=m status=not_found clsid=0 cfd=N size=0",
 		"type=item_store key=m status=stored cmd=set ttl=100 clsid=1 cfd=N size=2",
 		"type=item_get key=m status=found clsid=1 cfd=N size=2",
@@ -440,11 +437,7 @@ func TestWatchMetaAndOthers(t *testing.T) {
 		"type=item_get key=nope status=not_found clsid=0 cfd=N size=0",
 		"type=item_store key=nope status=not_stored cmd=replace ttl=0 clsid=1 cfd=N size=1",
 		"type=item_get key=nope status=not_found clsid=0 cfd=N size=0",
-	} {
-		if got := w.watchLine(); got != want {
-			t.Errorf("line %d:\n got %q\nwant %q", i, got, want)
-		}
-	}
+	)
 }
 
 // TestWatchLimit: memcached takes 20 watchers; the next is refused, and a
@@ -453,9 +446,7 @@ func TestWatchLimit(t *testing.T) {
 	s := start(t, opts{})
 	var ws []*conn
 	for range 20 {
-		w := dial(t, s.addr)
-		w.send("watch\r\n")
-		w.expect("watch", "OK\r\n")
+		w := watch(t, s.addr, "")
 		ws = append(ws, w)
 	}
 	c := dial(t, s.addr)
@@ -565,9 +556,7 @@ func beU64(v uint64) string { return beU32(uint32(v>>32)) + beU32(uint32(v)) }
 // counter is logged as memcached's second lookup and add.
 func TestWatchBinary(t *testing.T) {
 	s := start(t, opts{})
-	w := dial(t, s.addr)
-	w.send("watch fetchers mutations\r\n")
-	w.expect("watch", "OK\r\n")
+	w := watch(t, s.addr, "fetchers mutations")
 	c := dial(t, s.addr)
 	store := func(exp uint32) string { return beU32(0) + beU32(exp) }
 	for _, f := range []string{
@@ -581,7 +570,7 @@ func TestWatchBinary(t *testing.T) {
 	}
 	// Read through NOOP's reply: every request has been served.
 	c.readUntil(string([]byte{0x81, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad}))
-	for i, want := range []string{
+	w.expectWatchLines("binary",
 		"type=item_get key=bk status=not_found clsid=0 cfd=N size=0",
 		"type=item_store key=bk status=stored cmd=set ttl=100 clsid=1 cfd=N size=1",
 		"type=item_get key=bk status=found clsid=1 cfd=N size=1",
@@ -599,9 +588,5 @@ func TestWatchBinary(t *testing.T) {
 		"type=item_get key=n status=found clsid=1 cfd=N size=1",
 		"type=item_get key=n status=found clsid=1 cfd=N size=1",
 		"type=item_store key=n status=stored cmd=append ttl=10 clsid=1 cfd=N size=2",
-	} {
-		if got := w.watchLine(); got != want {
-			t.Errorf("line %d:\n got %q\nwant %q", i, got, want)
-		}
-	}
+	)
 }
