@@ -162,28 +162,25 @@ func (d *Decoder) flushAll(nt int, noreply bool, req *Request) error {
 
 // verbosity decodes verbosity: <level> [noreply].
 func (d *Decoder) verbosity(nt int, noreply bool, req *Request) error {
-	if nt != 2 && nt != 3 {
-		return ErrUnknownCommand
-	}
-	req.Noreply = noreply
-	v, ok := number.ParseUint32(d.toks[1])
-	if !ok {
-		return ErrBadFormat.silenced(noreply)
-	}
-	req.Num = v
-	return nil
+	return d.uint32Arg(nt, noreply, req, ErrBadFormat)
 }
 
 // memlimit decodes cache_memlimit: <megabytes> [noreply]. memcached answers
 // a bad number with ERROR.
 func (d *Decoder) memlimit(nt int, noreply bool, req *Request) error {
+	return d.uint32Arg(nt, noreply, req, ErrUnknownCommand)
+}
+
+// uint32Arg decodes "<name> <uint32> [noreply]" into req.Num; bad is the
+// error for an argument that is not a number.
+func (d *Decoder) uint32Arg(nt int, noreply bool, req *Request, bad *Error) error {
 	if nt != 2 && nt != 3 {
 		return ErrUnknownCommand
 	}
 	req.Noreply = noreply
 	v, ok := number.ParseUint32(d.toks[1])
 	if !ok {
-		return ErrUnknownCommand.silenced(noreply)
+		return bad.silenced(noreply)
 	}
 	req.Num = v
 	return nil
