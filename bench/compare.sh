@@ -17,6 +17,8 @@
 #   tput-tN-pP                any other thread count N and pipeline depth P
 #                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
+#   rss-10m rss-1m-10b rss-1m-1k  the same with 10M items (-m 4096), with
+#                             10 B values, with 1 KiB values (-m 4096)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
 #                             (IDLE_CONNS=N for another count)
@@ -222,14 +224,14 @@ handshake() {
 
 # RSS after filling 1M items, a fresh server per run.
 rss() {
-	local sc=$1
+	local sc=$1 items=${2:-1000000} vsize=${3:-100} mem=${4:-1024}
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
 			local p
 			p=$(port)
-			start "$s" "$p" -m 1024
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys 1000000 -key-size 15 -value-size 100 -fill -duration 0 -label "$sc $s run $i"
+			start "$s" "$p" -m "$mem"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys "$items" -key-size 15 -value-size "$vsize" -fill -duration 0 -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done
@@ -360,6 +362,9 @@ for sc in "${SCENARIOS[@]}"; do
 		tput "$sc" "${t%%-*}" "${sc##*-p}"
 		;;
 	rss-1m) rss "$sc" ;;
+	rss-10m) rss "$sc" 10000000 100 4096 ;;
+	rss-1m-10b) rss "$sc" 1000000 10 1024 ;;
+	rss-1m-1k) rss "$sc" 1000000 1024 4096 ;;
 	hit-zipf) hit "$sc" ;;
 	idle-10k) idle "$sc" ;;
 	gc-10m) gc10m "$sc" ;;
