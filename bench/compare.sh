@@ -11,6 +11,10 @@
 #   tput-t1-p1 tput-t1-p16    throughput and latency, both servers -t 1
 #   tput-def-p1 tput-def-p16  the same, both servers with default threads
 #   tput16k-t1-p1 tput16k-t1-p16  -t 1 with 16 KB values (20k keys, -m 2048)
+#   churn16k                  RSS under overwrite churn: -t 1, -m 2048, 20k keys of
+#                             16 KB values (328 MB of live data), 1:1 sets:gets at
+#                             pipeline 16; RSS read after each run, as a ratio to the
+#                             live bytes and to memcached's
 #   tput-tN-pP                any other thread count N and pipeline depth P
 #                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
@@ -39,6 +43,8 @@
 #   MEMCACHED    the memcached binary, default memcached
 #   BIN          where the built binaries go, default /tmp/mnemo-bench-bin
 #   NOBUILD=1    use the binaries already in $BIN
+#   MNEMO_FLAGS  extra flags for mnemo only, such as
+#                "--engine-config compact=0" (word-split)
 #
 # The results go to OUTDIR (default /tmp/mnemo-bench-results/<date>): one JSON file per
 # run, the servers' logs, and results.md, the table.
@@ -54,7 +60,7 @@ while getopts "r:d:o:h" opt; do
 	r) RUNS=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) sed -n '2,28p' "$0"; exit 2 ;;
+	*) sed -n '2,50p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -130,7 +136,8 @@ start() {
 	if [ "$name" = memcached ]; then
 		cmd=("$MEMCACHED" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
 	else
-		cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
+		# shellcheck disable=SC2206 # MNEMO_FLAGS is word-split on purpose
+		cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@" ${MNEMO_FLAGS:-})
 	fi
 	echo "  start: taskset -c $SERVER_CPUS ${cmd[*]}" >>"$OUT/commands.txt"
 	taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$name.log" 2>&1 &
@@ -335,6 +342,12 @@ for sc in "${SCENARIOS[@]}"; do
 		saved=("${LOAD[@]}")
 		LOAD=("${LOAD16K[@]}") MEM=2048
 		tput "$sc" 1 "${sc##*-p}"
+		LOAD=("${saved[@]}") MEM=1024
+		;;
+	churn16k)
+		saved=("${LOAD[@]}")
+		LOAD=(-conns 50 -ratio 1:1 -keys 20000 -key-size 15 -value-size 16384) MEM=2048
+		tput "$sc" 1 16
 		LOAD=("${saved[@]}") MEM=1024
 		;;
 	tput-t[0-9]*-p[0-9]*)
