@@ -20,14 +20,18 @@
 // the usable segments are env.MemoryLimit / segment size (at least 2), so
 // the arena never exceeds the budget (the index is extra and reported as
 // memory_index_bytes). An item is one packed, 4-byte-aligned record that
-// never spans segments: a 20-byte header (CRC, atime, an info word with
-// the key length, bits and the record's form, CAS), then the exptime, the
-// client flags and a value length of 8 KiB or more only where they are
-// not zero or do not fit the info word, the key, the value; see the
-// drawing next to the constants in record.go. Exptimes are 32-bit unix
-// seconds (to 2106). The CRC-32C covers the immutable fields, key and
-// value, not the atime and bits that reads update, so records are
-// self-describing and checksummed. By default the arena is anonymous
+// never spans segments: a 16-byte header (atime, an info word with the
+// key length, bits and the record's form, CAS), then a CRC in a
+// restartable file only, the exptime, the client flags and a value
+// length of 4 KiB or more only where they are not zero or do not fit
+// the info word, the key, the value; see the drawing next to the
+// constants in record.go. Exptimes are 32-bit unix seconds (to 2106).
+// Records are self-describing: reclaim walks a segment by their sizes.
+// In a file the CRC-32C covers the immutable fields, key and value, not
+// the atime and bits that reads update, so that the recovery scan can
+// tell a whole record from a torn one; the anonymous arena, which no
+// one reads after the process ends, spends neither the 4 bytes nor the
+// pass over the value. By default the arena is anonymous
 // memory and nothing reads a segment back after the process ends; with
 // config file=PATH (the daemon's -e) it is a file that survives the
 // process, and the index is rebuilt from it at start (format.go,
@@ -36,11 +40,10 @@
 // allocation holds a complete record, published or not, so reclaim can
 // walk a segment record by record.
 //
-// With 15-byte keys and 100-byte values a record takes 136 bytes (140 with
-// an exptime or flags, 144 with both) and the index about 11.5 bytes per
-// item: with 1M such items a whole mnemo server measured 167.8 MB RSS
-// (bench/compare.sh rss-1m; memcached 1.6.18: 200.8 MB), of which 14 MB
-// are the binary's own pages.
+// With 15-byte keys and 100-byte values a record takes 132 bytes (136
+// with an exptime or flags, 140 with both; 4 more each in a file) and
+// the index about 11.5 bytes per item; BENCHMARKS.md ("RSS after 1M
+// items") has where a whole server's RSS goes.
 //
 // # Index
 //
@@ -113,8 +116,8 @@
 //	1M      100 B   4 MiB   0.650    0.661
 //	1M      100 B   8 MiB   0.724    0.721
 //
-// (The 10 MiB row is from the current record format; the others were
-// measured with the former 36-byte header.) A 1-bit counter (plain CLOCK)
+// (The 10 MiB row is from format version 2's 20-byte header; the others
+// were measured with the former 36-byte header.) A 1-bit counter (plain CLOCK)
 // measured 1-3% lower, so the counter has two bits. With env.NoEvict (memcached -M) the reclaim never evicts: it
 // compacts the full segment with the fewest live bytes into the spare;
 // when no full segment's live bytes and the waiting store fit there, it
@@ -191,10 +194,10 @@
 // change it), laid
 // out as drawn in format.go: a file header, two meta copies, a segment
 // table of generations, the segments. Records keep the format of
-// record.go; restartability costs no byte per record (issue 15 wants
-// records leaner, not fatter), only two state bits of the mutable bits
-// byte, a zero info word that ends each segment's chain, and one
-// generation word per segment.
+// record.go with a CRC field (4 bytes per record, the only per-record
+// cost of restartability), two state bits of the mutable bits byte, a
+// zero info word that ends each segment's chain, and one generation word
+// per segment.
 //
 // Crash model: the process may die at any instruction (kill -9, a panic,
 // the OOM killer) and every store it executed before is in the file,
@@ -302,9 +305,9 @@
 // 1.2x BenchmarkSet's time per store (the two state stores, one on the
 // old record's cold cache line), BenchmarkGetFile as BenchmarkGet.
 //
-// Record overhead, 15-byte key, 100-byte value, no flags or exptime: 136
-// bytes per record in both the anonymous and the restartable arena (a 20-
-// byte header, 1 byte of padding); memcached 1.6.18 takes 48 bytes of item
+// Record overhead, 15-byte key, 100-byte value, no flags or exptime: 132
+// bytes per record in the anonymous arena (a 16-byte header, 1 byte of
+// padding), 136 in the restartable one (and its CRC); memcached 1.6.18 takes 48 bytes of item
 // header plus 8 of CAS plus key, suffix and value in a 192-byte slab
 // chunk. The restartable file adds 8 bytes per segment and three pages.
 //

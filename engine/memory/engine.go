@@ -671,7 +671,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if engine.ItemSize(len(key), len(val), next.Flags, e.noCAS) > e.itemMax {
 			return engine.OpNone, zero, engine.ErrTooLarge
 		}
-		size := recSizeOf(len(key), len(val), exp, next.Flags)
+		size := recSizeOf(len(key), len(val), exp, next.Flags, e.file != nil)
 		off, err := e.alloc(size, e.stripeOf(h), len(key), len(val), exp, next.Flags)
 		if err != nil {
 			if err == engine.ErrNoMemory {
@@ -682,7 +682,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if casv == 0 {
 			casv = e.cas.Add(1)
 		}
-		writeRecord(e.mem[off:off+size], key, val, casv, exp, next.Flags, atime, bitsv)
+		writeRecord(e.mem[off:off+size], key, val, casv, exp, next.Flags, atime, bitsv, e.file != nil)
 
 		sh.mu.Lock()
 		if e.closed.Load() {

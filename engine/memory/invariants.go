@@ -213,6 +213,9 @@ func (e *Engine) checkEntry(si, slot int, ent uint64) int64 {
 	if !r.valid(int(limit)) {
 		invariants.Failf("memory: shard %d slot %d: the record at offset %d (segment %d) does not check (CRC or length)", si, slot, off, id)
 	}
+	if e.file != nil && !r.hasCRC() {
+		invariants.Failf("memory: shard %d slot %d: the record at offset %d is in a restartable file but has no CRC", si, slot, off)
+	}
 	if e.file != nil && r.state() != stLive {
 		// Restartable file: what the index holds is what a scan recovers.
 		invariants.Failf("memory: shard %d slot %d: the record at offset %d is indexed but in state %#x, not live", si, slot, off, r.state())
