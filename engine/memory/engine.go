@@ -40,7 +40,7 @@ const (
 	defaultReserve = 1 << 30
 	// defaultCompact is Config.Compact's default: see BENCHMARKS.md
 	// ("RSS under overwrite churn") for the measured trade.
-	defaultCompact = 0.8
+	defaultCompact = 0.85
 	// keepWarmBytes is how much of the free list keeps its pages with
 	// compaction on (at least one segment).
 	keepWarmBytes = 4 << 20
@@ -67,7 +67,7 @@ type Config struct {
 	// arena takes a segment whose pages are not resident yet, and free
 	// segments beyond a few give their pages back to the kernel: the
 	// arena's resident memory then tracks the live data under overwrite
-	// churn instead of growing to the memory limit. 0 means 0.8; a
+	// churn instead of growing to the memory limit. 0 means 0.85; a
 	// negative value (compact=0 in the configuration string) turns it
 	// off: the arena fills the memory limit before it reclaims anything,
 	// and keeps every page it touched.
