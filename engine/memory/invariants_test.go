@@ -127,6 +127,11 @@ func TestCheckInvariantsFindsCorruption(t *testing.T) {
 			e.fifo = fifo[1:]
 			return func() { e.fifo = fifo }
 		}},
+		{"cold free segment counted warm", "warm", func(t *testing.T, e *Engine) func() {
+			was := e.warmFree
+			e.warmFree = len(e.free)
+			return func() { e.warmFree = was }
+		}},
 		{"retired within the limit", "within the limit", func(t *testing.T, e *Engine) func() {
 			s := &e.segs[e.free[0]]
 			s.retire = true
