@@ -18,6 +18,8 @@
 #   tput-tN-pP                any other thread count N and pipeline depth P
 #                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
+#   rss-1m-v10 rss-1m-v1k     the same with 10 B and 1 KB values (-m 2048 for 1 KB)
+#   rss-10m                   the same with 10M items (-m 3072)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
 #                             (IDLE_CONNS=N for another count)
@@ -60,7 +62,7 @@ while getopts "r:d:o:h" opt; do
 	r) RUNS=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) sed -n '2,50p' "$0"; exit 2 ;;
+	*) sed -n '2,52p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -224,16 +226,17 @@ handshake() {
 	for s in memcached mnemo; do stop "${pid[$s]}"; done
 }
 
-# RSS after filling 1M items, a fresh server per run.
+# RSS after filling KEYS items (default 1M) of VSIZE-byte values
+# (default 100) into -m MEM (default 1024), a fresh server per run.
 rss() {
-	local sc=$1
+	local sc=$1 keys=${2:-1000000} vsize=${3:-100} mem=${4:-1024}
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
 			local p
 			p=$(port)
-			start "$s" "$p" -m 1024
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys 1000000 -key-size 15 -value-size 100 -fill -duration 0 -label "$sc $s run $i"
+			start "$s" "$p" -m "$mem"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys "$keys" -key-size 15 -value-size "$vsize" -fill -duration 0 -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done
@@ -356,6 +359,9 @@ for sc in "${SCENARIOS[@]}"; do
 		tput "$sc" "${t%%-*}" "${sc##*-p}"
 		;;
 	rss-1m) rss "$sc" ;;
+	rss-1m-v10) rss "$sc" 1000000 10 ;;
+	rss-1m-v1k) rss "$sc" 1000000 1024 2048 ;;
+	rss-10m) rss "$sc" 10000000 100 3072 ;;
 	hit-zipf) hit "$sc" ;;
 	idle-10k) idle "$sc" ;;
 	gc-10m) gc10m "$sc" ;;
