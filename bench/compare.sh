@@ -14,11 +14,15 @@
 #   tput256k-t1-p1 tput256k-t1-p16  -t 1 with 256 KiB values (4k keys, -m 2048)
 #   mget100-t1-p1 mget100-t1-p16    -t 1, gets of 100 keys each (100 B values,
 #                             100k keys, no sets); an op is one get of 100 keys
+#   churn16k                  RSS under overwrite churn: -t 1, -m 2048, 20k keys of
+#                             16 KB values (328 MB of live data), 1:1 sets:gets at
+#                             pipeline 16; RSS read after each run, as a ratio to the
+#                             live bytes and to memcached's
 #   tput-tN-pP                any other thread count N and pipeline depth P
 #                             (bench/scaling.sh runs these)
 #   rss-1m                    RSS after storing 1M items (15 B keys, 100 B values)
-#   rss-10m rss-1m-10b rss-1m-1k  the same with 10M items (-m 4096), with
-#                             10 B values, with 1 KiB values (-m 4096)
+#   rss-1m-v10 rss-1m-v1k     the same with 10 B and 1 KB values (-m 2048 for 1 KB)
+#   rss-10m                   the same with 10M items (-m 3072)
 #   hit-zipf                  hit ratio, read-through Zipf(0.99), memory for 10% of keys
 #   idle-10k                  memory per idle connection, 10k connections
 #                             (IDLE_CONNS=N for another count)
@@ -44,6 +48,8 @@
 #   MEMCACHED    the memcached binary, default memcached
 #   BIN          where the built binaries go, default /tmp/mnemo-bench-bin
 #   NOBUILD=1    use the binaries already in $BIN
+#   MNEMO_FLAGS  extra flags for mnemo only, such as
+#                "--engine-config compact=0" (word-split)
 #
 # The results go to OUTDIR (default /tmp/mnemo-bench-results/<date>): one JSON file per
 # run, the servers' logs, and results.md, the table.
@@ -135,7 +141,8 @@ start() {
 	if [ "$name" = memcached ]; then
 		cmd=("$MEMCACHED" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
 	else
-		cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@")
+		# shellcheck disable=SC2206 # MNEMO_FLAGS is word-split on purpose
+		cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$p" "$@" ${MNEMO_FLAGS:-})
 	fi
 	echo "  start: taskset -c $SERVER_CPUS ${cmd[*]}" >>"$OUT/commands.txt"
 	taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$name.log" 2>&1 &
@@ -222,16 +229,19 @@ handshake() {
 	for s in memcached mnemo; do stop "${pid[$s]}"; done
 }
 
-# RSS after filling 1M items, a fresh server per run.
+# RSS after filling KEYS items (default 1M) of VSIZE-byte values
+# (default 100) into -m MEM (default 1024), a fresh server per run.
 rss() {
-	local sc=$1 items=${2:-1000000} vsize=${3:-100} mem=${4:-1024}
+	local sc=$1 keys=${2:-1000000} vsize=${3:-100} mem=${4:-1024} chk=()
+	# A value too short to embed its key and version is not checked.
+	[ "$vsize" -lt 40 ] && chk=(-check=false)
 	echo "== $sc" | tee -a "$OUT/commands.txt"
 	for i in $(seq 1 "$RUNS"); do
 		for s in memcached mnemo; do
 			local p
 			p=$(port)
 			start "$s" "$p" -m "$mem"
-			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys "$items" -key-size 15 -value-size "$vsize" -fill -duration 0 -label "$sc $s run $i"
+			bench "$OUT/$sc-$s-$i.json" -server "127.0.0.1:$p" -server-pid "$SPID" -conns 4 -keys "$keys" -key-size 15 -value-size "$vsize" "${chk[@]}" -fill -duration 0 -label "$sc $s run $i"
 			stop "$SPID"
 		done
 	done
@@ -356,15 +366,21 @@ for sc in "${SCENARIOS[@]}"; do
 		tput "$sc" 1 "${sc##*-p}"
 		LOAD=("${saved[@]}")
 		;;
+	churn16k)
+		saved=("${LOAD[@]}")
+		LOAD=(-conns 50 -ratio 1:1 -keys 20000 -key-size 15 -value-size 16384) MEM=2048
+		tput "$sc" 1 16
+		LOAD=("${saved[@]}") MEM=1024
+		;;
 	tput-t[0-9]*-p[0-9]*)
 		# any thread count and depth (bench/scaling.sh uses these)
 		t=${sc#tput-t}
 		tput "$sc" "${t%%-*}" "${sc##*-p}"
 		;;
 	rss-1m) rss "$sc" ;;
-	rss-10m) rss "$sc" 10000000 100 4096 ;;
-	rss-1m-10b) rss "$sc" 1000000 10 1024 ;;
-	rss-1m-1k) rss "$sc" 1000000 1024 4096 ;;
+	rss-1m-v10) rss "$sc" 1000000 10 ;;
+	rss-1m-v1k) rss "$sc" 1000000 1024 2048 ;;
+	rss-10m) rss "$sc" 10000000 100 3072 ;;
 	hit-zipf) hit "$sc" ;;
 	idle-10k) idle "$sc" ;;
 	gc-10m) gc10m "$sc" ;;

@@ -30,6 +30,12 @@ def load(outdir):
 
 
 def get(r, path):
+    if path == "@rss_per_live":
+        # The server's RSS after the run over the bytes of the items it
+        # holds (keys and values; every key was filled).
+        rss = get(r, "server_process.rss_bytes")
+        live = (r.get("keys") or 0) * ((r.get("key_size") or 0) + (r.get("value_size") or 0))
+        return rss / live if rss and live else None
     for p in path.split("."):
         if r is None:
             return None
@@ -54,6 +60,8 @@ def fmt(v, unit=""):
         return f"{v:.4f}"
     if unit == "ops":
         return f"{v:,.0f}"
+    if unit == "x":
+        return f"{v:.3f}x"
     if unit == "f2":
         return f"{v:.2f}"
     if unit == "usf":
@@ -74,10 +82,13 @@ METRICS = {
         ("server CPU (cores busy)", "server_process.cpu_utilization", "f2", None),
         ("generator CPU (cores busy)", "server_process.client_cpu_utilization", "f2", None),
     ],
-    "rss-1m": [("RSS after 1M items", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.7))],
-    "rss-10m": [("RSS after 10M items", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.7))],
-    "rss-1m-10b": [("RSS after 1M items of 10 B", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.7))],
-    "rss-1m-1k": [("RSS after 1M items of 1 KiB", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.7))],
+    "churn16k": [
+        ("RSS after the run", "server_process.rss_bytes", "MB", None),
+        ("RSS / live bytes (goal <= 1.2)", "@rss_per_live", "x", None),
+        ("throughput (ops/s)", "ops_per_sec", "ops", None),
+        ("p99 latency", "latency_us.p99", "us", None),
+        ("server CPU per request", "server_process.cpu_us_per_op", "usf", None),
+    ],
     "hit-zipf": [("hit ratio", "hit_ratio", "ratio", (">=", 1.0))],
     "idle-10k": [("memory per idle connection", "idle.bytes_per_conn", "B", ("<=", 1.0))],
     "tls-idle-10k": [("memory per idle TLS connection", "idle.bytes_per_conn", "B", ("<=", 1.0))],
@@ -96,6 +107,8 @@ def metrics_for(sc):
         return METRICS["tput"]
     if sc in ("tls-handshake", "tls-resume", "tls-handshake-pq"):
         return METRICS["handshake"]
+    if sc.startswith("rss-"):
+        return [("RSS after the fill", "server_process.rss_after_fill_bytes", "MB", ("<=", 0.7))]
     return METRICS.get(sc, [])
 
 

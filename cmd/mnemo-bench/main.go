@@ -469,7 +469,8 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 			si = &ServerInfo{}
 			res.Server_ = si
 		}
-		si.Stats = serverStats(w, "curr_items", "total_items", "evictions", "bytes", "limit_maxbytes", "threads", "version")
+		si.Stats = serverStats(w, "curr_items", "total_items", "evictions", "bytes", "limit_maxbytes", "threads", "version",
+			"memory_arena_resident_bytes", "memory_compactions", "memory_compacted")
 	}
 	if p := w.firstErr.Load(); p != nil {
 		res.FirstError = (*p).Error()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -29,6 +30,9 @@ type segment struct {
 	opened  int64        // clock time when it became a head
 	state   uint8
 	retire  bool // release instead of reusing when next freed
+	// resident: the segment has been written since it was mapped or its
+	// pages were last given back (its pages may be resident).
+	resident bool
 }
 
 // stripe is one write head. Writers pick a stripe by key hash (stripeOf),
@@ -57,6 +61,22 @@ func (e *Engine) releaseSeg(id int32) {
 	b := e.mem[int64(id)*e.segSize : int64(id+1)*e.segSize]
 	_ = unix.Madvise(b, unix.MADV_DONTNEED)
 	_ = unix.Mprotect(b, unix.PROT_NONE)
+	e.segs[id].resident = false
+}
+
+// dropPages gives the pages of a free segment back to the kernel and
+// keeps the range usable: the next write faults in zeroed pages. In a
+// restartable file the pages are punched out of the file (MADV_REMOVE,
+// which frees tmpfs memory; MADV_DONTNEED would only unmap them): the
+// segment reads as zeros, an empty chain, which is what a free segment
+// may hold (every record in it is dead already).
+func (e *Engine) dropPages(id int32) {
+	b := e.mem[int64(id)*e.segSize : int64(id+1)*e.segSize]
+	if e.file == nil || unix.Madvise(b, unix.MADV_REMOVE) != nil {
+		_ = unix.Madvise(b, unix.MADV_DONTNEED)
+	}
+	e.segs[id].resident = false
+	e.lc.released.Add(1)
 }
 
 // alloc reserves size bytes (a multiple of recAlign, at most segSize) for
@@ -117,7 +137,13 @@ func (e *Engine) closeLocked(id int32) {
 	e.fifo = append(e.fifo, id)
 }
 
-// popFreeLocked takes a free segment (not the reserve), or returns -1.
+// The free list is a stack ordered cold to warm: segments whose pages
+// were never written or were given back at the bottom, the warmFree
+// resident ones on top, so that a segment taken from it is a resident
+// one when there is one.
+
+// popFreeLocked takes a free segment (not the reserve), a resident one
+// first, or returns -1.
 func (e *Engine) popFreeLocked() int32 {
 	n := len(e.free)
 	if n == 0 {
@@ -125,7 +151,48 @@ func (e *Engine) popFreeLocked() int32 {
 	}
 	id := e.free[n-1]
 	e.free = e.free[:n-1]
+	if e.warmFree > 0 {
+		e.warmFree--
+	}
 	return id
+}
+
+// pushFreeLocked puts an emptied segment on the free list. With
+// compaction on, at most keepWarm free segments keep their pages; the
+// pages of any more are given back to the kernel (dropPages), so the
+// arena's resident memory follows its live data down as well as up.
+func (e *Engine) pushFreeLocked(id int32) {
+	if e.segs[id].resident && e.compactAt > 0 && e.warmFree >= e.keepWarm {
+		e.dropPages(id)
+	}
+	if !e.segs[id].resident {
+		e.free = slices.Insert(e.free, len(e.free)-e.warmFree, id)
+		return
+	}
+	e.free = append(e.free, id)
+	e.warmFree++
+}
+
+// sortFreeLocked restores the free list's order (cold segments first,
+// resident ones on top) and its warmFree count after the list was
+// rebuilt.
+func (e *Engine) sortFreeLocked() {
+	e.warmFree = 0
+	slices.SortStableFunc(e.free, func(a, b int32) int {
+		ra, rb := e.segs[a].resident, e.segs[b].resident
+		switch {
+		case ra == rb:
+			return 0
+		case rb:
+			return -1
+		}
+		return 1
+	})
+	for _, id := range e.free {
+		if e.segs[id].resident {
+			e.warmFree++
+		}
+	}
 }
 
 func (e *Engine) makeHeadLocked(id int32) int32 {
@@ -133,6 +200,7 @@ func (e *Engine) makeHeadLocked(id int32) int32 {
 	s.state = segHead
 	s.used = 0
 	s.opened = e.clock.Now()
+	s.resident = true
 	e.startChainLocked(id)
 	return id
 }
@@ -146,10 +214,38 @@ func (e *Engine) startChainLocked(id int32) {
 }
 
 // takeSegmentLocked returns an empty or partly filled segment with at
-// least size bytes of room, made a head. It takes a free segment, or
+// least size bytes of room, made a head. With compaction on (the
+// default) it prefers, in order: a free segment whose pages are
+// resident; a closed segment with no live record (freed without a scan);
+// compacting the closed segment with the fewest live bytes, if they are
+// at most compactAt, into the spare, which becomes the head (this costs
+// no segment: the emptied one becomes the spare); and only then a free
+// segment whose pages are not resident yet, so the arena's resident
+// memory grows only when its live data does. Without free segments it
 // reclaims one (evicting, or with -M compacting). Called with amu held.
 func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 	for attempt := 0; ; attempt++ {
+		if e.compactAt > 0 {
+			if e.warmFree == 0 {
+				e.freeDeadLocked()
+			}
+			if e.warmFree > 0 {
+				return e.makeHeadLocked(e.popFreeLocked()), nil
+			}
+			if e.reserve >= 0 {
+				if vi := e.compactVictimLocked(size); vi >= 0 {
+					dest := e.reserve
+					e.reserve = -1
+					e.lc.compactions.Add(1)
+					e.reclaimLocked(vi, dest, size, true)
+					e.segs[dest].state = segHead
+					if invariants.Enabled {
+						e.afterReclaimLocked()
+					}
+					return dest, nil
+				}
+			}
+		}
 		if id := e.popFreeLocked(); id >= 0 {
 			return e.makeHeadLocked(id), nil
 		}
@@ -167,7 +263,7 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 			}
 			// Evict the oldest segment outright to rebuild the reserve.
 			e.lc.directReclaims.Add(1)
-			e.reclaimLocked(0, -1, size)
+			e.reclaimLocked(0, -1, size, false)
 			if invariants.Enabled {
 				e.afterReclaimLocked()
 			}
@@ -186,7 +282,7 @@ func (e *Engine) takeSegmentLocked(size int64) (int32, error) {
 		dest := e.reserve
 		e.reserve = -1
 		e.lc.directReclaims.Add(1)
-		e.reclaimLocked(vi, dest, size)
+		e.reclaimLocked(vi, dest, size, false)
 		d := &e.segs[dest]
 		if d.used+size <= e.segSize {
 			d.state = segHead
@@ -225,16 +321,9 @@ func (e *Engine) deadVictimLocked() int {
 	return -1
 }
 
-// victimLocked picks the segment to reclaim: the oldest one, or with -M
-// the one with the fewest live bytes if its live records and size fit in
-// one segment. It returns a FIFO index or -1.
-func (e *Engine) victimLocked(size int64) int {
-	if len(e.fifo) == 0 {
-		return -1
-	}
-	if !e.noEvict {
-		return 0
-	}
+// fewestLiveLocked returns the FIFO index of the closed segment without
+// writers that has the fewest live bytes, and those bytes, or -1.
+func (e *Engine) fewestLiveLocked() (int, int64) {
 	best, bestLive := -1, int64(0)
 	for i, id := range e.fifo {
 		s := &e.segs[id]
@@ -245,6 +334,49 @@ func (e *Engine) victimLocked(size int64) int {
 			best, bestLive = i, l
 		}
 	}
+	return best, bestLive
+}
+
+// compactVictimLocked returns the FIFO index of the segment to compact
+// before the arena takes a cold segment: the one with the fewest live
+// bytes, if they are at most compactAt and leave room for size more
+// bytes in one segment; or -1.
+func (e *Engine) compactVictimLocked(size int64) int {
+	best, live := e.fewestLiveLocked()
+	if best < 0 || live > e.compactAt || live+size > e.segSize {
+		return -1
+	}
+	return best
+}
+
+// freeDeadLocked frees every closed segment that has no live record and
+// no writer (beyond the few kept warm, their pages go back to the
+// kernel, see pushFreeLocked). Called with amu held.
+func (e *Engine) freeDeadLocked() {
+	kept := e.fifo[:0]
+	for _, id := range e.fifo {
+		s := &e.segs[id]
+		if s.live.Load() == 0 && s.writers.Load() == 0 {
+			// finishFreeLocked touches the free list, not the FIFO.
+			e.finishFreeLocked(id)
+			continue
+		}
+		kept = append(kept, id)
+	}
+	e.fifo = kept
+}
+
+// victimLocked picks the segment to reclaim: the oldest one, or with -M
+// the one with the fewest live bytes if its live records and size fit in
+// one segment. It returns a FIFO index or -1.
+func (e *Engine) victimLocked(size int64) int {
+	if len(e.fifo) == 0 {
+		return -1
+	}
+	if !e.noEvict {
+		return 0
+	}
+	best, bestLive := e.fewestLiveLocked()
 	if best < 0 || bestLive+size > e.segSize {
 		return -1
 	}
@@ -279,7 +411,7 @@ func (e *Engine) finishFreeLocked(id int32) {
 	case e.reserve < 0:
 		e.reserve = id
 	default:
-		e.free = append(e.free, id)
+		e.pushFreeLocked(id)
 	}
 }
 
@@ -289,9 +421,11 @@ func (e *Engine) finishFreeLocked(id int32) {
 // written (its frequency counter is then decremented) or if -M forbids
 // eviction, and evicted otherwise. Moves of read records leave room for
 // need bytes in dest; with -M every live record moves while it fits.
+// compact moves every live record (the caller checked they fit) and
+// keeps its frequency counter: a compaction, not a pass of the FIFO.
 // Called with amu held and no shard lock; it takes each record's shard
 // lock in turn.
-func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
+func (e *Engine) reclaimLocked(vi int, dest int32, need int64, compact bool) {
 	id := e.removeFIFOLocked(vi)
 	v := &e.segs[id]
 	for v.writers.Load() != 0 {
@@ -302,6 +436,7 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 		d = &e.segs[dest]
 		d.used = 0
 		d.opened = e.clock.Now()
+		d.resident = true
 		e.startChainLocked(dest)
 	}
 	now := e.clock.Now()
@@ -348,8 +483,12 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 		}
 		freq := bits >> freqShift
 		keep := d != nil && d.used+size <= e.segSize &&
-			(e.noEvict || (freq > 0 && d.used+size+need <= e.segSize))
+			(e.noEvict || compact || (freq > 0 && d.used+size+need <= e.segSize))
 		if keep {
+			if compact {
+				// A compaction moves; it does not age the record.
+				freq = 0
+			}
 			doff := int64(dest)*e.segSize + d.used
 			if e.file != nil {
 				// Framed, copied pending, then live before the source
@@ -374,7 +513,11 @@ func (e *Engine) reclaimLocked(vi int, dest int32, need int64) {
 			if invariants.Enabled {
 				e.assertRecord("reclaim move", doff, r.key())
 			}
-			sh.reinserted++
+			if compact {
+				sh.compacted++
+			} else {
+				sh.reinserted++
+			}
 			sh.mu.Unlock()
 			continue
 		}
@@ -452,6 +595,7 @@ func (e *Engine) setLimitLocked(n int) error {
 		kept = append(kept, id)
 	}
 	e.free = kept
+	e.sortFreeLocked()
 	if e.reserve >= 0 && e.segs[e.reserve].retire {
 		id := e.reserve
 		e.reserve = -1
@@ -470,7 +614,7 @@ func (e *Engine) setLimitLocked(n int) error {
 			i++
 			continue
 		}
-		e.reclaimLocked(i, -1, 0)
+		e.reclaimLocked(i, -1, 0, false)
 	}
 	if e.reserve < 0 {
 		e.reserve = e.popFreeLocked()

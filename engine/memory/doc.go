@@ -20,14 +20,18 @@
 // the usable segments are env.MemoryLimit / segment size (at least 2), so
 // the arena never exceeds the budget (the index is extra and reported as
 // memory_index_bytes). An item is one packed, 4-byte-aligned record that
-// never spans segments: a 20-byte header (CRC, atime, an info word with
-// the key length, bits and the record's form, CAS), then the exptime, the
-// client flags and a value length of 8 KiB or more only where they are
-// not zero or do not fit the info word, the key, the value; see the
-// drawing next to the constants in record.go. Exptimes are 32-bit unix
-// seconds (to 2106). The CRC-32C covers the immutable fields, key and
-// value, not the atime and bits that reads update, so records are
-// self-describing and checksummed. By default the arena is anonymous
+// never spans segments: a 16-byte header (atime, an info word with the
+// key length, bits and the record's form, CAS), then a CRC in a
+// restartable file only, the exptime, the client flags and a value
+// length of 4 KiB or more only where they are not zero or do not fit
+// the info word, the key, the value; see the drawing next to the
+// constants in record.go. Exptimes are 32-bit unix seconds (to 2106).
+// Records are self-describing: reclaim walks a segment by their sizes.
+// In a file the CRC-32C covers the immutable fields, key and value, not
+// the atime and bits that reads update, so that the recovery scan can
+// tell a whole record from a torn one; the anonymous arena, which no
+// one reads after the process ends, spends neither the 4 bytes nor the
+// pass over the value. By default the arena is anonymous
 // memory and nothing reads a segment back after the process ends; with
 // config file=PATH (the daemon's -e) it is a file that survives the
 // process, and the index is rebuilt from it at start (format.go,
@@ -36,11 +40,10 @@
 // allocation holds a complete record, published or not, so reclaim can
 // walk a segment record by record.
 //
-// With 15-byte keys and 100-byte values a record takes 136 bytes (140 with
-// an exptime or flags, 144 with both) and the index about 11.5 bytes per
-// item: with 1M such items a whole mnemo server measured 167.8 MB RSS
-// (bench/compare.sh rss-1m; memcached 1.6.18: 200.8 MB), of which 14 MB
-// are the binary's own pages.
+// With 15-byte keys and 100-byte values a record takes 132 bytes (136
+// with an exptime or flags, 140 with both; 4 more each in a file) and
+// the index about 11.5 bytes per item; BENCHMARKS.md ("RSS after 1M
+// items") has where a whole server's RSS goes.
 //
 // # Index
 //
@@ -68,6 +71,44 @@
 // of the room the waiting store needs. The emptied segment becomes the next
 // spare. Closed segments with no live record are freed without a scan.
 //
+// # Compaction
+//
+// A log-structured arena left to itself fills the whole memory limit
+// before it reclaims anything: under overwrite churn every overwritten
+// record stays in its segment until the FIFO reaches it, so a server
+// with 330 MB of live 16 KB items and -m 2048 grew to 1.29 GB of RSS
+// (memcached, which reuses a freed chunk in place, held 350 MB). So the
+// arena prefers, when a write head fills: a free segment whose pages are
+// resident; then every closed segment with no live record (freed, no
+// scan); then compaction: the closed segment with the fewest live bytes,
+// if they are at most compact (default 0.85) of a segment, has its live
+// records moved into the spare, which becomes the write head, and the
+// emptied segment becomes the spare, so the arena gains room without
+// growing; and only then a free segment whose pages are not resident
+// (never written, or given back). Free segments beyond the few kept warm
+// (4 MiB) give their pages back to the kernel (madvise MADV_DONTNEED; in
+// a restartable file MADV_REMOVE, which punches them out of the tmpfs
+// file), when a write head fills and after each background sweep, so
+// resident memory follows the live data down too (after deletes, expiry
+// or a flush). Eviction is unchanged: when no free segment is left and
+// nothing can be compacted, the FIFO reclaim above runs.
+//
+// The threshold bounds the cost: a compaction moves at most compact/(1-
+// compact) bytes per byte it frees (5.7 at 0.85), and with uniformly
+// random overwrites the arena settles where the emptiest segment is
+// about that full. Measured in-process (20k keys of 16 KB, overwritten
+// three times over), arena/live bytes and records moved per store:
+// 1.36x and 0.8 at compact=0.6, 1.2x and 1.6 at 0.75, 1.14x and 2.5 at
+// 0.8, 1.10x and 3.7 at 0.85; a whole server under 1:1 churn measured
+// 1.21x RSS/live at 0.8 and 1.17x at 0.85 (the binary and the Go heap
+// are the rest), at 1.16-1.19x memcached's CPU per request against
+// 0.99x without compaction. Moves keep a record's frequency counter,
+// and count as memory_compacted (memory_compactions segments).
+// compact=0 gives the old trade: no moves until the arena is full, and
+// every page the arena ever touched stays resident, which spends memory
+// on dead records to save the copying (see BENCHMARKS.md, "RSS under
+// overwrite churn").
+//
 // Hit ratios measured by TestHitRatioZipf (read-through Zipf(0.99), one
 // million operations, against an exact LRU simulated with the same byte
 // budget; the engine's budget includes its spare segment and write heads):
@@ -79,8 +120,8 @@
 //	1M      100 B   4 MiB   0.650    0.661
 //	1M      100 B   8 MiB   0.724    0.721
 //
-// (The 10 MiB row is from the current record format; the others were
-// measured with the former 36-byte header.) A 1-bit counter (plain CLOCK)
+// (The 10 MiB row is from format version 2's 20-byte header; the others
+// were measured with the former 36-byte header.) A 1-bit counter (plain CLOCK)
 // measured 1-3% lower, so the counter has two bits. With env.NoEvict (memcached -M) the reclaim never evicts: it
 // compacts the full segment with the fewest live bytes into the spare;
 // when no full segment's live bytes and the waiting store fit there, it
@@ -143,7 +184,11 @@
 // space (by default four times the starting limit, at least 1 GiB; config
 // reserve=) at once; shrinking releases free segments at once (madvise
 // MADV_DONTNEED and PROT_NONE), evicts full segments beyond the new limit
-// and retires the ones being written when they are reclaimed.
+// and retires the ones being written when they are reclaimed. With
+// compaction on, free segments beyond a few give their pages back as
+// well (see Compaction); memory_arena_resident_bytes counts the segments
+// written since they were mapped or last gave their pages back, and
+// memory_segments_released how often a free segment gave them back.
 // Get, and Update storing a value in steady state, allocate nothing.
 //
 // # Restartable arena
@@ -153,10 +198,10 @@
 // change it), laid
 // out as drawn in format.go: a file header, two meta copies, a segment
 // table of generations, the segments. Records keep the format of
-// record.go; restartability costs no byte per record (issue 15 wants
-// records leaner, not fatter), only two state bits of the mutable bits
-// byte, a zero info word that ends each segment's chain, and one
-// generation word per segment.
+// record.go with a CRC field (4 bytes per record, the only per-record
+// cost of restartability), two state bits of the mutable bits byte, a
+// zero info word that ends each segment's chain, and one generation word
+// per segment.
 //
 // Crash model: the process may die at any instruction (kill -9, a panic,
 // the OOM killer) and every store it executed before is in the file,
@@ -227,6 +272,13 @@
 //     before (2) the segment has an empty chain under its old
 //     generation, which orders nothing. Stale bytes past a chain's end are
 //     never read, whatever they hold.
+//   - segment release (compaction on: a free segment beyond the few kept
+//     warm, see Compaction, and at start every free segment beyond
+//     them): MADV_REMOVE punches its pages out of the file, so it reads
+//     as zeros, page by page in any order. Every record in it was dead
+//     already, and a zero info word ends a chain, so whatever mix of
+//     zeros and dead records a crash leaves has no live record.
+//   - compaction: a move (above) of every live record of one segment.
 //   - CAS counter: not stored per operation. A start sets it above the
 //     meta's CAS high-water mark and every checksummed record's CAS
 //     (live, dead or pending), so no CAS of a record still in the file is
@@ -257,9 +309,9 @@
 // 1.2x BenchmarkSet's time per store (the two state stores, one on the
 // old record's cold cache line), BenchmarkGetFile as BenchmarkGet.
 //
-// Record overhead, 15-byte key, 100-byte value, no flags or exptime: 136
-// bytes per record in both the anonymous and the restartable arena (a 20-
-// byte header, 1 byte of padding); memcached 1.6.18 takes 48 bytes of item
+// Record overhead, 15-byte key, 100-byte value, no flags or exptime: 132
+// bytes per record in the anonymous arena (a 16-byte header, 1 byte of
+// padding), 136 in the restartable one (and its CRC); memcached 1.6.18 takes 48 bytes of item
 // header plus 8 of CAS plus key, suffix and value in a 192-byte slab
 // chunk. The restartable file adds 8 bytes per segment and three pages.
 //

@@ -38,6 +38,12 @@ const (
 	// so that SetMemoryLimit can grow the arena in place; by default the
 	// reserve is 4× the memory limit and at least this.
 	defaultReserve = 1 << 30
+	// defaultCompact is Config.Compact's default: see BENCHMARKS.md
+	// ("RSS under overwrite churn") for the measured trade.
+	defaultCompact = 0.85
+	// keepWarmBytes is how much of the free list keeps its pages with
+	// compaction on (at least one segment).
+	keepWarmBytes = 4 << 20
 )
 
 // Config is the engine's configuration string, parsed. Its zero value means
@@ -56,6 +62,16 @@ type Config struct {
 	// SweepSlots is how many index slots of each shard one sweep visits.
 	// 0 means 1024.
 	SweepSlots int
+	// Compact is the live fraction at or below which a closed segment is
+	// compacted (its live records moved to a fresh segment) before the
+	// arena takes a segment whose pages are not resident yet, and free
+	// segments beyond a few give their pages back to the kernel: the
+	// arena's resident memory then tracks the live data under overwrite
+	// churn instead of growing to the memory limit. 0 means 0.85; a
+	// negative value (compact=0 in the configuration string) turns it
+	// off: the arena fills the memory limit before it reclaims anything,
+	// and keeps every page it touched.
+	Compact float64
 	// File is the restartable arena file (the daemon's -e): empty for an
 	// anonymous arena. With a file the arena is exactly the memory limit
 	// (no reserve to grow into) and survives the process; see the package
@@ -64,7 +80,7 @@ type Config struct {
 }
 
 // ParseConfig parses "shards=N,reserve=BYTES,sweep_interval=DUR,
-// sweep_slots=N,file=PATH". Unknown keys are errors wrapping
+// sweep_slots=N,compact=FRACTION,file=PATH". Unknown keys are errors wrapping
 // engine.ErrBadConfig.
 func ParseConfig(s string) (Config, error) {
 	var c Config
@@ -96,6 +112,15 @@ func ParseConfig(s string) (Config, error) {
 				return c, fmt.Errorf("%w: file=: want a path", engine.ErrBadConfig)
 			}
 			c.File = v
+		case "compact":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 0.95 {
+				return c, fmt.Errorf("%w: compact=%q: want a fraction in 0..0.95 (0 turns compaction off)", engine.ErrBadConfig, v)
+			}
+			if f == 0 {
+				f = -1
+			}
+			c.Compact = f
 		case "sweep_interval":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -106,7 +131,7 @@ func ParseConfig(s string) (Config, error) {
 			}
 			c.SweepInterval = d
 		default:
-			return c, fmt.Errorf("%w: unknown key %q (known: shards, reserve, sweep_interval, sweep_slots, file)", engine.ErrBadConfig, k)
+			return c, fmt.Errorf("%w: unknown key %q (known: shards, reserve, sweep_interval, sweep_slots, compact, file)", engine.ErrBadConfig, k)
 		}
 	}
 	return c, nil
@@ -115,7 +140,7 @@ func ParseConfig(s string) (Config, error) {
 // String renders the configuration with defaults resolved, for stats
 // settings.
 func (c Config) String() string {
-	s := fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots)
+	s := fmt.Sprintf("shards=%d,reserve=%d,sweep_interval=%s,sweep_slots=%d,compact=%g", c.Shards, c.Reserve, c.SweepInterval, c.SweepSlots, max(c.Compact, 0))
 	if c.File != "" {
 		s += ",file=" + c.File
 	}
@@ -153,6 +178,10 @@ type Engine struct {
 	reserve   int32   // an empty segment kept for reclaim; -1 when none
 	limitSegs int
 	limit     atomic.Int64 // bytes, as last set
+
+	compactAt int64 // live bytes at or below which a segment is compacted; 0: off
+	keepWarm  int   // free segments that keep their pages (with compaction)
+	warmFree  int   // under amu: resident segments on top of the free list
 
 	fullSweepNow   int64      // under amu: clock and flush mark of the
 	fullSweepFlush *flushMark // last full sweep for -M
@@ -195,6 +224,9 @@ func New(env engine.Env, config string) (*Engine, error) {
 	}
 	if cfg.SweepSlots == 0 {
 		cfg.SweepSlots = 1024
+	}
+	if cfg.Compact == 0 {
+		cfg.Compact = defaultCompact
 	}
 	segSize := max(int64(minSegSize), (int64(env.ItemSizeMax)+pageSize-1)&^(pageSize-1))
 	n := max(2, int(env.MemoryLimit/segSize))
@@ -253,6 +285,10 @@ func New(env engine.Env, config string) (*Engine, error) {
 		segSize:    segSize,
 		segs:       make([]segment, nres),
 		reserve:    -1,
+		keepWarm:   max(1, int(keepWarmBytes/segSize)),
+	}
+	if cfg.Compact > 0 {
+		e.compactAt = max(1, int64(cfg.Compact*float64(segSize)))
 	}
 	e.limit.Store(env.MemoryLimit)
 	if invariants.Enabled {
@@ -635,7 +671,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if engine.ItemSize(len(key), len(val), next.Flags, e.noCAS) > e.itemMax {
 			return engine.OpNone, zero, engine.ErrTooLarge
 		}
-		size := recSizeOf(len(key), len(val), exp, next.Flags)
+		size := recSizeOf(len(key), len(val), exp, next.Flags, e.file != nil)
 		off, err := e.alloc(size, e.stripeOf(h), len(key), len(val), exp, next.Flags)
 		if err != nil {
 			if err == engine.ErrNoMemory {
@@ -646,7 +682,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 		if casv == 0 {
 			casv = e.cas.Add(1)
 		}
-		writeRecord(e.mem[off:off+size], key, val, casv, exp, next.Flags, atime, bitsv)
+		writeRecord(e.mem[off:off+size], key, val, casv, exp, next.Flags, atime, bitsv, e.file != nil)
 
 		sh.mu.Lock()
 		if e.closed.Load() {

@@ -8,7 +8,9 @@ import (
 	"unsafe"
 )
 
-// The restartable arena file (-e FILE), format version 1. The engine's
+// The restartable arena file (-e FILE), format version 2 (version 1 had
+// records of format version 2, whose 20-byte header held the CRC first;
+// a version 1 file starts empty). The engine's
 // arena is the tail of the file, mapped MAP_SHARED; everything before it
 // is a few pages of metadata:
 //
@@ -67,9 +69,10 @@ import (
 // segment keeps its whole size for records (a record of -I bytes still
 // fits).
 //
-// Records (record.go) are today's records, unchanged in size: the format
-// spends no byte per record on restartability. Two things make the file
-// readable after a crash:
+// Records (record.go) are the anonymous arena's records plus their CRC
+// field (form bit C): 4 bytes per record, the only per-record cost of
+// restartability; a record without one is damage to the scan. Two more
+// things make the file readable after a crash:
 //
 //   - The chain. Records in a segment are walked from offset 0 by their
 //     sizes (info word, and the value length word for long values); a
@@ -100,7 +103,7 @@ import (
 // the flush mark of the newest meta.
 const (
 	fileMagic   = "mnemoarn"
-	fileVersion = 1
+	fileVersion = 2
 	filePage    = pageSize
 
 	fhMagic   = 0
@@ -310,7 +313,8 @@ func markEnd(mem []byte, off, segSize int64) {
 
 // allocFrame extends a segment's chain by the record of size size at
 // arena offset off (whose key is klen bytes and whose value vlen bytes,
-// with exptime field exp and flags): the new end first, then the new
+// with exptime field exp and flags, and a CRC, as every record in a
+// file): the new end first, then the new
 // record's info word (pending) and value length word. Called while the
 // allocation is still exclusive (the stripe lock, or amu for a reclaim's
 // destination), before the next allocation in the segment.
@@ -320,7 +324,7 @@ func allocFrame(mem []byte, off, size, segSize int64, klen, vlen int, exp, flags
 		// offset past it is the next segment's first record.)
 		markEnd(mem, end, segSize)
 	}
-	f := makeForm(vlen, exp, flags)
+	f := makeForm(vlen, exp, flags, true)
 	r := rec{b: mem[off:]}
 	if f&formL != 0 {
 		atomic.StoreUint32(r.word(formHdr(f)-4), uint32(vlen))

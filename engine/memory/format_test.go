@@ -161,7 +161,7 @@ func TestRecordStateAndChain(t *testing.T) {
 		t.Fatalf("new chain: first info word %#x, want 0", rec.info())
 	}
 	key, val := []byte("k1"), bytes.Repeat([]byte("v"), 9000) // a long value: the L form
-	size := recSizeOf(len(key), len(val), 7, 9)
+	size := recSizeOf(len(key), len(val), 7, 9, true)
 	allocFrame(mem, 0, size, segSize, len(key), len(val), 7, 9)
 	r := recAt(mem, 0)
 	if infoForm(r.info())&formL == 0 || r.vlen() != len(val) {
@@ -173,7 +173,7 @@ func TestRecordStateAndChain(t *testing.T) {
 	if recAt(mem, size).info() != 0 {
 		t.Fatal("allocFrame did not end the chain after the new record")
 	}
-	writeRecord(mem[:size], key, val, 42, 7, 9, 100, 0)
+	writeRecord(mem[:size], key, val, 42, 7, 9, 100, 0, true)
 	if !r.valid(segSize) || r.state() != stPending {
 		t.Fatal("written record: not valid or not pending")
 	}
@@ -207,12 +207,12 @@ func TestAllocFrameFillsSegment(t *testing.T) {
 	mem := make([]byte, 2*segSize)
 	startChain(mem, make([]byte, 16), 1, segSize, 1)
 	key := []byte("next")
-	size := recSizeOf(len(key), 10, 0, 0)
+	size := recSizeOf(len(key), 10, 0, 0, true)
 	allocFrame(mem, segSize, size, segSize, len(key), 10, 0, 0)
-	writeRecord(mem[segSize:segSize+size], key, []byte("0123456789"), 1, 0, 0, 1, 0)
+	writeRecord(mem[segSize:segSize+size], key, []byte("0123456789"), 1, 0, 0, 1, 0, true)
 	before := recAt(mem, segSize).info()
-	vlen := segSize - hdrMin - 1 - 2 // a record of exactly segSize bytes
-	full := recSizeOf(1, vlen, 0, 0)
+	vlen := segSize - hdrMin - 4 - 1 - 2 // a record (with its CRC) of exactly segSize bytes
+	full := recSizeOf(1, vlen, 0, 0, true)
 	if full != segSize {
 		t.Fatalf("test record is %d bytes, want %d", full, segSize)
 	}

@@ -72,6 +72,7 @@ type shard struct {
 	evictedUnfetched uint64
 	evictedActive    uint64
 	reinserted       uint64
+	compacted        uint64 // records moved by compaction
 	expiredUnfetched uint64
 	reclaimed        uint64
 	getExpired       uint64 // lookups that met an expired item (then removed)

@@ -21,7 +21,7 @@ func newIndexFixture(n int) *indexFixture {
 		size := recSize(len(k), 1)
 		off := int64(len(f.mem))
 		f.mem = append(f.mem, make([]byte, size)...)
-		writeRecord(f.mem[off:off+size], k, []byte{'v'}, 1, 0, 0, 0, 0)
+		writeRecord(f.mem[off:off+size], k, []byte{'v'}, 1, 0, 0, 0, 0, false)
 		f.offs = append(f.offs, off)
 		f.keys = append(f.keys, k)
 	}

@@ -26,7 +26,8 @@ import (
 //     to in it; free, spare and retired segments hold nothing; a closed
 //     segment's live bytes fit in its used bytes; no negative writer count;
 //   - the segment table: the free list, the spare and the FIFO are
-//     disjoint and agree with the segment states, at most one write head
+//     disjoint and agree with the segment states, the free list holds
+//     its cold segments below its warm (resident) ones, at most one write head
 //     per stripe, and exactly the segments beyond the memory limit are
 //     retired or marked to retire.
 //
@@ -141,6 +142,15 @@ func (e *Engine) checkLocked() {
 	for _, id := range e.fifo {
 		mark(id, onFIFO, "the FIFO")
 	}
+	if e.warmFree < 0 || e.warmFree > len(e.free) {
+		invariants.Failf("memory: %d warm free segments counted, %d free", e.warmFree, len(e.free))
+	}
+	for i, id := range e.free {
+		// Cold segments first, the warmFree resident ones on top.
+		if warm := i >= len(e.free)-e.warmFree; e.segs[id].resident != warm {
+			invariants.Failf("memory: free segment %d at %d of %d: resident %v, but %d are warm", id, i, len(e.free), e.segs[id].resident, e.warmFree)
+		}
+	}
 	heads := 0
 	for id := range e.segs {
 		s := &e.segs[id]
@@ -212,6 +222,9 @@ func (e *Engine) checkEntry(si, slot int, ent uint64) int64 {
 	r := recAt(e.mem, off)
 	if !r.valid(int(limit)) {
 		invariants.Failf("memory: shard %d slot %d: the record at offset %d (segment %d) does not check (CRC or length)", si, slot, off, id)
+	}
+	if e.file != nil && !r.hasCRC() {
+		invariants.Failf("memory: shard %d slot %d: the record at offset %d is in a restartable file but has no CRC", si, slot, off)
 	}
 	if e.file != nil && r.state() != stLive {
 		// Restartable file: what the index holds is what a scan recovers.

@@ -32,7 +32,7 @@ func TestInvariantsWired(t *testing.T) {
 	}
 
 	t.Run("Close", func(t *testing.T) {
-		e := invFixture(t)
+		e := invFixtureWith(t, false)
 		sh, _, _ := entryOf(t, e, "k1")
 		sh.bytes++
 		expect(t, "records take", func() { e.Close() })
@@ -44,7 +44,7 @@ func TestInvariantsWired(t *testing.T) {
 	})
 
 	t.Run("SetMemoryLimit", func(t *testing.T) {
-		e := invFixture(t)
+		e := invFixtureWith(t, false)
 		_, _, ent := entryOf(t, e, "k1")
 		s := &e.segs[entryOff(ent)/e.segSize]
 		s.live.Add(recAlign)
@@ -53,7 +53,7 @@ func TestInvariantsWired(t *testing.T) {
 	})
 
 	t.Run("Get", func(t *testing.T) {
-		e := invFixture(t)
+		e := invFixtureWith(t, true) // records with a CRC
 		sh, _, ent := entryOf(t, e, "k1")
 		v := recAt(e.mem, entryOff(ent)).value()
 		v[0] ^= 1
@@ -64,7 +64,7 @@ func TestInvariantsWired(t *testing.T) {
 	})
 
 	t.Run("Delete", func(t *testing.T) {
-		e := invFixture(t)
+		e := invFixtureWith(t, false)
 		sh, _, _ := entryOf(t, e, "k1")
 		was := sh.bytes
 		sh.bytes = 0 // as if k1 had been dropped already

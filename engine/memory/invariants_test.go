@@ -1,18 +1,25 @@
 package memory
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mnemo-cache/mnemo/engine"
 )
 
-// invFixture is an engine whose arena has closed segments, a write head
+// invFixtureWith is an engine whose arena has closed segments, a write head
 // and a free list, with the items k0..k(n-1).
-func invFixture(t *testing.T) *Engine {
+// In a restartable file (whose records carry a CRC) if file.
+func invFixtureWith(t *testing.T, file bool) *Engine {
 	t.Helper()
-	e, _ := testEngine(t, engine.Env{MemoryLimit: 8 << 20}, "shards=4")
+	config := "shards=4"
+	if file {
+		config += ",file=" + filepath.Join(t.TempDir(), "arena")
+	}
+	e, _ := testEngine(t, engine.Env{MemoryLimit: 8 << 20}, config)
 	for i := range 3000 {
 		k := "k" + strconv.Itoa(i)
 		if _, _, err := e.Update([]byte(k), &setM{value: value(k, 1000), flags: uint32(i % 2)}); err != nil {
@@ -65,12 +72,19 @@ func TestCheckInvariantsFindsCorruption(t *testing.T) {
 			s.live.Add(-recAlign)
 			return func() { s.live.Add(recAlign) }
 		}},
-		{"value byte", "does not check", func(t *testing.T, e *Engine) func() {
+		{"value byte (file: records have a CRC)", "does not check", func(t *testing.T, e *Engine) func() {
 			_, _, ent := entryOf(t, e, "k7")
 			r := recAt(e.mem, entryOff(ent))
 			v := r.value()
 			v[len(v)-1] ^= 1
 			return func() { v[len(v)-1] ^= 1 }
+		}},
+		{"key length", "does not check", func(t *testing.T, e *Engine) func() {
+			_, _, ent := entryOf(t, e, "k7")
+			p := recAt(e.mem, entryOff(ent)).word(offInfo)
+			w := atomic.LoadUint32(p)
+			atomic.StoreUint32(p, w&^0xff)
+			return func() { atomic.StoreUint32(p, w) }
 		}},
 		{"entry at another key's record", "belongs to another shard or tag", func(t *testing.T, e *Engine) func() {
 			sh, slot, ent := entryOf(t, e, "k7")
@@ -113,6 +127,11 @@ func TestCheckInvariantsFindsCorruption(t *testing.T) {
 			e.fifo = fifo[1:]
 			return func() { e.fifo = fifo }
 		}},
+		{"cold free segment counted warm", "warm", func(t *testing.T, e *Engine) func() {
+			was := e.warmFree
+			e.warmFree = len(e.free)
+			return func() { e.warmFree = was }
+		}},
 		{"retired within the limit", "within the limit", func(t *testing.T, e *Engine) func() {
 			s := &e.segs[e.free[0]]
 			s.retire = true
@@ -120,7 +139,7 @@ func TestCheckInvariantsFindsCorruption(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := invFixture(t)
+			e := invFixtureWith(t, strings.Contains(tc.name, "(file"))
 			verify(t, e)
 			undo := tc.corrupt(t, e)
 			msg, ok := violation(e.checkInvariants)

@@ -197,6 +197,8 @@ func (e *Engine) recoverLocked() scanStats {
 	var closed []int32
 	for id := range e.segs {
 		s := &e.segs[id]
+		// The file's pages of every segment may be resident.
+		s.resident = true
 		if s.live.Load() > 0 {
 			s.used = used[id]
 			s.state = segClosed
@@ -207,6 +209,15 @@ func (e *Engine) recoverLocked() scanStats {
 			e.free = append(e.free, int32(id))
 		}
 	}
+	if e.compactAt > 0 {
+		// Free segments beyond a few give their pages back (punched out
+		// of the file: they hold no live record, and zeros are an empty
+		// chain).
+		for i := len(e.free) - 1 - e.keepWarm; i >= 0; i-- {
+			e.dropPages(e.free[i])
+		}
+	}
+	e.sortFreeLocked()
 	slices.SortFunc(closed, func(a, b int32) int {
 		ga, gb := segGen(tab, int(a)), segGen(tab, int(b))
 		switch {

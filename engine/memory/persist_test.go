@@ -18,12 +18,18 @@ import (
 // now, logging into log.
 func openFile(t *testing.T, path string, env engine.Env, now int64, log *bytes.Buffer) *Engine {
 	t.Helper()
+	return openFileWith(t, path, env, now, log, "")
+}
+
+// openFileWith is openFile with more configuration (",key=value...").
+func openFileWith(t *testing.T, path string, env engine.Env, now int64, log *bytes.Buffer, config string) *Engine {
+	t.Helper()
 	env.Clock = newClock(now)
 	if log == nil {
 		log = &bytes.Buffer{}
 	}
 	env.Logger = slog.New(slog.NewTextHandler(log, nil))
-	e, err := New(env, "sweep_interval=0,file="+path)
+	e, err := New(env, "sweep_interval=0,file="+path+config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +148,20 @@ func TestFileReopenClean(t *testing.T) {
 }
 
 // TestFileReopenCrash copies the file between operations without closing
-// the engine (the page cache of a killed process), with evictions and
-// segment reuse under a small limit, and restarts from each copy.
+// the engine (the page cache of a killed process), with segment reuse
+// under a small limit (by compaction, the default, and by eviction with
+// compact=0), and restarts from each copy.
 func TestFileReopenCrash(t *testing.T) {
+	t.Run("compaction", func(t *testing.T) { fileReopenCrash(t, "", "memory_compactions") })
+	t.Run("eviction", func(t *testing.T) { fileReopenCrash(t, ",compact=0", "evictions") })
+}
+
+func fileReopenCrash(t *testing.T, config, reuse string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "arena")
 	env := engine.Env{MemoryLimit: 4 << 20}
 	keys := testKeys(3000)
-	e := openFile(t, path, env, t0, nil)
+	e := openFileWith(t, path, env, t0, nil, config)
 	defer e.Close()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := 0; round < 4; round++ {
@@ -169,7 +181,7 @@ func TestFileReopenCrash(t *testing.T) {
 		if err := os.WriteFile(cp, img, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := openFile(t, cp, env, t0, nil)
+		r := openFileWith(t, cp, env, t0, nil, config)
 		verify(t, r)
 		t.Logf("round %d: restored %d items in %v, scan %+v", round, r.restart.restored, r.restart.took, r.restart.scan)
 		if r.restart.restored == 0 {
@@ -185,18 +197,18 @@ func TestFileReopenCrash(t *testing.T) {
 		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}
-		r = openFile(t, cp, env, t0, nil)
+		r = openFileWith(t, cp, env, t0, nil, config)
 		sameState(t, fmt.Sprintf("round %d, second restart", round), want2, snapshot(t, r, keys))
 		r.Close()
 	}
-	var ev uint64
+	var n uint64
 	e.Stats(func(name, value string) {
-		if name == "evictions" {
-			fmt.Sscan(value, &ev)
+		if name == reuse {
+			fmt.Sscan(value, &n)
 		}
 	})
-	if ev == 0 {
-		t.Fatal("no evictions: segment reuse not exercised")
+	if n == 0 {
+		t.Fatalf("%s 0: segment reuse not exercised", reuse)
 	}
 }
 

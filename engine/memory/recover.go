@@ -72,7 +72,9 @@ func scanArena(mem, tab []byte, segSize int64, nsegs int, used []int64, place fu
 				st.corrupt++
 				break
 			}
-			ok := r.valid(int(size))
+			// Every record a file's engine writes has a CRC; one
+			// without is damage.
+			ok := r.hasCRC() && r.valid(int(size))
 			if ok {
 				st.casHigh = max(st.casHigh, r.cas())
 			}

@@ -241,10 +241,12 @@ func maps(m cmodel) cmodel {
 
 func (w *crashWriter) set(key, val string, exp, flags uint32) {
 	w.begin()
-	size := recSizeOf(len(key), len(val), exp, flags)
+	size := recSizeOf(len(key), len(val), exp, flags, true)
 	off := w.alloc(size, len(key), len(val), exp, flags)
 	mem := w.mem()
-	w.body(func() { writeRecord(mem[off:off+size], []byte(key), []byte(val), uint64(w.op), exp, flags, 1000, 0) })
+	w.body(func() {
+		writeRecord(mem[off:off+size], []byte(key), []byte(val), uint64(w.op), exp, flags, 1000, 0, true)
+	})
 	old, had := w.idx[key]
 	if w.deadBeforeLive && had {
 		w.word(func() { recAt(mem, old).setState(stDead) })
@@ -263,10 +265,10 @@ func (w *crashWriter) set(key, val string, exp, flags uint32) {
 // whose re-check failed): it must never be recovered.
 func (w *crashWriter) abandon(key, val string) {
 	w.begin()
-	size := recSizeOf(len(key), len(val), 0, 0)
+	size := recSizeOf(len(key), len(val), 0, 0, true)
 	off := w.alloc(size, len(key), len(val), 0, 0)
 	mem := w.mem()
-	w.body(func() { writeRecord(mem[off:off+size], []byte(key), []byte(val), uint64(w.op), 0, 0, 1000, 0) })
+	w.body(func() { writeRecord(mem[off:off+size], []byte(key), []byte(val), uint64(w.op), 0, 0, 1000, 0, true) })
 	w.word(func() { recAt(mem, off).setState(stDead) })
 	// Nothing changes: the model after equals the model before, so the
 	// check allows only the old state even mid-operation.
@@ -396,7 +398,7 @@ func workload(w *crashWriter, nops int) {
 			// A record that fills the head exactly: the allocation past
 			// it is the next segment's start, which it must not touch.
 			v := fmt.Sprintf("%s=%d|", k, i)
-			vlen := int(w.segSize-w.used[w.head]) - hdrMin - len(k)
+			vlen := int(w.segSize-w.used[w.head]) - hdrMin - 4 - len(k) // the header and CRC
 			if vlen < len(v) {
 				w.del(k)
 				continue

@@ -14,6 +14,8 @@ type lruCounters struct {
 	directReclaims atomic.Uint64 // segment reclaims run by a writer that needed room
 	crawlerStarts  atomic.Uint64 // background sweep rounds started
 	crawlerRunning atomic.Int32  // sweeps running now
+	compactions    atomic.Uint64 // segments compacted before a cold segment was taken
+	released       atomic.Uint64 // free segments whose pages went back to the kernel
 }
 
 // counters is a sum of the shards' counters.
@@ -22,6 +24,7 @@ type counters struct {
 	totalItems, evictions, evictedUnfetched, evictedActive, reinserted uint64
 	expiredUnfetched, reclaimed, evictedNonzero                        uint64
 	getExpired, getFlushed, crawlerChecked, crawlerReclaimed           uint64
+	compacted                                                          uint64
 }
 
 func (e *Engine) sum() counters {
@@ -39,6 +42,7 @@ func (e *Engine) sum() counters {
 		c.evictedActive += sh.evictedActive
 		c.evictedNonzero += sh.evictedNonzero
 		c.reinserted += sh.reinserted
+		c.compacted += sh.compacted
 		c.expiredUnfetched += sh.expiredUnfetched
 		c.reclaimed += sh.reclaimed
 		c.getExpired += sh.getExpired
@@ -85,12 +89,23 @@ func utoa(n uint64) string { return strconv.FormatUint(n, 10) }
 //
 // and its own: memory_segment_size, memory_segments_total (usable, not
 // retired), memory_segments_free, memory_index_bytes (the index, outside
-// the budget), memory_arena_bytes (segments in use × size) and
-// memory_reinserted.
+// the budget), memory_arena_bytes (segments in use × size),
+// memory_reinserted, memory_arena_resident_bytes (segments whose pages
+// may be resident: written since they were mapped or last given back),
+// memory_compactions (segments compacted so that the arena did not grow),
+// memory_compacted (records those compactions moved) and
+// memory_segments_released (free segments whose pages went back to the
+// kernel).
 func (e *Engine) Stats(add func(name, value string)) {
 	c := e.sum()
 	e.amu.Lock()
 	total, free := e.segCountsLocked()
+	resident := 0
+	for i := range e.segs {
+		if e.segs[i].resident {
+			resident++
+		}
+	}
 	e.amu.Unlock()
 	running := "0"
 	if e.lc.crawlerRunning.Load() > 0 {
@@ -126,6 +141,10 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("memory_arena_bytes", itoa(int64(total-free)*e.segSize))
 	add("memory_index_bytes", itoa(c.indexBytes))
 	add("memory_reinserted", utoa(c.reinserted))
+	add("memory_arena_resident_bytes", itoa(int64(resident)*e.segSize))
+	add("memory_compactions", utoa(e.lc.compactions.Load()))
+	add("memory_compacted", utoa(c.compacted))
+	add("memory_segments_released", utoa(e.lc.released.Load()))
 	if e.file != nil {
 		// How the start with a restartable file (-e) went.
 		r := &e.restart
@@ -230,6 +249,7 @@ func (e *Engine) ResetStats() {
 		sh.evictedActive = 0
 		sh.evictedNonzero = 0
 		sh.reinserted = 0
+		sh.compacted = 0
 		sh.expiredUnfetched = 0
 		sh.reclaimed = 0
 		sh.getExpired = 0
@@ -242,4 +262,6 @@ func (e *Engine) ResetStats() {
 	e.lc.outOfMemory.Store(0)
 	e.lc.directReclaims.Store(0)
 	e.lc.crawlerStarts.Store(0)
+	e.lc.compactions.Store(0)
+	e.lc.released.Store(0)
 }

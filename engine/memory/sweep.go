@@ -24,6 +24,15 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 			return
 		case <-t.C:
 			e.sweep(slots)
+			if e.compactAt > 0 {
+				// Segments the sweep (or deletes) emptied give their
+				// pages back without waiting for a store to need room.
+				e.amu.Lock()
+				if !e.closed.Load() {
+					e.freeDeadLocked()
+				}
+				e.amu.Unlock()
+			}
 		}
 	}
 }

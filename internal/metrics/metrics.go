@@ -83,6 +83,9 @@ func Gather(src Source) ([]byte, error) {
 // reset); they become counters named ..._total. The others are gauges.
 var engineCounters = map[string]bool{
 	"memory_reinserted":            true,
+	"memory_compactions":           true,
+	"memory_compacted":             true,
+	"memory_segments_released":     true,
 	"persistent_queue_writes":      true,
 	"persistent_queue_coalesced":   true,
 	"persistent_queue_full_waits":  true,
