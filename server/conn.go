@@ -72,8 +72,8 @@ type Conn struct {
 	Out []byte
 
 	srv     *Server
-	nc      net.Conn        // the connection; a *tls.Conn on a TLS listener
-	rc      syscall.RawConn // nil when nc does not expose its descriptor (TLS included)
+	nc      net.Conn        // the connection; a *tls.Conn on a TLS listener; nil while bare (see bare.go)
+	rc      syscall.RawConn // nil when nc does not expose its descriptor (TLS included), or bare
 	tlsc    *tls.Conn       // nc on a TLS listener, else nil
 	raw     *countingConn   // the socket under tlsc
 	id      uint64
@@ -105,7 +105,9 @@ type Conn struct {
 	// Small fields last, packed: a parked connection's Conn is most of
 	// what it costs the server.
 	fd     int32       // the socket's descriptor (also under TLS), -1 when nc does not expose it
-	pmu    sync.Mutex  // guards parked; see park.go
+	pmu    sync.Mutex  // guards parked, and nc, fd and bare against other goroutines; see park.go
+	pk     bool        // the connection has a descriptor and may park (set once)
+	bare   bool        // no net.Conn: the connection owns fd itself (see bare.go)
 	poked  atomic.Bool // the sweeper moved the read deadline to park c
 	parked bool        // registered in the poller, without a goroutine
 	dirty  bool        // a write failed
@@ -130,6 +132,7 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 	if le.tls != nil {
 		c.wrapTLS(nc, le.tls)
 	}
+	c.pk = c.fd >= 0
 	c.lastReq.Store(time.Now().UnixNano())
 	return c
 }
@@ -138,10 +141,24 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr returns the client's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
 
 // LocalAddr returns the connection's local address.
-func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.addr(false) }
+
+// addr returns the remote (peer) or local address, from the net.Conn or,
+// while the connection is bare, from its descriptor.
+func (c *Conn) addr(peer bool) net.Addr {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	switch {
+	case c.nc == nil:
+		return fdAddr(c.fd, c.ln.l.Addr().Network(), peer)
+	case peer:
+		return c.nc.RemoteAddr()
+	}
+	return c.nc.LocalAddr()
+}
 
 // ListenAddr returns the address of the listener that accepted the
 // connection.
@@ -151,8 +168,18 @@ func (c *Conn) ListenAddr() net.Addr { return c.ln.l.Addr() }
 func (c *Conn) Server() *Server { return c.srv }
 
 // NetConn returns the underlying connection. Sessions must not read from
-// it.
-func (c *Conn) NetConn() net.Conn { return c.nc }
+// it (but for a Session that has taken the connection over for good,
+// such as memcached's watch), and call it from Serve only.
+func (c *Conn) NetConn() net.Conn {
+	if c.bare {
+		if err := c.dress(); err != nil {
+			// Out of descriptors: a connection that reads EOF
+			// and writes nowhere; the connection closes.
+			return localNetConn{io.Discard}
+		}
+	}
+	return c.nc
+}
 
 // Flush writes c.Out now and empties it. After a failed write it returns
 // ErrConnBroken without writing; the connection closes when Serve returns.
@@ -173,8 +200,8 @@ func (c *Conn) setState(st State) { c.state.Store(uint32(st)) }
 func (c *Conn) info(now time.Time) ConnInfo {
 	return ConnInfo{
 		ID:               c.id,
-		RemoteAddr:       c.nc.RemoteAddr(),
-		LocalAddr:        c.nc.LocalAddr(),
+		RemoteAddr:       c.RemoteAddr(),
+		LocalAddr:        c.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
 		TLS:              c.tlsc != nil,
 		State:            State(c.state.Load()),
@@ -205,7 +232,10 @@ func (c *Conn) serveLoop() (parked bool) {
 		default:
 			c.setState(StateReading)
 		}
-		if s.cfg.IdleTimeout > 0 {
+		if c.bare {
+			// A bare connection's reads never block (it parks
+			// instead): no deadline to set.
+		} else if s.cfg.IdleTimeout > 0 {
 			now := time.Now()
 			c.armedAt = now.UnixNano()
 			c.nc.SetReadDeadline(now.Add(s.cfg.IdleTimeout))
@@ -219,15 +249,32 @@ func (c *Conn) serveLoop() (parked bool) {
 		}
 		if err := c.fill(); err != nil {
 			if err == syscall.EAGAIN {
-				// Nothing to read and the server is crowded: park
-				// without waiting for the sweeper (see crowded).
-				if !c.parkSession() {
-					c.logClose(ErrSessionPanic)
-					return false
+				// Nothing to read and the server is crowded, or the
+				// connection is bare: park without waiting for the
+				// sweeper (see crowded).
+				if c.w == c.r && c.need == 0 {
+					if !c.parkSession() {
+						c.logClose(ErrSessionPanic)
+						return false
+					}
+					wasBare := c.bare
+					if c.park() {
+						if !wasBare {
+							// A goroutine and a net.Conn freed
+							// (a bare one held neither).
+							c.srv.eagerParks.Add(1)
+						}
+						return true
+					}
 				}
-				if c.park() {
-					c.srv.eagerParks.Add(1)
-					return true
+				if c.bare {
+					// Part of a request is buffered (or parking
+					// failed): wait for the rest in Go's poller.
+					if err := c.dress(); err != nil {
+						c.logClose(err)
+						return false
+					}
+					continue
 				}
 				// Not parked (stopping, or the poller is gone): wait
 				// in the read as usual.
@@ -256,7 +303,7 @@ func (c *Conn) serveLoop() (parked bool) {
 				!errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded):
 				// A TLS record error: a bad MAC, a record cut
 				// short by the close, an alert from the client.
-				c.srv.logger.Info("server: closing TLS connection", "conn", c.id, "remote", c.nc.RemoteAddr(), "err", err)
+				c.srv.logger.Info("server: closing TLS connection", "conn", c.id, "remote", c.RemoteAddr(), "err", err)
 				return false
 			}
 			c.logClose(err)
@@ -328,7 +375,7 @@ func (c *Conn) parkSession() (ok bool) {
 func (c *Conn) serve(in []byte) (consumed, need int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.logger.Error("server: panic in session", "conn", c.id, "remote", c.nc.RemoteAddr(), "panic", p, "stack", string(debug.Stack()))
+			c.srv.logger.Error("server: panic in session", "conn", c.id, "remote", c.RemoteAddr(), "panic", p, "stack", string(debug.Stack()))
 			c.Out = c.Out[:0]
 			consumed, need, err = 0, 0, ErrSessionPanic
 		}
@@ -380,13 +427,15 @@ func (c *Conn) refuse(err error) {
 // write writes c.Out with one write call and empties it.
 func (c *Conn) write() error {
 	c.setState(StateWriting)
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.cfg.IdleTimeout; t > 0 && !c.bare {
 		// A client that stops reading its replies is idle too.
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
 	var n int
 	var err error
-	if c.raw != nil {
+	if c.bare {
+		n, err = c.bareWrite(c.Out)
+	} else if c.raw != nil {
 		n, err = c.writeTLS(c.Out)
 	} else {
 		n, err = c.nc.Write(c.Out)
@@ -508,7 +557,7 @@ func (c *Conn) settle() {
 			// keep the buffer, sized on the next fill.
 			return
 		}
-		if c.rc != nil || c.bufp == nil {
+		if c.rc != nil || c.bare || c.bufp == nil {
 			// Nothing buffered: give the buffer back (a descriptor
 			// wait needs none) or drop the grown one.
 			c.dropBuf()
@@ -544,7 +593,7 @@ func (c *Conn) reserve() error {
 	}
 	if c.buf == nil {
 		if want <= c.srv.cfg.ReadBufferSize {
-			if c.rc == nil {
+			if c.rc == nil && !c.bare {
 				c.getPooledBuf()
 			}
 			// With a descriptor, rawRead takes a pooled buffer
@@ -581,7 +630,9 @@ func (c *Conn) fill() error {
 	}
 	var n int
 	var err error
-	if c.rc != nil {
+	if c.bare {
+		n, err = c.bareRead()
+	} else if c.rc != nil {
 		c.rn, c.rerr = 0, 0
 		if err := c.rc.Read(c.readFn); err != nil {
 			return err
@@ -647,10 +698,18 @@ func (c *Conn) rawRead(fd uintptr) bool {
 // finish releases everything the connection holds.
 func (c *Conn) finish() {
 	c.setState(StateClosing)
-	if c.srv.poller != nil && c.fd >= 0 {
+	if c.srv.poller != nil && c.pk {
 		c.srv.poller.forget(c)
 	}
-	c.nc.Close()
+	c.pmu.Lock()
+	if c.nc != nil {
+		c.nc.Close()
+	} else if c.bare {
+		syscall.Close(int(c.fd))
+		c.bare = false
+		c.fd = -1 // the number may be reused at once
+	}
+	c.pmu.Unlock()
 	if c.session != nil {
 		func() {
 			defer func() {

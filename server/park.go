@@ -51,7 +51,7 @@ func (s *Server) crowded() bool {
 // goroutine must end (the poller or a stopper now owns c).
 func (c *Conn) park() bool {
 	p := c.srv.poller
-	if p == nil || c.fd < 0 {
+	if p == nil || !c.pk {
 		return false
 	}
 	c.pmu.Lock()
@@ -59,9 +59,17 @@ func (c *Conn) park() bool {
 	if c.srv.stopping.Load() {
 		return false
 	}
-	c.nc.SetReadDeadline(time.Time{})
 	c.poked.Store(false)
-	if c.rc == nil {
+	switch {
+	case c.bare:
+	case c.tlsc == nil:
+		// A plain connection parks bare: its net.Conn goes back to
+		// the runtime (see bare.go).
+		if !c.shed() {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+	default:
+		c.nc.SetReadDeadline(time.Time{})
 		// A TLS connection holds a read buffer between reads; with
 		// nothing buffered (park's precondition) it goes back now.
 		c.dropBuf()
@@ -100,7 +108,8 @@ func (c *Conn) claim() bool {
 func (c *Conn) poke() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	if c.parked || c.poked.Load() {
+	if c.parked || c.poked.Load() || c.nc == nil {
+		// (A bare connection's reads never block.)
 		return false
 	}
 	c.poked.Store(true)
@@ -110,6 +119,17 @@ func (c *Conn) poke() bool {
 
 // resume is a parked connection's new goroutine.
 func (c *Conn) resume() {
+	if c.bare && !c.srv.crowded() &&
+		time.Duration(time.Now().UnixNano()-c.lastReq.Load()) < c.srv.cfg.ParkIdleAfter {
+		// Busy again, and the server is not crowded: back to Go's
+		// poller, where waiting for the next request costs no system
+		// call (see bare.go).
+		if err := c.dress(); err != nil {
+			c.logClose(err)
+			c.finish()
+			return
+		}
+	}
 	if c.serveLoop() {
 		return
 	}
@@ -204,7 +224,7 @@ func (s *Server) sweepOnce(now time.Time) int {
 	}
 	poked := 0
 	for c := range s.conns {
-		if c.fd < 0 {
+		if !c.pk {
 			continue
 		}
 		last := c.lastReq.Load()

@@ -135,3 +135,17 @@ func (p *poller) close() {
 	syscall.Close(p.wakeR)
 	syscall.Close(p.wakeW)
 }
+
+// dupCloexec duplicates fd (close-on-exec); it returns -1 on failure.
+func dupCloexec(fd int) int {
+	for {
+		nfd, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1
+		}
+		return int(nfd)
+	}
+}

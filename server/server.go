@@ -553,7 +553,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // it closes every connection at once and returns ctx's error (a Session
 // blocked in Serve then ends when Serve returns).
 func (s *Server) Shutdown(ctx context.Context) error {
-	lerr := s.stop(func(c *Conn) { c.nc.SetReadDeadline(aLongTimeAgo) })
+	lerr := s.stop(func(c *Conn) { c.interrupt(false) })
 	wait := time.Millisecond
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -567,7 +567,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			s.stop(func(c *Conn) { c.nc.Close() })
+			s.stop(func(c *Conn) { c.interrupt(true) })
 			return ctx.Err()
 		case <-t.C:
 			wait = min(2*wait, 50*time.Millisecond)
@@ -580,7 +580,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // wait for connection goroutines; a Session blocked in Serve ends when
 // Serve returns.
 func (s *Server) Close() error {
-	return s.stop(func(c *Conn) { c.nc.Close() })
+	return s.stop(func(c *Conn) { c.interrupt(true) })
 }
 
 // Stats returns the server's counters. It costs a pass over the open
