@@ -44,7 +44,7 @@ const crowdedAbove = 512
 // crowded reports whether connections should park as soon as a read
 // would block (see crowdedAbove).
 func (s *Server) crowded() bool {
-	return s.poller != nil && s.curr.Load()-s.parked.Load() > int64(s.crowdedAbove)
+	return s.poller != nil && s.curr.Load()-s.parked.Load() > s.crowdedAbove.Load()
 }
 
 // park registers c in the poller and reports whether the calling

@@ -194,7 +194,7 @@ func TestParkingCrowded(t *testing.T) {
 	base := runtime.NumGoroutine()
 	h := newLineHandler()
 	s := New(h, Config{ParkIdleAfter: time.Hour})
-	s.crowdedAbove = 4 // before Serve
+	s.crowdedAbove.Store(4)
 	l, err := Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -303,8 +303,9 @@ type Server struct {
 	// releaseAfter is releaseAfterParked (a field for tests)
 	releaseAfter int
 	eagerParks   atomic.Int64 // connections parked at once, crowded
-	// crowdedAbove is crowdedAbove (a field for tests)
-	crowdedAbove int
+	// crowdedAbove is crowdedAbove (a field for tests, which may
+	// change it while the server runs)
+	crowdedAbove atomic.Int64
 	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
 	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
 
@@ -358,8 +359,8 @@ func New(h Handler, cfg Config) *Server {
 		done:      make(chan struct{}),
 
 		releaseAfter: releaseAfterParked,
-		crowdedAbove: crowdedAbove,
 	}
+	s.crowdedAbove.Store(crowdedAbove)
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
 	s.rpool.New = func() any { b := make([]byte, size); return &b }
