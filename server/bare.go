@@ -42,11 +42,11 @@ import (
 // the owner under pmu.
 func (c *Conn) shed() bool {
 	nfd := -1
-	if err := c.rc.Control(func(fd uintptr) { nfd = dupCloexec(int(fd)) }); err != nil || nfd < 0 {
+	if err := c.rd.rc.Control(func(fd uintptr) { nfd = dupCloexec(int(fd)) }); err != nil || nfd < 0 {
 		return false
 	}
 	c.nc.Close()
-	c.nc, c.rc, c.readFn = nil, nil, nil
+	c.nc, c.rd = nil, nil
 	c.fd = int32(nfd)
 	c.bare = true
 	return true
@@ -78,8 +78,7 @@ func (c *Conn) dress() error {
 		c.fd = -1
 		return err
 	}
-	c.nc, c.rc, c.fd = nc, rc, nfd
-	c.readFn = c.rawRead
+	c.nc, c.rd, c.fd = nc, c.newRawReader(rc), nfd
 	if t := c.srv.cfg.IdleTimeout; t > 0 {
 		// The deadline the connection's reads are under (the loop
 		// sets it again before its next read).

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // startWith serves l with a fresh lineHandler, crowdedAbove set first.
@@ -207,19 +208,19 @@ func TestBareWakeBusy(t *testing.T) {
 	c.expect("MORE\n")
 }
 
-// maxParkedBytes bounds what one parked plain connection may cost the
-// server framework (live heap plus the runtime's memory outside the heap,
-// such as its pollDescs): its Conn, a small session, its share of the
-// server's and the poller's tables. memcached's idle connection costs
-// about 640 bytes of RSS; before connections parked bare, this was about
-// 900 bytes (the runtime's netFD, TCPConn and addresses, and a pollDesc
-// each).
-const maxParkedBytes = 480
+// maxParkedHeap bounds the live heap one parked plain connection may
+// hold in the server framework: its Conn (256 B), a small session, its
+// share of the server's and the poller's tables. Before connections
+// parked bare it was about 750 B (the runtime's netFD, TCPConn and
+// addresses besides, and off the heap a pollDesc of about 300 B each);
+// memcached's idle connection costs about 640 B of RSS.
+const maxParkedHeap = 480
 
-// TestParkedMemory: 1000 parked connections hold no goroutine each, and
-// at most maxParkedBytes each (runtime/metrics: live heap objects and
-// the runtime's other memory, after collections, less the same figures
-// before they opened). The clients are raw sockets, off the heap.
+// TestParkedMemory: 1000 parked connections hold no goroutine each, no
+// net.Conn (so none of the runtime's socket objects, pollDescs included),
+// and at most maxParkedHeap bytes of live heap each (runtime/metrics,
+// after collections, less the same figure before they opened). The
+// clients are raw sockets, off the heap.
 func TestParkedMemory(t *testing.T) {
 	if newPoller() == nil {
 		t.Skip("no poller on this platform")
@@ -277,40 +278,38 @@ func TestParkedMemory(t *testing.T) {
 	fds = fds[:0]
 	eventually(t, "closed", func() bool { return ts.s.Stats().CurrConns == 0 })
 
-	g0, m0 := runtime.NumGoroutine(), settledMemory()
+	g0, h0 := runtime.NumGoroutine(), settledHeap()
 	for len(fds) < n {
 		open(batch)
 	}
-	g1, m1 := runtime.NumGoroutine(), settledMemory()
+	g1, h1 := runtime.NumGoroutine(), settledHeap()
 	if b := ts.s.bareCount(); b != n {
 		t.Errorf("%d of %d parked connections bare", b, n)
 	}
-	per := func(a, b uint64) float64 { return (float64(b) - float64(a)) / n }
-	heap, other := per(m0.heap, m1.heap), per(m0.other, m1.other)
-	t.Logf("%d parked connections: %+d goroutines; per connection %.0f B live heap, %.0f B other runtime memory",
-		n, g1-g0, heap, other)
+	heap := (float64(h1) - float64(h0)) / n
+	t.Logf("%d parked connections: %+d goroutines, %.0f B of live heap each", n, g1-g0, heap)
 	if g1-g0 > n/100 {
 		t.Errorf("%d more goroutines with %d connections parked", g1-g0, n)
 	}
-	if heap+other > maxParkedBytes {
-		t.Errorf("a parked connection costs %.0f B (heap %.0f, other %.0f), want at most %d", heap+other, heap, other, maxParkedBytes)
+	if heap > maxParkedHeap {
+		t.Errorf("a parked connection holds %.0f B of live heap, want at most %d", heap, maxParkedHeap)
 	}
 }
 
-type memFigures struct{ heap, other uint64 }
-
-// settledMemory returns the live heap (after two collections: sync.Pools
-// give their items up on the second) and the runtime's memory outside
-// the heap that a connection may take (pollDescs and other
-// persistent allocations, span and GC metadata).
-func settledMemory() memFigures {
+// settledHeap returns the live heap (runtime/metrics) after two
+// collections: sync.Pools give their items up on the second.
+func settledHeap() uint64 {
 	runtime.GC()
 	runtime.GC()
-	s := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/other:bytes"},
-		{Name: "/memory/classes/metadata/other:bytes"},
-	}
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
-	return memFigures{heap: s[0].Value.Uint64(), other: s[1].Value.Uint64() + s[2].Value.Uint64()}
+	return s[0].Value.Uint64()
+}
+
+// TestConnSize: a parked connection's Conn is most of what it costs; it
+// stays in the 256-byte size class.
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 256 {
+		t.Errorf("Conn is %d bytes, want at most 256 (a parked connection's cost)", n)
+	}
 }

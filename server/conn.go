@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -72,25 +71,22 @@ type Conn struct {
 	Out []byte
 
 	srv     *Server
-	nc      net.Conn        // the connection; a *tls.Conn on a TLS listener; nil while bare (see bare.go)
-	rc      syscall.RawConn // nil when nc does not expose its descriptor (TLS included), or bare
-	tlsc    *tls.Conn       // nc on a TLS listener, else nil
-	raw     *countingConn   // the socket under tlsc
+	nc      net.Conn      // the connection; a *tls.Conn on a TLS listener; nil while bare (see bare.go)
+	rd      *rawReader    // nil when nc does not expose its descriptor (TLS included), or bare
+	raw     *countingConn // the socket under a TLS connection, else nil
 	id      uint64
 	ln      *listener
 	session Session
 
-	buf    []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
-	bufp   *[]byte // pool box when buf is a pooled buffer, else nil
-	r, w   int
-	need   int
-	outp   *[]byte // spare pool box for Out
-	readFn func(fd uintptr) bool
+	buf  []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
+	bufp *[]byte // pool box when buf is a pooled buffer, else nil
+	r, w int
+	need int
+	outp *[]byte // spare pool box for Out
 
 	armedAt int64 // unix nanoseconds when the idle-timeout read deadline was last set
 
-	state        atomic.Uint32 // a State
-	lastReq      atomic.Int64  // unix nanoseconds of the last consumed request
+	lastReq      atomic.Int64 // unix nanoseconds of the last consumed request
 	bufBytes     atomic.Int64
 	outBytes     atomic.Int64 // capacity of Out held between batches
 	bytesRead    atomic.Uint64
@@ -98,17 +94,17 @@ type Conn struct {
 	reads        atomic.Uint64
 	writes       atomic.Uint64
 
+	state atomic.Uint32 // a State
 	// results of rawRead (one read returns less than 2 GiB on Linux)
-	rerr syscall.Errno
+	rerr int32 // a syscall.Errno
 	rn   int32
 
 	// Small fields last, packed: a parked connection's Conn is most of
 	// what it costs the server.
 	fd     int32       // the socket's descriptor (also under TLS), -1 when nc does not expose it
 	pmu    sync.Mutex  // guards parked, and nc, fd and bare against other goroutines; see park.go
-	pk     bool        // the connection has a descriptor and may park (set once)
-	bare   bool        // no net.Conn: the connection owns fd itself (see bare.go)
 	poked  atomic.Bool // the sweeper moved the read deadline to park c
+	bare   bool        // no net.Conn: the connection owns fd itself (see bare.go)
 	parked bool        // registered in the poller, without a goroutine
 	dirty  bool        // a write failed
 	// noEager: parking failed once; this goroutine waits in its reads
@@ -124,15 +120,13 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 				// Reads go to the descriptor itself; a TLS
 				// connection reads through crypto/tls and keeps
 				// the descriptor only to park.
-				c.rc = rc
-				c.readFn = c.rawRead
+				c.rd = c.newRawReader(rc)
 			}
 		}
 	}
 	if le.tls != nil {
 		c.wrapTLS(nc, le.tls)
 	}
-	c.pk = c.fd >= 0
 	c.lastReq.Store(time.Now().UnixNano())
 	return c
 }
@@ -203,7 +197,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 		RemoteAddr:       c.RemoteAddr(),
 		LocalAddr:        c.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
-		TLS:              c.tlsc != nil,
+		TLS:              c.raw != nil,
 		State:            State(c.state.Load()),
 		SinceLastRequest: time.Duration(now.UnixNano() - c.lastReq.Load()),
 	}
@@ -211,7 +205,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 
 // run is the connection's first goroutine.
 func (c *Conn) run() {
-	if (c.tlsc == nil || c.handshake()) && c.newSession() && c.serveLoop() {
+	if (c.raw == nil || c.handshake()) && c.newSession() && c.serveLoop() {
 		return
 	}
 	c.finish()
@@ -299,7 +293,7 @@ func (c *Conn) serveLoop() (parked bool) {
 			switch {
 			case errors.Is(err, ErrReadBufLimit):
 				c.refuse(err)
-			case c.tlsc != nil && !errors.Is(err, ErrRequestTooLarge) && !errors.Is(err, io.EOF) &&
+			case c.raw != nil && !errors.Is(err, ErrRequestTooLarge) && !errors.Is(err, io.EOF) &&
 				!errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded):
 				// A TLS record error: a bad MAC, a record cut
 				// short by the close, an alert from the client.
@@ -557,7 +551,7 @@ func (c *Conn) settle() {
 			// keep the buffer, sized on the next fill.
 			return
 		}
-		if c.rc != nil || c.bare || c.bufp == nil {
+		if c.rd != nil || c.bare || c.bufp == nil {
 			// Nothing buffered: give the buffer back (a descriptor
 			// wait needs none) or drop the grown one.
 			c.dropBuf()
@@ -593,7 +587,7 @@ func (c *Conn) reserve() error {
 	}
 	if c.buf == nil {
 		if want <= c.srv.cfg.ReadBufferSize {
-			if c.rc == nil && !c.bare {
+			if c.rd == nil && !c.bare {
 				c.getPooledBuf()
 			}
 			// With a descriptor, rawRead takes a pooled buffer
@@ -632,15 +626,15 @@ func (c *Conn) fill() error {
 	var err error
 	if c.bare {
 		n, err = c.bareRead()
-	} else if c.rc != nil {
+	} else if c.rd != nil {
 		c.rn, c.rerr = 0, 0
-		if err := c.rc.Read(c.readFn); err != nil {
+		if err := c.rd.rc.Read(c.rd.fn); err != nil {
 			return err
 		}
 		n = int(c.rn)
 		switch {
 		case c.rerr != 0:
-			err = c.rerr
+			err = syscall.Errno(c.rerr)
 		case n == 0:
 			err = io.EOF
 		}
@@ -658,6 +652,17 @@ func (c *Conn) fill() error {
 		return nil
 	}
 	return err
+}
+
+// rawReader reads a connection's descriptor through Go's poller (a
+// separate object, so that a bare connection does not carry its fields).
+type rawReader struct {
+	rc syscall.RawConn
+	fn func(fd uintptr) bool // c.rawRead
+}
+
+func (c *Conn) newRawReader(rc syscall.RawConn) *rawReader {
+	return &rawReader{rc: rc, fn: c.rawRead}
 }
 
 // rawRead is the function given to syscall.RawConn.Read: it reads from
@@ -678,7 +683,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			}
 			if c.w == c.r && c.need == 0 && !c.noEager && c.fd >= 0 && c.srv.crowded() {
 				// Park now rather than wait here: see crowded.
-				c.rerr = syscall.EAGAIN
+				c.rerr = int32(syscall.EAGAIN)
 				return true
 			}
 			return false
@@ -686,9 +691,9 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			c.rn = int32(n)
 		default:
 			if e, ok := err.(syscall.Errno); ok {
-				c.rerr = e
+				c.rerr = int32(e)
 			} else {
-				c.rerr = syscall.EIO
+				c.rerr = int32(syscall.EIO)
 			}
 		}
 		return true
@@ -698,7 +703,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 // finish releases everything the connection holds.
 func (c *Conn) finish() {
 	c.setState(StateClosing)
-	if c.srv.poller != nil && c.pk {
+	if c.srv.poller != nil && c.fd >= 0 {
 		c.srv.poller.forget(c)
 	}
 	c.pmu.Lock()

@@ -51,7 +51,7 @@ func (s *Server) crowded() bool {
 // goroutine must end (the poller or a stopper now owns c).
 func (c *Conn) park() bool {
 	p := c.srv.poller
-	if p == nil || !c.pk {
+	if p == nil || c.fd < 0 {
 		return false
 	}
 	c.pmu.Lock()
@@ -62,7 +62,7 @@ func (c *Conn) park() bool {
 	c.poked.Store(false)
 	switch {
 	case c.bare:
-	case c.tlsc == nil:
+	case c.raw == nil:
 		// A plain connection parks bare: its net.Conn goes back to
 		// the runtime (see bare.go).
 		if !c.shed() {
@@ -108,8 +108,9 @@ func (c *Conn) claim() bool {
 func (c *Conn) poke() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	if c.parked || c.poked.Load() || c.nc == nil {
-		// (A bare connection's reads never block.)
+	if c.parked || c.poked.Load() || c.nc == nil || c.fd < 0 {
+		// (A bare connection's reads never block; a connection
+		// without a descriptor cannot park.)
 		return false
 	}
 	c.poked.Store(true)
@@ -224,9 +225,6 @@ func (s *Server) sweepOnce(now time.Time) int {
 	}
 	poked := 0
 	for c := range s.conns {
-		if !c.pk {
-			continue
-		}
 		last := c.lastReq.Load()
 		if idle != 0 && last < idle && c.claim() {
 			// Counted before the close, so a client that sees it
