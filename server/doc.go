@@ -29,8 +29,15 @@
 // soon as its read would block (an event loop's cost, one epoll_ctl per
 // wake-up), so a burst of connections never holds a goroutine each.
 // Parking needs Linux and a connection that exposes its descriptor (TCP
-// and unix sockets). A Session that is a Parker is told just before its
-// connection parks, to give up what it can rebuild. After a burst of
+// and unix sockets). A plain (TCP or unix) connection parks bare: it
+// keeps a duplicate of its descriptor and hands its net.Conn back to the
+// runtime, so a parked connection costs its Conn (256 bytes), its
+// Session and its share of the server's tables; woken, it reads and
+// writes the descriptor itself and parks again at once when a read
+// would block, and it takes a net.Conn again when it must wait with its
+// goroutine (see bare.go). TLS connections keep their net.Conn. A
+// Session that is a Parker is told just before its connection parks, to
+// give up what it can rebuild. After a burst of
 // connections has parked, the server returns the freed memory (their
 // stacks and buffers) to the OS, at most every 30 s.
 //

@@ -14,7 +14,8 @@ const DefaultParkIdleAfter = time.Second
 // A goroutine blocked in a read keeps its stack (4 KiB or more), the
 // largest part of an idle connection's cost. So a connection idle for
 // Config.ParkIdleAfter, with nothing buffered, is parked: its descriptor
-// is registered (one-shot) in the server's poller and its goroutine ends;
+// (a plain connection's own duplicate, see bare.go) is registered
+// (one-shot) in the server's poller and its goroutine ends;
 // when the descriptor becomes readable the poller starts a new goroutine
 // that carries on where the old one stopped. A connection with work
 // always has a goroutine, so a Session may still block.
@@ -24,8 +25,10 @@ const DefaultParkIdleAfter = time.Second
 // read deadline into the past. The woken goroutine parks its connection
 // if nothing is buffered (else it carries on). Connection c's pmu orders
 // parking against waking, stopping and the sweeper: whoever changes
-// c.parked under it owns the connection next. Lock order: Server.mu,
-// Conn.pmu, poller.mu.
+// c.parked under it owns the connection next. pmu also guards c.nc and
+// c.fd, which the owner changes when the connection goes bare or takes
+// a net.Conn again, against the goroutines that read them (addresses,
+// Shutdown, the sweeper). Lock order: Server.mu, Conn.pmu, poller.mu.
 
 // Crowded servers park at once
 //
