@@ -144,12 +144,17 @@ func (c *Conn) bareWrite(b []byte) (int, error) {
 
 // interrupt wakes a connection blocked in a read (Shutdown), or closes
 // its net.Conn (Close). A bare connection never blocks in a read; its
-// goroutine, if it has one, sees the server stopping.
+// goroutine, if it has one, sees the server stopping; Close shuts its
+// socket down (the goroutine closes the descriptor, whose number must
+// not be reused under it).
 func (c *Conn) interrupt(close bool) {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	switch {
 	case c.nc == nil:
+		if close && c.bare {
+			syscall.Shutdown(int(c.fd), syscall.SHUT_RDWR)
+		}
 	case close:
 		c.nc.Close()
 	default:
@@ -190,4 +195,112 @@ func fdAddr(fd int32, ln string, peer bool) net.Addr {
 		return &net.UnixAddr{Net: "unix"}
 	}
 	return &net.TCPAddr{}
+}
+
+// Connections born bare
+//
+// On a plain TCP or unix listener, while connections park (Linux, and
+// ParkIdleAfter > 0), the accept loop takes connections with accept4 on
+// the listener's descriptor (non-blocking, close-on-exec) rather than
+// Listener.Accept: a connection is bare from the start, and one that
+// waits for its first request parks without ever having had a net.Conn
+// (the runtime's netFD, addresses and pollDesc, and the system calls
+// that register and release them). Go would set TCP_NODELAY and
+// keep-alive on each accepted TCP connection; the listener gets them
+// instead (Linux copies them to the connections it accepts), as
+// memcached does. The listener itself still waits in Go's poller: when
+// no connection is waiting (accept4 would block), the loop waits in
+// Listener.Accept, and the connection that ends the wait gets a net.Conn
+// (it goes bare when it parks). So a burst of connections is born bare,
+// and a lone one keeps Go's fast path for its first requests.
+
+// rawAcceptor accepts connections on a listener's descriptor.
+type rawAcceptor struct {
+	rc  syscall.RawConn
+	nfd int
+	err error
+	fn  func(fd uintptr)
+}
+
+// newRawAcceptor returns an acceptor for l, or nil when connections of l
+// are not to be born bare.
+func (s *Server) newRawAcceptor(l net.Listener, tls bool) *rawAcceptor {
+	if s.poller == nil || tls {
+		return nil
+	}
+	var tcp bool
+	switch l.(type) {
+	case *net.TCPListener:
+		tcp = true
+	case *net.UnixListener:
+	default:
+		return nil
+	}
+	rc, err := l.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return nil
+	}
+	if tcp {
+		ok := true
+		rc.Control(func(fd uintptr) { ok = setConnOptions(int(fd)) })
+		if !ok {
+			return nil
+		}
+	}
+	a := &rawAcceptor{rc: rc}
+	a.fn = a.accept4
+	return a
+}
+
+func (a *rawAcceptor) accept4(fd uintptr) {
+	for {
+		a.nfd, _, a.err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if a.err != syscall.EINTR {
+			return
+		}
+	}
+}
+
+// accept returns the descriptor of a waiting connection, or EAGAIN when
+// none is waiting.
+func (a *rawAcceptor) accept() (int, error) {
+	if err := a.rc.Control(a.fn); err != nil {
+		return -1, err
+	}
+	switch a.err {
+	case nil:
+		return a.nfd, nil
+	case syscall.EAGAIN:
+		return -1, syscall.EAGAIN
+	}
+	return -1, os.NewSyscallError("accept4", a.err)
+}
+
+// acceptedBare is accepted for a connection born bare.
+func (s *Server) acceptedBare(fd int, le *listener) {
+	if n := s.curr.Add(1); n > int64(s.cfg.MaxConns) {
+		s.curr.Add(-1)
+		s.rejected.Add(1)
+		if msg := s.cfg.RejectMessage; len(msg) > 0 {
+			// A fresh socket's send buffer takes a short message
+			// at once.
+			syscall.Write(fd, msg)
+		}
+		syscall.Close(fd)
+		return
+	}
+	c := &Conn{srv: s, id: s.nextID.Add(1), ln: le, fd: int32(fd), bare: true}
+	c.lastReq.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		s.curr.Add(-1)
+		syscall.Close(fd)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.notePeakLocked()
+	s.mu.Unlock()
+	s.total.Add(1)
+	go c.run()
 }

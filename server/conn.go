@@ -205,7 +205,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 
 // run is the connection's first goroutine.
 func (c *Conn) run() {
-	if (c.raw == nil || c.handshake()) && c.newSession() && c.serveLoop() {
+	if (c.raw == nil || c.handshake()) && c.newSession() && c.serveLoop(true) {
 		return
 	}
 	c.finish()
@@ -214,7 +214,7 @@ func (c *Conn) run() {
 // serveLoop reads and serves requests until the connection is to close
 // (it returns false) or it has been parked (true: the goroutine must end
 // without touching c).
-func (c *Conn) serveLoop() (parked bool) {
+func (c *Conn) serveLoop(first bool) (parked bool) {
 	s := c.srv
 	for {
 		u := c.w - c.r
@@ -253,9 +253,11 @@ func (c *Conn) serveLoop() (parked bool) {
 					}
 					wasBare := c.bare
 					if c.park() {
-						if !wasBare {
-							// A goroutine and a net.Conn freed
-							// (a bare one held neither).
+						if !wasBare || first {
+							// A goroutine and its working
+							// state freed (a bare one woken
+							// again held no more than it
+							// frees now).
 							c.srv.eagerParks.Add(1)
 						}
 						return true

@@ -123,7 +123,7 @@ func (c *Conn) poke() bool {
 
 // resume is a parked connection's new goroutine.
 func (c *Conn) resume() {
-	if c.bare && !c.srv.crowded() &&
+	if c.bare && !c.srv.crowded() && c.reads.Load() > 0 &&
 		time.Duration(time.Now().UnixNano()-c.lastReq.Load()) < c.srv.cfg.ParkIdleAfter {
 		// Busy again, and the server is not crowded: back to Go's
 		// poller, where waiting for the next request costs no system
@@ -134,7 +134,7 @@ func (c *Conn) resume() {
 			return
 		}
 	}
-	if c.serveLoop() {
+	if c.serveLoop(false) {
 		return
 	}
 	c.finish()

@@ -14,3 +14,6 @@ func (*poller) stop()           {}
 
 // dupCloexec is not needed where nothing parks.
 func dupCloexec(int) int { return -1 }
+
+// setConnOptions is not needed where nothing parks.
+func setConnOptions(int) bool { return false }

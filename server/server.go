@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 )
@@ -401,9 +402,20 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 		s.mu.Unlock()
 	}()
 
+	ra := s.newRawAcceptor(l, tc != nil)
 	var backoff time.Duration
 	for {
-		nc, err := l.Accept()
+		var nc net.Conn
+		fd := -1
+		var err error
+		if ra != nil {
+			fd, err = ra.accept()
+		}
+		if ra == nil || err == syscall.EAGAIN {
+			// (None waiting: wait in Go's poller.)
+			fd = -1
+			nc, err = l.Accept()
+		}
 		if err != nil {
 			if s.stopping.Load() {
 				return nil
@@ -429,7 +441,11 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 		}
 		backoff = 0
 		s.endPause()
-		s.accepted(nc, le)
+		if fd >= 0 {
+			s.acceptedBare(fd, le)
+		} else {
+			s.accepted(nc, le)
+		}
 	}
 }
 
