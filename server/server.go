@@ -10,8 +10,8 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
