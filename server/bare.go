@@ -208,7 +208,9 @@ func fdAddr(fd int32, ln string, peer bool) net.Addr {
 // that register and release them). Go would set TCP_NODELAY and
 // keep-alive on each accepted TCP connection; the listener gets them
 // instead (Linux copies them to the connections it accepts), as
-// memcached does. The listener itself still waits in Go's poller: when
+// memcached does: from its creation by Listen, or when Serve starts for a
+// listener made elsewhere (a connection that was already waiting then
+// goes without). The listener itself still waits in Go's poller: when
 // no connection is waiting (accept4 would block), the loop waits in
 // Listener.Accept, and the connection that ends the wait gets a net.Conn
 // (it goes bare when it parks). So a burst of connections is born bare,

@@ -313,3 +313,87 @@ func TestConnSize(t *testing.T) {
 		t.Errorf("Conn is %d bytes, want at most 256 (a parked connection's cost)", n)
 	}
 }
+
+// TestBornBare: connections waiting when the accept loop looks are
+// accepted with accept4 and never get a net.Conn; they carry the
+// listener's TCP_NODELAY and keep-alive (what Go sets on the connections
+// it accepts), and are served like any other.
+func TestBornBare(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connected before Serve: they wait in the backlog.
+	const n = 5
+	cs := make([]net.Conn, n)
+	for i := range cs {
+		if cs[i], err = net.Dial("tcp", l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs[i].Close() })
+	}
+	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, crowdedAbove)
+	eventually(t, "all parked bare", func() bool { return ts.s.bareCount() == n })
+	ts.s.mu.Lock()
+	for c := range ts.s.conns {
+		c.pmu.Lock()
+		for _, o := range []struct {
+			level, opt int
+			name       string
+		}{
+			{syscall.IPPROTO_TCP, syscall.TCP_NODELAY, "TCP_NODELAY"},
+			{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, "SO_KEEPALIVE"},
+		} {
+			if v, err := syscall.GetsockoptInt(int(c.fd), o.level, o.opt); err != nil || v == 0 {
+				t.Errorf("conn %d: %s = %d, %v", c.id, o.name, v, err)
+			}
+		}
+		if c.rd != nil {
+			t.Errorf("conn %d has a poller reader", c.id)
+		}
+		c.pmu.Unlock()
+	}
+	ts.s.mu.Unlock()
+	for _, nc := range cs {
+		c := &client{t: t, c: nc, br: newReader(nc)}
+		c.send("born bare\n")
+		c.expect("BORN BARE\n")
+	}
+}
+
+// TestBareReject: a connection born bare beyond MaxConns gets
+// RejectMessage and is closed.
+func TestBareReject(t *testing.T) {
+	s := New(newLineHandler(), Config{MaxConns: 1, RejectMessage: []byte("FULL\n")})
+	s.curr.Store(1)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[1])
+	s.acceptedBare(fds[0], nil)
+	var got []byte
+	buf := make([]byte, 64)
+	for {
+		n, err := syscall.Read(fds[1], buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "FULL\n" {
+		t.Errorf("rejected connection got %q", got)
+	}
+	if st := s.Stats(); st.RejectedConns != 1 || st.CurrConns != 1 {
+		t.Errorf("RejectedConns %d, CurrConns %d; want 1, 1", st.RejectedConns, st.CurrConns)
+	}
+}
