@@ -23,14 +23,16 @@ import (
 //
 // A bare connection that wakes reads its descriptor itself
 // (non-blocking): it serves what it reads, and when a read would block
-// with nothing buffered it parks again at once (one epoll_ctl), as in an
-// event loop, without a goroutine. It goes back to a net.Conn
-// (net.FileConn, about ten system calls) when it must wait with its
-// goroutine: part of a request is buffered, a reply does not fit in the
-// socket's buffer (the write then waits in Go's poller, under the idle
-// timeout's write deadline), the Session takes the connection over
-// (NetConn), or it wakes within ParkIdleAfter of its last request while
-// the server is not crowded (a busy connection: Go's poller waits for
+// it parks again at once (one epoll_ctl), as in an event loop, without a
+// goroutine; with part of a request buffered it parks with that part
+// (its read buffer stays, and its Session is not told: the rest of the
+// request wakes it). It goes back to a net.Conn (net.FileConn, about ten
+// system calls) when it must wait with its goroutine: a reply does not
+// fit in the socket's buffer (the write then waits in Go's poller, under
+// the idle timeout's write deadline), the Session takes the connection
+// over (NetConn), parking fails (the server is stopping), or it wakes
+// within ParkIdleAfter of its last request while the server has too few
+// connections to be crowded (a busy connection: Go's poller waits for
 // its next request without a system call). A connection with work thus
 // still has its goroutine and may block in its Session.
 //

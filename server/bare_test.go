@@ -46,9 +46,9 @@ func (s *Server) bareCount() int {
 
 // TestBareConnections: a parked plain connection gives its net.Conn back
 // (it is bare) on TCP and unix sockets; woken while the server is crowded
-// it stays bare, serves requests (pipelined, split across parks, replies
-// larger than the socket takes at once, which send it back to a net.Conn
-// for the wait), and reports the same addresses as before; Shutdown
+// it stays bare, serves requests (pipelined, split across parks, which
+// it parks with, replies larger than the socket takes at once, which send
+// it back to a net.Conn for the wait), and reports the same addresses as before; Shutdown
 // closes bare connections.
 func TestBareConnections(t *testing.T) {
 	if newPoller() == nil {
@@ -123,10 +123,13 @@ func testBare(t *testing.T, l net.Listener) {
 		eventually(t, "bare again", func() bool { return ts.s.bareCount() == n })
 	}
 	checkAddrs()
-	// A request split across a park: the connection waits for the rest
-	// with a net.Conn, then parks bare again.
+	// A request split across a park: the connection parks bare with the
+	// part it has (its read buffer stays), and the rest wakes it.
 	c := cs[0]
 	c.send("big 1000\n" + strings.Repeat("p", 10))
+	eventually(t, "parked with part of a request", func() bool {
+		return ts.s.bareCount() == n && ts.s.Stats().ReadBufBytes > 0
+	})
 	c.send(strings.Repeat("p", 990))
 	if got := c.line(); !strings.HasPrefix(got, "GOT 1000 ") {
 		t.Fatalf("got %q", got)

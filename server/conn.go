@@ -262,10 +262,16 @@ func (c *Conn) serveLoop(first bool) (parked bool) {
 						}
 						return true
 					}
+				} else if c.bare && c.park() {
+					// Part of a request is buffered: the bare
+					// connection parks with it (and its session
+					// keeps its state: no Park call); the rest
+					// wakes it.
+					return true
 				}
 				if c.bare {
-					// Part of a request is buffered (or parking
-					// failed): wait for the rest in Go's poller.
+					// Parking failed (the server is stopping, or the
+					// poller is gone): wait in Go's poller.
 					if err := c.dress(); err != nil {
 						c.logClose(err)
 						return false

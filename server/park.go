@@ -123,11 +123,14 @@ func (c *Conn) poke() bool {
 
 // resume is a parked connection's new goroutine.
 func (c *Conn) resume() {
-	if c.bare && !c.srv.crowded() && c.reads.Load() > 0 &&
+	if c.bare && c.srv.curr.Load() <= c.srv.crowdedAbove.Load() && c.reads.Load() > 0 &&
 		time.Duration(time.Now().UnixNano()-c.lastReq.Load()) < c.srv.cfg.ParkIdleAfter {
-		// Busy again, and the server is not crowded: back to Go's
-		// poller, where waiting for the next request costs no system
-		// call (see bare.go).
+		// Busy again, and the server has too few connections to be
+		// crowded: back to Go's poller, where waiting for the next
+		// request costs no system call (see bare.go). (With more, the
+		// connection stays bare: as crowding comes and goes it would
+		// take a net.Conn and give it up again, over ten system calls
+		// each time, for one epoll_ctl saved per request.)
 		if err := c.dress(); err != nil {
 			c.logClose(err)
 			c.finish()
