@@ -47,6 +47,10 @@ func (c *Conn) shed() bool {
 	if err := c.rd.rc.Control(func(fd uintptr) { nfd = dupCloexec(int(fd)) }); err != nil || nfd < 0 {
 		return false
 	}
+	if p := c.srv.poller; p != nil {
+		// (Registered if it parked before without shedding.)
+		p.forget(c)
+	}
 	c.nc.Close()
 	c.nc, c.rd = nil, nil
 	c.fd = int32(nfd)
