@@ -400,3 +400,25 @@ func TestBareReject(t *testing.T) {
 		t.Errorf("RejectedConns %d, CurrConns %d; want 1, 1", st.RejectedConns, st.CurrConns)
 	}
 }
+
+// TestBareIdleTimeout: a connection parked at once (here bare, the
+// server crowded) is closed for the idle timeout even when ParkIdleAfter
+// is far longer: the sweeper runs at least every IdleTimeout.
+func TestBareIdleTimeout(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour, IdleTimeout: 200 * time.Millisecond}, 0)
+	c := ts.connect()
+	c.send("hi\n")
+	c.expect("HI\n")
+	c.expectEOF()
+	eventually(t, "released", func() bool { return ts.s.Stats().CurrConns == 0 })
+	if n := ts.s.Stats().IdleKicks; n != 1 {
+		t.Errorf("IdleKicks = %d, want 1", n)
+	}
+}

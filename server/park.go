@@ -152,12 +152,19 @@ func (c *Conn) stopParked() bool {
 	return true
 }
 
-// sweep runs until the server stops: every ParkIdleAfter it pokes the
-// connections that have waited that long for a request, and closes parked
-// ones past the idle timeout.
+// sweep runs until the server stops: every ParkIdleAfter (or
+// IdleTimeout, if shorter) it pokes the connections that have waited
+// ParkIdleAfter for a request, and closes parked ones past the idle
+// timeout.
 func (s *Server) sweep() {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.ParkIdleAfter)
+	// Connections that park at once (bare or crowded) are closed for
+	// the idle timeout only here: sweep at least that often.
+	period := s.cfg.ParkIdleAfter
+	if it := s.cfg.IdleTimeout; it > 0 && it < period {
+		period = it
+	}
+	t := time.NewTicker(period)
 	defer t.Stop()
 	var (
 		release     <-chan time.Time // armed after a mass park
