@@ -78,8 +78,9 @@ type Refuser interface {
 
 // A Parker is a Session that gives memory up while its connection is
 // parked (see Config.ParkIdleAfter). Park is called in the connection's
-// goroutine, between Serve calls, when the connection is about to park:
-// nothing is buffered and the last Serve asked for no more bytes. It may
+// goroutine, between Serve calls, when the connection is about to park
+// with nothing buffered and the last Serve asking for no more bytes (a
+// bare connection that parks with part of a request is not told). It may
 // release whatever the Session can rebuild in its next Serve (decoder
 // scratch, per-request state); Serve or Close follows, as usual. A panic
 // in Park closes the connection.
@@ -143,8 +144,10 @@ type Config struct {
 	ReadBufMemLimit int64
 	// ParkIdleAfter is how long a connection waits for a request before
 	// it is parked: its goroutine ends and the server's poller gives it a
-	// new one when bytes arrive (Linux, TCP and unix sockets). 0 means
-	// DefaultParkIdleAfter; negative, never.
+	// new one when bytes arrive (Linux, TCP and unix sockets). Crowded
+	// servers and bare connections park sooner (see the package
+	// documentation). 0 means DefaultParkIdleAfter; negative, never
+	// (and connections keep their net.Conn).
 	ParkIdleAfter time.Duration
 	// TLSHandshakeTimeout bounds the TLS handshake of a connection
 	// accepted by ServeTLS; 0 means DefaultTLSHandshakeTimeout.
