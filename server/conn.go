@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -72,25 +71,22 @@ type Conn struct {
 	Out []byte
 
 	srv     *Server
-	nc      net.Conn        // the connection; a *tls.Conn on a TLS listener
-	rc      syscall.RawConn // nil when nc does not expose its descriptor (TLS included)
-	tlsc    *tls.Conn       // nc on a TLS listener, else nil
-	raw     *countingConn   // the socket under tlsc
+	nc      net.Conn      // the connection; a *tls.Conn on a TLS listener; nil while bare (see bare.go)
+	rd      *rawReader    // nil when nc does not expose its descriptor (TLS included), or bare
+	raw     *countingConn // the socket under a TLS connection, else nil
 	id      uint64
 	ln      *listener
 	session Session
 
-	buf    []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
-	bufp   *[]byte // pool box when buf is a pooled buffer, else nil
-	r, w   int
-	need   int
-	outp   *[]byte // spare pool box for Out
-	readFn func(fd uintptr) bool
+	buf  []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
+	bufp *[]byte // pool box when buf is a pooled buffer, else nil
+	r, w int
+	need int
+	outp *[]byte // spare pool box for Out
 
 	armedAt int64 // unix nanoseconds when the idle-timeout read deadline was last set
 
-	state        atomic.Uint32 // a State
-	lastReq      atomic.Int64  // unix nanoseconds of the last consumed request
+	lastReq      atomic.Int64 // unix nanoseconds of the last consumed request
 	bufBytes     atomic.Int64
 	outBytes     atomic.Int64 // capacity of Out held between batches
 	bytesRead    atomic.Uint64
@@ -98,15 +94,17 @@ type Conn struct {
 	reads        atomic.Uint64
 	writes       atomic.Uint64
 
+	state atomic.Uint32 // a State
 	// results of rawRead (one read returns less than 2 GiB on Linux)
-	rerr syscall.Errno
+	rerr int32 // a syscall.Errno
 	rn   int32
 
 	// Small fields last, packed: a parked connection's Conn is most of
 	// what it costs the server.
 	fd     int32       // the socket's descriptor (also under TLS), -1 when nc does not expose it
-	pmu    sync.Mutex  // guards parked; see park.go
+	pmu    sync.Mutex  // guards parked, and nc, fd and bare against other goroutines; see park.go
 	poked  atomic.Bool // the sweeper moved the read deadline to park c
+	bare   bool        // no net.Conn: the connection owns fd itself (see bare.go)
 	parked bool        // registered in the poller, without a goroutine
 	dirty  bool        // a write failed
 	// noEager: parking failed once; this goroutine waits in its reads
@@ -122,8 +120,7 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 				// Reads go to the descriptor itself; a TLS
 				// connection reads through crypto/tls and keeps
 				// the descriptor only to park.
-				c.rc = rc
-				c.readFn = c.rawRead
+				c.rd = c.newRawReader(rc)
 			}
 		}
 	}
@@ -138,10 +135,24 @@ func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr returns the client's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
 
 // LocalAddr returns the connection's local address.
-func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.addr(false) }
+
+// addr returns the remote (peer) or local address, from the net.Conn or,
+// while the connection is bare, from its descriptor.
+func (c *Conn) addr(peer bool) net.Addr {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	switch {
+	case c.nc == nil:
+		return fdAddr(c.fd, c.ln.l.Addr().Network(), peer)
+	case peer:
+		return c.nc.RemoteAddr()
+	}
+	return c.nc.LocalAddr()
+}
 
 // ListenAddr returns the address of the listener that accepted the
 // connection.
@@ -151,8 +162,18 @@ func (c *Conn) ListenAddr() net.Addr { return c.ln.l.Addr() }
 func (c *Conn) Server() *Server { return c.srv }
 
 // NetConn returns the underlying connection. Sessions must not read from
-// it.
-func (c *Conn) NetConn() net.Conn { return c.nc }
+// it (but for a Session that has taken the connection over for good,
+// such as memcached's watch), and call it from Serve only.
+func (c *Conn) NetConn() net.Conn {
+	if c.bare {
+		if err := c.dress(); err != nil {
+			// Out of descriptors: a connection that reads EOF
+			// and writes nowhere; the connection closes.
+			return localNetConn{io.Discard}
+		}
+	}
+	return c.nc
+}
 
 // Flush writes c.Out now and empties it. After a failed write it returns
 // ErrConnBroken without writing; the connection closes when Serve returns.
@@ -173,10 +194,10 @@ func (c *Conn) setState(st State) { c.state.Store(uint32(st)) }
 func (c *Conn) info(now time.Time) ConnInfo {
 	return ConnInfo{
 		ID:               c.id,
-		RemoteAddr:       c.nc.RemoteAddr(),
-		LocalAddr:        c.nc.LocalAddr(),
+		RemoteAddr:       c.RemoteAddr(),
+		LocalAddr:        c.LocalAddr(),
 		ListenAddr:       c.ln.l.Addr(),
-		TLS:              c.tlsc != nil,
+		TLS:              c.raw != nil,
 		State:            State(c.state.Load()),
 		SinceLastRequest: time.Duration(now.UnixNano() - c.lastReq.Load()),
 	}
@@ -184,7 +205,7 @@ func (c *Conn) info(now time.Time) ConnInfo {
 
 // run is the connection's first goroutine.
 func (c *Conn) run() {
-	if (c.tlsc == nil || c.handshake()) && c.newSession() && c.serveLoop() {
+	if (c.raw == nil || c.handshake()) && c.newSession() && c.serveLoop(true) {
 		return
 	}
 	c.finish()
@@ -193,7 +214,7 @@ func (c *Conn) run() {
 // serveLoop reads and serves requests until the connection is to close
 // (it returns false) or it has been parked (true: the goroutine must end
 // without touching c).
-func (c *Conn) serveLoop() (parked bool) {
+func (c *Conn) serveLoop(first bool) (parked bool) {
 	s := c.srv
 	for {
 		u := c.w - c.r
@@ -205,7 +226,10 @@ func (c *Conn) serveLoop() (parked bool) {
 		default:
 			c.setState(StateReading)
 		}
-		if s.cfg.IdleTimeout > 0 {
+		if c.bare {
+			// A bare connection's reads never block (it parks
+			// instead): no deadline to set.
+		} else if s.cfg.IdleTimeout > 0 {
 			now := time.Now()
 			c.armedAt = now.UnixNano()
 			c.nc.SetReadDeadline(now.Add(s.cfg.IdleTimeout))
@@ -219,15 +243,40 @@ func (c *Conn) serveLoop() (parked bool) {
 		}
 		if err := c.fill(); err != nil {
 			if err == syscall.EAGAIN {
-				// Nothing to read and the server is crowded: park
-				// without waiting for the sweeper (see crowded).
-				if !c.parkSession() {
-					c.logClose(ErrSessionPanic)
-					return false
-				}
-				if c.park() {
-					c.srv.eagerParks.Add(1)
+				// Nothing to read and the server is crowded, or the
+				// connection is bare: park without waiting for the
+				// sweeper (see crowded).
+				if c.w == c.r && c.need == 0 {
+					if !c.parkSession() {
+						c.logClose(ErrSessionPanic)
+						return false
+					}
+					wasBare := c.bare
+					if c.park() {
+						if !wasBare || first {
+							// A goroutine and its working
+							// state freed (a bare one woken
+							// again held no more than it
+							// frees now).
+							c.srv.eagerParks.Add(1)
+						}
+						return true
+					}
+				} else if c.bare && c.park() {
+					// Part of a request is buffered: the bare
+					// connection parks with it (and its session
+					// keeps its state: no Park call); the rest
+					// wakes it.
 					return true
+				}
+				if c.bare {
+					// Parking failed (the server is stopping, or the
+					// poller is gone): wait in Go's poller.
+					if err := c.dress(); err != nil {
+						c.logClose(err)
+						return false
+					}
+					continue
 				}
 				// Not parked (stopping, or the poller is gone): wait
 				// in the read as usual.
@@ -252,11 +301,11 @@ func (c *Conn) serveLoop() (parked bool) {
 			switch {
 			case errors.Is(err, ErrReadBufLimit):
 				c.refuse(err)
-			case c.tlsc != nil && !errors.Is(err, ErrRequestTooLarge) && !errors.Is(err, io.EOF) &&
+			case c.raw != nil && !errors.Is(err, ErrRequestTooLarge) && !errors.Is(err, io.EOF) &&
 				!errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded):
 				// A TLS record error: a bad MAC, a record cut
 				// short by the close, an alert from the client.
-				c.srv.logger.Info("server: closing TLS connection", "conn", c.id, "remote", c.nc.RemoteAddr(), "err", err)
+				c.srv.logger.Info("server: closing TLS connection", "conn", c.id, "remote", c.RemoteAddr(), "err", err)
 				return false
 			}
 			c.logClose(err)
@@ -328,7 +377,7 @@ func (c *Conn) parkSession() (ok bool) {
 func (c *Conn) serve(in []byte) (consumed, need int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.logger.Error("server: panic in session", "conn", c.id, "remote", c.nc.RemoteAddr(), "panic", p, "stack", string(debug.Stack()))
+			c.srv.logger.Error("server: panic in session", "conn", c.id, "remote", c.RemoteAddr(), "panic", p, "stack", string(debug.Stack()))
 			c.Out = c.Out[:0]
 			consumed, need, err = 0, 0, ErrSessionPanic
 		}
@@ -380,13 +429,15 @@ func (c *Conn) refuse(err error) {
 // write writes c.Out with one write call and empties it.
 func (c *Conn) write() error {
 	c.setState(StateWriting)
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if t := c.srv.cfg.IdleTimeout; t > 0 && !c.bare {
 		// A client that stops reading its replies is idle too.
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
 	var n int
 	var err error
-	if c.raw != nil {
+	if c.bare {
+		n, err = c.bareWrite(c.Out)
+	} else if c.raw != nil {
 		n, err = c.writeTLS(c.Out)
 	} else {
 		n, err = c.nc.Write(c.Out)
@@ -508,7 +559,7 @@ func (c *Conn) settle() {
 			// keep the buffer, sized on the next fill.
 			return
 		}
-		if c.rc != nil || c.bufp == nil {
+		if c.rd != nil || c.bare || c.bufp == nil {
 			// Nothing buffered: give the buffer back (a descriptor
 			// wait needs none) or drop the grown one.
 			c.dropBuf()
@@ -544,7 +595,7 @@ func (c *Conn) reserve() error {
 	}
 	if c.buf == nil {
 		if want <= c.srv.cfg.ReadBufferSize {
-			if c.rc == nil {
+			if c.rd == nil && !c.bare {
 				c.getPooledBuf()
 			}
 			// With a descriptor, rawRead takes a pooled buffer
@@ -581,15 +632,17 @@ func (c *Conn) fill() error {
 	}
 	var n int
 	var err error
-	if c.rc != nil {
+	if c.bare {
+		n, err = c.bareRead()
+	} else if c.rd != nil {
 		c.rn, c.rerr = 0, 0
-		if err := c.rc.Read(c.readFn); err != nil {
+		if err := c.rd.rc.Read(c.rd.fn); err != nil {
 			return err
 		}
 		n = int(c.rn)
 		switch {
 		case c.rerr != 0:
-			err = c.rerr
+			err = syscall.Errno(c.rerr)
 		case n == 0:
 			err = io.EOF
 		}
@@ -607,6 +660,17 @@ func (c *Conn) fill() error {
 		return nil
 	}
 	return err
+}
+
+// rawReader reads a connection's descriptor through Go's poller (a
+// separate object, so that a bare connection does not carry its fields).
+type rawReader struct {
+	rc syscall.RawConn
+	fn func(fd uintptr) bool // c.rawRead
+}
+
+func (c *Conn) newRawReader(rc syscall.RawConn) *rawReader {
+	return &rawReader{rc: rc, fn: c.rawRead}
 }
 
 // rawRead is the function given to syscall.RawConn.Read: it reads from
@@ -627,7 +691,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			}
 			if c.w == c.r && c.need == 0 && !c.noEager && c.fd >= 0 && c.srv.crowded() {
 				// Park now rather than wait here: see crowded.
-				c.rerr = syscall.EAGAIN
+				c.rerr = int32(syscall.EAGAIN)
 				return true
 			}
 			return false
@@ -635,9 +699,9 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			c.rn = int32(n)
 		default:
 			if e, ok := err.(syscall.Errno); ok {
-				c.rerr = e
+				c.rerr = int32(e)
 			} else {
-				c.rerr = syscall.EIO
+				c.rerr = int32(syscall.EIO)
 			}
 		}
 		return true
@@ -650,7 +714,15 @@ func (c *Conn) finish() {
 	if c.srv.poller != nil && c.fd >= 0 {
 		c.srv.poller.forget(c)
 	}
-	c.nc.Close()
+	c.pmu.Lock()
+	if c.nc != nil {
+		c.nc.Close()
+	} else if c.bare {
+		syscall.Close(int(c.fd))
+		c.bare = false
+		c.fd = -1 // the number may be reused at once
+	}
+	c.pmu.Unlock()
 	if c.session != nil {
 		func() {
 			defer func() {

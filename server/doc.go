@@ -24,15 +24,31 @@
 // goroutine ends (its stack is the largest part of an idle connection's
 // cost) and its descriptor waits in the server's one epoll set; when
 // bytes arrive the poller gives it a goroutine again. Only idle
-// connections park, so a connection with work always has its goroutine.
+// connections park (and connections waiting for the rest of a request,
+// see below), so a connection with work always has its goroutine.
 // While more than 512 connections are not parked, a connection parks as
 // soon as its read would block (an event loop's cost, one epoll_ctl per
 // wake-up), so a burst of connections never holds a goroutine each.
 // Parking needs Linux and a connection that exposes its descriptor (TCP
-// and unix sockets). A Session that is a Parker is told just before its
-// connection parks, to give up what it can rebuild. After a burst of
-// connections has parked, the server returns the freed memory (their
-// stacks and buffers) to the OS, at most every 30 s.
+// and unix sockets).
+//
+// A plain (TCP or unix) connection parks bare: it keeps a duplicate of
+// its descriptor and hands its net.Conn back to the runtime, so a parked
+// connection costs its Conn (256 bytes), its Session and its share of
+// the server's tables. Connections that are waiting when the accept loop
+// looks (a burst) are accepted with accept4 and are bare from the start.
+// A bare connection reads and writes its descriptor itself and parks
+// again as soon as a read would block, with part of a request buffered
+// or none; it takes a net.Conn again when it must wait with its
+// goroutine (a reply the socket does not take at once) or turns out busy
+// on a server with few connections (see bare.go). TLS connections keep
+// their net.Conn. A Session that is a Parker is told just before its
+// connection parks with nothing buffered, to give up what it can
+// rebuild. Parked connections are closed for Config.IdleTimeout by the
+// sweeper, which runs every ParkIdleAfter or IdleTimeout, whichever is
+// shorter. After a burst of connections has parked, the server returns
+// the freed memory (their stacks and buffers) to the OS, at most every
+// 30 s.
 //
 // # The Session contract
 //

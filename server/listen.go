@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"syscall"
 )
 
 // DefaultUnixMode is the permission mode of a unix socket created with
@@ -19,14 +20,19 @@ var ErrNotSocket = errors.New("server: path exists and is not a socket")
 
 // Listen listens on a TCP address. network is "tcp", "tcp4" or "tcp6";
 // the socket gets Go's defaults (SO_REUSEADDR, TCP_NODELAY and keep-alive
-// on accepted connections).
+// on accepted connections). TCP_NODELAY and keep-alive are set on the
+// listening socket too, from the start, so that the connections the
+// server accepts itself (see bare.go) inherit them.
 func Listen(network, addr string) (net.Listener, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
 		return nil, fmt.Errorf("server: listen: unsupported network %q", network)
 	}
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { setConnOptions(int(fd)) })
+		return nil
+	}}
 	return lc.Listen(context.Background(), network, addr)
 }
 

@@ -14,7 +14,8 @@ const DefaultParkIdleAfter = time.Second
 // A goroutine blocked in a read keeps its stack (4 KiB or more), the
 // largest part of an idle connection's cost. So a connection idle for
 // Config.ParkIdleAfter, with nothing buffered, is parked: its descriptor
-// is registered (one-shot) in the server's poller and its goroutine ends;
+// (a plain connection's own duplicate, see bare.go) is registered
+// (one-shot) in the server's poller and its goroutine ends;
 // when the descriptor becomes readable the poller starts a new goroutine
 // that carries on where the old one stopped. A connection with work
 // always has a goroutine, so a Session may still block.
@@ -24,8 +25,10 @@ const DefaultParkIdleAfter = time.Second
 // read deadline into the past. The woken goroutine parks its connection
 // if nothing is buffered (else it carries on). Connection c's pmu orders
 // parking against waking, stopping and the sweeper: whoever changes
-// c.parked under it owns the connection next. Lock order: Server.mu,
-// Conn.pmu, poller.mu.
+// c.parked under it owns the connection next. pmu also guards c.nc and
+// c.fd, which the owner changes when the connection goes bare or takes
+// a net.Conn again, against the goroutines that read them (addresses,
+// Shutdown, the sweeper). Lock order: Server.mu, Conn.pmu, poller.mu.
 
 // Crowded servers park at once
 //
@@ -44,7 +47,7 @@ const crowdedAbove = 512
 // crowded reports whether connections should park as soon as a read
 // would block (see crowdedAbove).
 func (s *Server) crowded() bool {
-	return s.poller != nil && s.curr.Load()-s.parked.Load() > int64(s.crowdedAbove)
+	return s.poller != nil && s.curr.Load()-s.parked.Load() > s.crowdedAbove.Load()
 }
 
 // park registers c in the poller and reports whether the calling
@@ -59,9 +62,17 @@ func (c *Conn) park() bool {
 	if c.srv.stopping.Load() {
 		return false
 	}
-	c.nc.SetReadDeadline(time.Time{})
 	c.poked.Store(false)
-	if c.rc == nil {
+	switch {
+	case c.bare:
+	case c.raw == nil:
+		// A plain connection parks bare: its net.Conn goes back to
+		// the runtime (see bare.go).
+		if !c.shed() {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+	default:
+		c.nc.SetReadDeadline(time.Time{})
 		// A TLS connection holds a read buffer between reads; with
 		// nothing buffered (park's precondition) it goes back now.
 		c.dropBuf()
@@ -100,7 +111,9 @@ func (c *Conn) claim() bool {
 func (c *Conn) poke() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	if c.parked || c.poked.Load() {
+	if c.parked || c.poked.Load() || c.nc == nil || c.fd < 0 {
+		// (A bare connection's reads never block; a connection
+		// without a descriptor cannot park.)
 		return false
 	}
 	c.poked.Store(true)
@@ -110,7 +123,21 @@ func (c *Conn) poke() bool {
 
 // resume is a parked connection's new goroutine.
 func (c *Conn) resume() {
-	if c.serveLoop() {
+	if c.bare && c.srv.curr.Load() <= c.srv.crowdedAbove.Load() && c.reads.Load() > 0 &&
+		time.Duration(time.Now().UnixNano()-c.lastReq.Load()) < c.srv.cfg.ParkIdleAfter {
+		// Busy again, and the server has too few connections to be
+		// crowded: back to Go's poller, where waiting for the next
+		// request costs no system call (see bare.go). (With more, the
+		// connection stays bare: as crowding comes and goes it would
+		// take a net.Conn and give it up again, over ten system calls
+		// each time, for one epoll_ctl saved per request.)
+		if err := c.dress(); err != nil {
+			c.logClose(err)
+			c.finish()
+			return
+		}
+	}
+	if c.serveLoop(false) {
 		return
 	}
 	c.finish()
@@ -125,12 +152,19 @@ func (c *Conn) stopParked() bool {
 	return true
 }
 
-// sweep runs until the server stops: every ParkIdleAfter it pokes the
-// connections that have waited that long for a request, and closes parked
-// ones past the idle timeout.
+// sweep runs until the server stops: every ParkIdleAfter (or
+// IdleTimeout, if shorter) it pokes the connections that have waited
+// ParkIdleAfter for a request, and closes parked ones past the idle
+// timeout.
 func (s *Server) sweep() {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.ParkIdleAfter)
+	// Connections that park at once (bare or crowded) are closed for
+	// the idle timeout only here: sweep at least that often.
+	period := s.cfg.ParkIdleAfter
+	if it := s.cfg.IdleTimeout; it > 0 && it < period {
+		period = it
+	}
+	t := time.NewTicker(period)
 	defer t.Stop()
 	var (
 		release     <-chan time.Time // armed after a mass park
@@ -204,9 +238,6 @@ func (s *Server) sweepOnce(now time.Time) int {
 	}
 	poked := 0
 	for c := range s.conns {
-		if c.fd < 0 {
-			continue
-		}
 		last := c.lastReq.Load()
 		if idle != 0 && last < idle && c.claim() {
 			// Counted before the close, so a client that sees it

@@ -173,11 +173,15 @@ func TestParkerAndRelease(t *testing.T) {
 	t.Cleanup(ts.stop)
 	c := ts.connect()
 	for i := 1; i <= 3; i++ {
+		before := parks.Load()
 		c.send("hello\n")
 		c.expect("HELLO\n")
 		eventually(t, "parked", func() bool { return s.Stats().ParkedConns == 1 })
-		if got := parks.Load(); got != int64(i) {
-			t.Fatalf("round %d: %d Park calls", i, got)
+		// At least one Park call (a connection born bare also parks
+		// before its first request, see bare.go); the session
+		// panics if Park comes twice without a Serve between.
+		if got := parks.Load(); got <= before {
+			t.Fatalf("round %d: no Park call", i)
 		}
 	}
 	eventually(t, "memory released", func() bool { return s.releases.Load() >= 1 })
@@ -194,7 +198,7 @@ func TestParkingCrowded(t *testing.T) {
 	base := runtime.NumGoroutine()
 	h := newLineHandler()
 	s := New(h, Config{ParkIdleAfter: time.Hour})
-	s.crowdedAbove = 4 // before Serve
+	s.crowdedAbove.Store(4)
 	l, err := Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

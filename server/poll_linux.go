@@ -135,3 +135,36 @@ func (p *poller) close() {
 	syscall.Close(p.wakeR)
 	syscall.Close(p.wakeW)
 }
+
+// dupCloexec duplicates fd (close-on-exec); it returns -1 on failure.
+func dupCloexec(fd int) int {
+	for {
+		nfd, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1
+		}
+		return int(nfd)
+	}
+}
+
+// setConnOptions sets on a TCP listener what Go sets on each connection
+// it accepts (TCP_NODELAY, keep-alive probes after 15 s idle, every 15 s,
+// 9 of them); accepted sockets inherit them. It reports false when one
+// cannot be set.
+func setConnOptions(fd int) bool {
+	for _, o := range [...]struct{ level, opt, v int }{
+		{syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
+		{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9},
+	} {
+		if syscall.SetsockoptInt(fd, o.level, o.opt, o.v) != nil {
+			return false
+		}
+	}
+	return true
+}

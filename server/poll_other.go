@@ -11,3 +11,9 @@ func (*poller) arm(*Conn) bool  { return false }
 func (*poller) forget(*Conn)    {}
 func (*poller) run(done func()) { done() }
 func (*poller) stop()           {}
+
+// dupCloexec is not needed where nothing parks.
+func dupCloexec(int) int { return -1 }
+
+// setConnOptions is not needed where nothing parks.
+func setConnOptions(int) bool { return false }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -77,8 +78,9 @@ type Refuser interface {
 
 // A Parker is a Session that gives memory up while its connection is
 // parked (see Config.ParkIdleAfter). Park is called in the connection's
-// goroutine, between Serve calls, when the connection is about to park:
-// nothing is buffered and the last Serve asked for no more bytes. It may
+// goroutine, between Serve calls, when the connection is about to park
+// with nothing buffered and the last Serve asking for no more bytes (a
+// bare connection that parks with part of a request is not told). It may
 // release whatever the Session can rebuild in its next Serve (decoder
 // scratch, per-request state); Serve or Close follows, as usual. A panic
 // in Park closes the connection.
@@ -142,8 +144,10 @@ type Config struct {
 	ReadBufMemLimit int64
 	// ParkIdleAfter is how long a connection waits for a request before
 	// it is parked: its goroutine ends and the server's poller gives it a
-	// new one when bytes arrive (Linux, TCP and unix sockets). 0 means
-	// DefaultParkIdleAfter; negative, never.
+	// new one when bytes arrive (Linux, TCP and unix sockets). Crowded
+	// servers and bare connections park sooner (see the package
+	// documentation). 0 means DefaultParkIdleAfter; negative, never
+	// (and connections keep their net.Conn).
 	ParkIdleAfter time.Duration
 	// TLSHandshakeTimeout bounds the TLS handshake of a connection
 	// accepted by ServeTLS; 0 means DefaultTLSHandshakeTimeout.
@@ -303,8 +307,9 @@ type Server struct {
 	// releaseAfter is releaseAfterParked (a field for tests)
 	releaseAfter int
 	eagerParks   atomic.Int64 // connections parked at once, crowded
-	// crowdedAbove is crowdedAbove (a field for tests)
-	crowdedAbove int
+	// crowdedAbove is crowdedAbove (a field for tests, which may
+	// change it while the server runs)
+	crowdedAbove atomic.Int64
 	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
 	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
 
@@ -358,8 +363,8 @@ func New(h Handler, cfg Config) *Server {
 		done:      make(chan struct{}),
 
 		releaseAfter: releaseAfterParked,
-		crowdedAbove: crowdedAbove,
 	}
+	s.crowdedAbove.Store(crowdedAbove)
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
 	s.rpool.New = func() any { b := make([]byte, size); return &b }
@@ -400,9 +405,20 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 		s.mu.Unlock()
 	}()
 
+	ra := s.newRawAcceptor(l, tc != nil)
 	var backoff time.Duration
 	for {
-		nc, err := l.Accept()
+		var nc net.Conn
+		fd := -1
+		var err error
+		if ra != nil {
+			fd, err = ra.accept()
+		}
+		if ra == nil || err == syscall.EAGAIN {
+			// (None waiting: wait in Go's poller.)
+			fd = -1
+			nc, err = l.Accept()
+		}
 		if err != nil {
 			if s.stopping.Load() {
 				return nil
@@ -428,7 +444,11 @@ func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 		}
 		backoff = 0
 		s.endPause()
-		s.accepted(nc, le)
+		if fd >= 0 {
+			s.acceptedBare(fd, le)
+		} else {
+			s.accepted(nc, le)
+		}
 	}
 }
 
@@ -553,7 +573,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // it closes every connection at once and returns ctx's error (a Session
 // blocked in Serve then ends when Serve returns).
 func (s *Server) Shutdown(ctx context.Context) error {
-	lerr := s.stop(func(c *Conn) { c.nc.SetReadDeadline(aLongTimeAgo) })
+	lerr := s.stop(func(c *Conn) { c.interrupt(false) })
 	wait := time.Millisecond
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -567,7 +587,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			s.stop(func(c *Conn) { c.nc.Close() })
+			s.stop(func(c *Conn) { c.interrupt(true) })
 			return ctx.Err()
 		case <-t.C:
 			wait = min(2*wait, 50*time.Millisecond)
@@ -580,7 +600,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // wait for connection goroutines; a Session blocked in Serve ends when
 // Serve returns.
 func (s *Server) Close() error {
-	return s.stop(func(c *Conn) { c.nc.Close() })
+	return s.stop(func(c *Conn) { c.interrupt(true) })
 }
 
 // Stats returns the server's counters. It costs a pass over the open

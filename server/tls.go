@@ -59,10 +59,10 @@ func (s *Server) ServeTLS(l net.Listener, config *tls.Config) error {
 // TLSState returns the connection's TLS parameters, and false when the
 // connection is not a TLS one.
 func (c *Conn) TLSState() (tls.ConnectionState, bool) {
-	if c.tlsc == nil {
+	if c.raw == nil {
 		return tls.ConnectionState{}, false
 	}
-	return c.tlsc.ConnectionState(), true
+	return c.raw.tlsc.ConnectionState(), true
 }
 
 // countingConn is the socket under a tls.Conn: it counts the bytes read
@@ -73,7 +73,8 @@ func (c *Conn) TLSState() (tls.ConnectionState, bool) {
 type countingConn struct {
 	net.Conn
 	n    int64
-	cork *[]byte // collected records while corked, from corkPool
+	cork *[]byte   // collected records while corked, from corkPool
+	tlsc *tls.Conn // the TLS connection over this socket
 }
 
 // corkPool holds the buffers that collect a batch's records; a connection
@@ -103,7 +104,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 func (c *Conn) writeTLS(b []byte) (int, error) {
 	raw := c.raw
 	raw.cork = corkPool.Get().(*[]byte)
-	n, err := c.tlsc.Write(b)
+	n, err := raw.tlsc.Write(b)
 	buf := raw.cork
 	raw.cork = nil
 	if err == nil && len(*buf) > 0 {
@@ -121,8 +122,8 @@ func (c *Conn) writeTLS(b []byte) (int, error) {
 // wrapTLS makes c a TLS connection over the socket nc.
 func (c *Conn) wrapTLS(nc net.Conn, config *tls.Config) {
 	c.raw = &countingConn{Conn: nc}
-	c.tlsc = tls.Server(c.raw, config)
-	c.nc = c.tlsc
+	c.raw.tlsc = tls.Server(c.raw, config)
+	c.nc = c.raw.tlsc
 }
 
 // handshake runs the TLS handshake under its deadline; it reports false
@@ -136,7 +137,7 @@ func (c *Conn) handshake() bool {
 	if s.stopping.Load() {
 		return false
 	}
-	err := c.tlsc.Handshake()
+	err := c.raw.tlsc.Handshake()
 	if err == nil {
 		c.nc.SetDeadline(time.Time{})
 		s.tlsHandshakes.Add(1)
