@@ -14,7 +14,10 @@
 # mnemo:     -m MB --engine persistent --engine-config path=DIR
 # Environment: EXTOPTS (more memcached -o options, such as
 # ext_item_size=64: by default memcached keeps items under 512 bytes in
-# memory only), SERVER_CPUS (0), CLIENT_CPUS (1), MEMCACHED (memcached),
+# memory only), FILLCONNS and FILLDEPTH (the fill's connections and
+# pipeline depth, default 50 and 16: extstore flushes to disk in the
+# background, and a fast fill evicts items it has not flushed yet),
+# SERVER_CPUS (0), CLIENT_CPUS (1), MEMCACHED (memcached),
 # BIN (/tmp/mnemo-bench-bin), NOBUILD=1, DIR (a directory on the disk to
 # use, default a new one under /var/tmp).
 set -euo pipefail
@@ -89,7 +92,7 @@ for s in memcached mnemo; do
 	pid[$s]=$!
 	PIDS+=("${pid[$s]}")
 	wait_port "${port[$s]}"
-	fill=("$BIN/mnemo-bench" -json -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${LOAD[@]}" -fill -fill-pipeline 16 -ratio 0:1 -requests 1 -duration 0)
+	fill=("$BIN/mnemo-bench" -json -server "127.0.0.1:${port[$s]}" -server-pid "${pid[$s]}" "${LOAD[@]}" -conns "${FILLCONNS:-50}" -fill -fill-pipeline "${FILLDEPTH:-16}" -ratio 0:1 -requests 1 -duration 0)
 	echo "fill: taskset -c $CLIENT_CPUS ${fill[*]}" | tee -a "$OUT/commands.txt"
 	taskset -c "$CLIENT_CPUS" "${fill[@]}" >"$OUT/$s-fill.json"
 done
