@@ -417,6 +417,13 @@ func (s *binSession) stat(c *server.Conn, r *binary.Request) error {
 		if err := (&session{h: s.h, textWork: &textWork{cs: s.cs}}).connStats(c, add); err != nil {
 			return err
 		}
+	case string(group) == "hotkeys", string(group) == "sizes":
+		// The text protocol's report, one packet per STAT line; an
+		// error there (hot keys not tracked) is KEY_ENOENT here.
+		if err := s.h.StatGroup(string(group), add); err != nil {
+			s.fail(c, r, binary.StatusKeyNotFound, "")
+			return nil
+		}
 	default:
 		gs, ok := eng.(engine.GroupStater)
 		if g := string(group); g == "slabs" || g == "items" {

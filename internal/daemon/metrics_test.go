@@ -371,6 +371,35 @@ func TestMetricsBinaryProtocol(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got[series], v)
 		}
 	}
+
+	// STAT hotkeys: the text protocol's report, one packet per line.
+	if _, err := c.c.Write(binary.AppendRequest(nil, binary.OpStat, 9, 0, nil, []byte("hotkeys"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]string{}
+	for {
+		var h [binary.HeaderLen]byte
+		if _, err := io.ReadFull(c.r, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		keyLen, bodyLen := int(h[2])<<8|int(h[3]), int(h[8])<<24|int(h[9])<<16|int(h[10])<<8|int(h[11])
+		body := make([]byte, bodyLen)
+		if _, err := io.ReadFull(c.r, body); err != nil {
+			t.Fatal(err)
+		}
+		if h[1] != byte(binary.OpStat) || h[6] != 0 || h[7] != 0 {
+			t.Fatalf("STAT hotkeys: response header % x", h)
+		}
+		if bodyLen == 0 {
+			break
+		}
+		stats[string(body[:keyLen])] = string(body[keyLen:])
+	}
+	for name, want := range map[string]string{"hotkeys_top": "2", "hotkeys_sample": "1", "requests:1:key": "bk", "requests:1:count": "7"} {
+		if stats[name] != want {
+			t.Errorf("STAT hotkeys %s = %q, want %q (all: %v)", name, stats[name], want, stats)
+		}
+	}
 }
 
 // TestMetricsScrapeUnderLoad scrapes while clients send requests (for the
