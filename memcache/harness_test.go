@@ -70,6 +70,7 @@ type opts struct {
 	noDumping   bool   // -X
 	noWatch     bool   // -W
 	watcherKB   int    // -o watcher_logbuf_size (KB); 0: 256
+	idleTimeout int    // -o idle_timeout (seconds); 0: none
 
 	// mnemo only (a case that sets them does not run on the oracle):
 	settings          func(add func(name, value string))
@@ -127,6 +128,9 @@ func (o opts) flags(dir string) (args, env []string) {
 	}
 	if o.watcherKB != 0 {
 		args = append(args, "-o", "watcher_logbuf_size="+strconv.Itoa(o.watcherKB))
+	}
+	if o.idleTimeout != 0 {
+		args = append(args, "-o", "idle_timeout="+strconv.Itoa(o.idleTimeout))
 	}
 	return args, env
 }
@@ -251,7 +255,8 @@ func startMnemo(t testing.TB, o opts) *testServer {
 		}
 	}
 	ts.handler = memcache.NewHandler(cfg)
-	srv := server.New(ts.handler, server.Config{MaxRequestSize: ts.handler.MaxRequestSize(), Logger: log})
+	srv := server.New(ts.handler, server.Config{MaxRequestSize: ts.handler.MaxRequestSize(), Logger: log,
+		IdleTimeout: time.Duration(o.idleTimeout) * time.Second})
 	var wg sync.WaitGroup
 	for _, l := range lns {
 		wg.Add(1)

@@ -112,6 +112,7 @@ func (h *Handler) vnoreply(id uint64, reply []byte) {
 type connSession struct {
 	server.Session
 	h    *Handler
+	c    *server.Conn // for why it closed (Close runs before c is released)
 	id   uint64
 	addr net.Addr
 	vv   bool
@@ -124,7 +125,11 @@ func (s *connSession) Close() {
 		s.h.vline('<', s.id, " connection closed.")
 	}
 	if s.h.logs.on(logConnevents) {
-		s.h.logConn(s.id, s.addr, true)
+		reason := "normal"
+		if s.c.ClosedIdle() {
+			reason = "idle_timeout"
+		}
+		s.h.logConn(s.id, s.addr, reason)
 	}
 }
 
@@ -167,9 +172,9 @@ func (h *Handler) connOpened(c *server.Conn, proto string, inner server.Session)
 	}
 	addr := c.RemoteAddr()
 	if ev {
-		h.logConn(c.ID(), addr, false)
+		h.logConn(c.ID(), addr, "")
 	}
-	return &connSession{Session: inner, h: h, id: c.ID(), addr: addr, vv: vv}
+	return &connSession{Session: inner, h: h, c: c, id: c.ID(), addr: addr, vv: vv}
 }
 
 // vraw writes one line as it is, with "\n".

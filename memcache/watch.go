@@ -480,10 +480,12 @@ func (h *Handler) logEviction(key []byte, m *engine.Meta, vlen int) {
 	h.logs.publish(logEvictions, b)
 }
 
-// logConn writes memcached's conn_new or conn_close line.
-func (h *Handler) logConn(id uint64, addr net.Addr, closed bool) {
+// logConn writes memcached's conn_new line, or with a reason ("normal",
+// "idle_timeout") its conn_close line.
+func (h *Handler) logConn(id uint64, addr net.Addr, reason string) {
 	var arr [256]byte
 	b := h.logs.begin(arr[:0])
+	closed := reason != ""
 	if closed {
 		b = append(b, "type=conn_close"...)
 	} else {
@@ -500,7 +502,8 @@ func (h *Handler) logConn(id uint64, addr net.Addr, closed bool) {
 	b = append(b, " transport="...)
 	b = append(b, transport...)
 	if closed {
-		b = append(b, " reason=normal"...)
+		b = append(b, " reason="...)
+		b = append(b, reason...)
 	}
 	b = append(b, " cfd="...)
 	b = strconv.AppendUint(b, id, 10)

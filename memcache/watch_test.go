@@ -142,6 +142,23 @@ func TestWatchFetchersMutationsConnevents(t *testing.T) {
 	)
 }
 
+// TestWatchIdleTimeout: a connection closed for -o idle_timeout is
+// logged with memcached's reason=idle_timeout (one the client closes has
+// reason=normal: TestWatchFetchersMutationsConnevents).
+func TestWatchIdleTimeout(t *testing.T) {
+	s := start(t, opts{idleTimeout: 1})
+	w := watch(t, s.addr, "connevents")
+	idle := dial(t, s.addr)
+	idle.send("version\r\n")
+	idle.readUntil("\r\n")
+	// The kick comes after a second without a request; the line is read
+	// whenever it comes.
+	w.expectWatchLines("connevents",
+		"type=conn_new rip=127.0.0.1 rport=P transport=tcp cfd=N",
+		"type=conn_close rip=127.0.0.1 rport=P transport=tcp reason=idle_timeout cfd=N",
+	)
+}
+
 func TestWatchDefaultIsFetchers(t *testing.T) {
 	s := start(t, opts{})
 	w := watch(t, s.addr, "")

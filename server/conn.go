@@ -109,7 +109,16 @@ type Conn struct {
 	dirty  bool        // a write failed
 	// noEager: parking failed once; this goroutine waits in its reads
 	noEager bool
+	// idleKicked: closed for Config.IdleTimeout (set by the closing
+	// goroutine before Session.Close; see ClosedIdle)
+	idleKicked bool
 }
+
+// ClosedIdle reports, from the Session's Close, whether the connection
+// was closed for Config.IdleTimeout (memcached's conn_close
+// reason=idle_timeout) rather than by the client, an error or the server
+// stopping.
+func (c *Conn) ClosedIdle() bool { return c.idleKicked }
 
 func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le, fd: -1}
@@ -393,6 +402,7 @@ func (c *Conn) logClose(err error) {
 	case errors.Is(err, ErrClose), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.srv.stopping.Load():
+		c.idleKicked = true
 		c.srv.idleKicks.Add(1)
 		c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
 		return
