@@ -107,18 +107,23 @@ type Conn struct {
 	bare   bool        // no net.Conn: the connection owns fd itself (see bare.go)
 	parked bool        // registered in the poller, without a goroutine
 	dirty  bool        // a write failed
-	// noEager: parking failed once; this goroutine waits in its reads
-	noEager bool
-	// idleKicked: closed for Config.IdleTimeout (set by the closing
-	// goroutine before Session.Close; see ClosedIdle)
-	idleKicked bool
+	flags  uint8       // connFlag bits, for the goroutine that owns c
 }
+
+// connFlag bits (Conn.flags), packed so that Conn stays within 256 bytes.
+const (
+	// flagNoEager: parking failed once; this goroutine waits in its reads.
+	flagNoEager uint8 = 1 << iota
+	// flagIdleKicked: closed for Config.IdleTimeout (set by the goroutine
+	// that closes c, before Session.Close; see ClosedIdle).
+	flagIdleKicked
+)
 
 // ClosedIdle reports, from the Session's Close, whether the connection
 // was closed for Config.IdleTimeout (memcached's conn_close
 // reason=idle_timeout) rather than by the client, an error or the server
 // stopping.
-func (c *Conn) ClosedIdle() bool { return c.idleKicked }
+func (c *Conn) ClosedIdle() bool { return c.flags&flagIdleKicked != 0 }
 
 func newConn(s *Server, nc net.Conn, le *listener) *Conn {
 	c := &Conn{srv: s, nc: nc, id: s.nextID.Add(1), ln: le, fd: -1}
@@ -289,7 +294,7 @@ func (c *Conn) serveLoop(first bool) (parked bool) {
 				}
 				// Not parked (stopping, or the poller is gone): wait
 				// in the read as usual.
-				c.noEager = true
+				c.flags |= flagNoEager
 				continue
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.stopping.Load() &&
@@ -402,7 +407,7 @@ func (c *Conn) logClose(err error) {
 	case errors.Is(err, ErrClose), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.srv.stopping.Load():
-		c.idleKicked = true
+		c.flags |= flagIdleKicked
 		c.srv.idleKicks.Add(1)
 		c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
 		return
@@ -699,7 +704,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			if c.w == 0 && c.bufp != nil {
 				c.dropBuf()
 			}
-			if c.w == c.r && c.need == 0 && !c.noEager && c.fd >= 0 && c.srv.crowded() {
+			if c.w == c.r && c.need == 0 && c.flags&flagNoEager == 0 && c.fd >= 0 && c.srv.crowded() {
 				// Park now rather than wait here: see crowded.
 				c.rerr = int32(syscall.EAGAIN)
 				return true

@@ -243,7 +243,7 @@ func (s *Server) sweepOnce(now time.Time) int {
 			// Counted before the close, so a client that sees it
 			// sees the count.
 			s.idleKicks.Add(1)
-			c.idleKicked = true // c is ours: claimed
+			c.flags |= flagIdleKicked // c is ours: claimed
 			c.srv.logger.Debug("server: closing idle connection", "conn", c.id)
 			go c.finish()
 			continue
