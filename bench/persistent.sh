@@ -93,9 +93,9 @@ EOF
 COMMON=(-conns 50 -pipeline 1 -keys 100000 -value-size 100 -duration "$DUR")
 declare -A SERVERS=(
 	[memcached]="memcached -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]}"
-	[memory]="$BIN/mnemo -m 64"
-	[async]="$BIN/mnemo -m 64 --engine persistent --engine-config path=DIR,durability=async"
-	[sync]="$BIN/mnemo -m 64 --engine persistent --engine-config path=DIR,durability=sync"
+	[memory]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]}"
+	[async]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]} --engine persistent --engine-config path=DIR,durability=async"
+	[sync]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]} --engine persistent --engine-config path=DIR,durability=sync"
 )
 
 # Throughput: get hits (all keys stored first) and sets, per server.
@@ -118,10 +118,10 @@ done
 # Warm-up: 1M items (15 B keys, 100 B values) stored, graceful stop, start
 # again, and the time until memory holds them all.
 dir=$(mktemp -d)
-start warm-fill "$BIN/mnemo" -m 512 --engine persistent --engine-config "path=$dir"
+start warm-fill "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
 load warm-fill -conns 16 -keys 1000000 -value-size 100 -fill -fill-pipeline 64 -requests 1 -ratio 0:1
 stop
-start warm "$BIN/mnemo" -m 512 --engine persistent --engine-config "path=$dir"
+start warm "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
 for _ in $(seq 600); do
 	state=$(stat persistent_warmup_state)
 	[ "$state" = running ] || break
@@ -137,7 +137,7 @@ rm -rf "$dir"
 
 # Read-through: a 64 MB data set (450k items of 100 B) behind -m 16.
 dir=$(mktemp -d)
-start readthrough "$BIN/mnemo" -m 16 --engine persistent --engine-config "path=$dir,warmup=false"
+start readthrough "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 16 --engine persistent --engine-config "path=$dir,warmup=false"
 load rt-fill -conns 16 -keys 450000 -value-size 100 -fill -requests 1 -ratio 0:1
 for run in $(seq "$RUNS"); do
 	load "rt-$run" -conns 50 -pipeline 1 -keys 450000 -value-size 100 -ratio 0:1 -duration "$DUR"
