@@ -121,6 +121,9 @@ type budget struct {
 	// compactions; compactedAt is written at the last one (evictor only).
 	indexed, written atomic.Int64
 	compactedAt      int64
+	// stuck is set when a compaction left the store more than half the
+	// budget above it; evictor only.
+	stuck bool
 	// over is set while the store is above the budget: writers then wait
 	// for one eviction step (stepped is closed after each) before they
 	// write, so writes cannot outrun the evictor.
@@ -147,7 +150,8 @@ func (e *Engine) waitBudget() {
 // above its budget and releases the writers that waited for the step.
 func (e *Engine) stepDone() {
 	high, _ := e.budgetMarks()
-	e.budget.over.Store(e.budget.indexed.Load() > high)
+	d := e.cfg.DiskSize
+	e.budget.over.Store(e.budget.indexed.Load() > high || (!e.budget.stuck && e.diskUsage() > d+d/2))
 	ch := make(chan struct{})
 	old := e.budget.stepped.Swap(&ch)
 	close(*old)
@@ -384,11 +388,20 @@ func (e *Engine) budgetStep() int {
 	high, low := e.budgetMarks()
 	live := b.indexed.Load()
 	if live <= high {
-		if e.diskUsage() > e.cfg.DiskSize && b.written.Load()-b.compactedAt >= e.cfg.DiskSize/4 {
+		d := e.cfg.DiskSize
+		usage := e.diskUsage()
+		if usage <= d {
+			b.stuck = false
+		}
+		if usage > d && (b.written.Load()-b.compactedAt >= d/4 || (usage > d+d/2 && !b.stuck)) {
 			// Writers wait for the compaction to end.
 			b.over.Store(true)
 			b.compactedAt = b.written.Load()
 			e.compactStore()
+			// A compaction that leaves the store far above its budget
+			// (Pebble's fixed costs exceed it) does not hold writers
+			// back again until the store was within its budget.
+			b.stuck = e.diskUsage() > d+d/2
 		}
 		return 0
 	}
