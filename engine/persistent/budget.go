@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// The disk budget (disk_size=BYTES): when the store's size on disk passes
-// the budget, the oldest written items are evicted from the disk.
+// The disk budget (disk_size=BYTES): the oldest written items are
+// evicted from the disk to keep the store within the budget.
 //
 // # Write-order index
 //
@@ -31,33 +31,41 @@ import (
 // the last entry found on disk at start. The CAS tells whether the entry
 // still describes the item on disk: an overwrite or a delete leaves the
 // entry stale (the item has another CAS, or is gone), and the evictor
-// skips it. A store that was used without a budget has no index (or an
+// skips it. (A rewrite that keeps the CAS, or a client's explicit CAS
+// used twice, leaves two entries that match; the item is evicted at the
+// older one.) A store that was used without a budget has no index (or an
 // outdated one): the first start with a budget removes any index and
-// rebuilds it from the items, in key order, below the seqs that new
-// writes take (indexRebuildBase), and then writes the meta record "index"
-// that says the index is complete. A start without a budget removes that
-// record and the index, so a later start with a budget rebuilds it.
+// rebuilds it from the items before the engine serves, in key order,
+// below the seqs that new writes take (indexRebuildBase), and then
+// writes the meta record "index" that says the index is complete. A
+// start without a budget removes that record and the index, so a later
+// start with a budget rebuilds it.
 //
 // # Eviction
 //
-// The evictor runs after commits and every budgetTick. When the store's
-// size on disk (Pebble's DiskSpaceUsage: tables, logs, manifest, files
-// not yet deleted) is above the high mark (7/8 of the budget), it walks
-// the index from its oldest entry and deletes (through the write-behind
-// queue, under the key's stripe lock, as the sweep does) each item whose
-// CAS matches, until the items' bytes reach the size above the low mark
-// (3/4 of the budget); then it deletes the walked index span with one
-// range deletion. A key rewritten since the entry was made has a newer
-// entry and is not touched. The memory tier is not touched either: an
-// item memory holds goes on being served from memory until memory evicts
-// it (it is then gone, as from any cache).
+// The evictor (budgetLoop) runs a step after each commit and every
+// budgetTick; see budgetStep. It counts, as indexed, the key, record and
+// index bytes of every write that has an entry (before compression), and
+// takes them off when it walks the entry. When indexed passes the high
+// mark (3/4 of the budget), it walks the index from its oldest entry and
+// deletes (through the write-behind queue, under the key's stripe lock,
+// as the sweep does) each item still on disk with the entry's CAS, until
+// indexed is at the low mark (5/8); then it deletes the walked span with
+// one range deletion. A key rewritten since the entry was made has a
+// newer entry and is not touched. The memory tier is not touched either:
+// an item memory holds goes on being served from memory until memory
+// evicts it (it is then gone, as from any cache). While indexed is over
+// the high mark, writers wait for one step each (waitBudget), so writes
+// cannot outrun the evictor.
 //
-// Pebble reclaims the space of deleted items when its compactions move
-// the deletions down to the items' level. The evictor does not evict
-// again for bytes it has already deleted (owed) until a Pebble compaction
-// has finished; if the store stays above the budget with nothing left to
-// evict and no compaction under way, it compacts the item and index
-// ranges itself (persistent_disk_compactions).
+// Pebble gives back the space of deleted items when its compactions move
+// the deletions down to the items' level. When the store's size on disk
+// (Pebble's DiskSpaceUsage: tables, logs, manifest, files not yet
+// deleted) is over the budget, the evictor compacts the item and index
+// ranges itself (persistent_disk_compactions), at most once per budget/4
+// bytes written, or at once (with writers waiting for it) when the store
+// is half the budget over, unless the last such compaction could not
+// bring it below that (Pebble's fixed costs exceed the budget).
 const (
 	prefixIndex = 'w'
 	// indexRebuildBase is the first seq of new writes on a store whose
@@ -114,7 +122,6 @@ func indexKey(dst []byte, seq uint64) []byte {
 type budget struct {
 	seq  uint64 // the last index seq handed out; flusher only (after start)
 	ops  []kvOp // flusher only: the batch with index entries
-	buf  []byte
 	kick chan struct{}
 	// indexed counts the bytes of the writes that have index entries
 	// (see entryBytes); written counts every write's, for pacing
