@@ -66,7 +66,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_disk_evictions      items evicted from disk to keep within disk_size
 //	persistent_disk_evicted_bytes  their key, record and index bytes
 //	persistent_disk_compactions    compactions of the whole store the evictor ran (Pebble's own lagged)
-//	persistent_disk_full_waits     writers that waited for an eviction step (the store was over disk_size)
+//	persistent_disk_budget_waits   writers that waited for an eviction step (the store was over disk_size)
 //	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
 //	persistent_sweep_passes        sweep passes completed
 //	persistent_sweep_scanned       items the sweep looked at
@@ -138,7 +138,7 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_disk_evictions", utoa(st.diskEvictions.Load()))
 	add("persistent_disk_evicted_bytes", utoa(st.diskEvictedBytes.Load()))
 	add("persistent_disk_compactions", utoa(st.manualCompactions.Load()))
-	add("persistent_disk_full_waits", utoa(st.budgetWaits.Load()))
+	add("persistent_disk_budget_waits", utoa(st.budgetWaits.Load()))
 	add("persistent_disk_items", itoa(st.diskItems.Load()))
 	add("persistent_sweep_passes", utoa(st.sweepPasses.Load()))
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))

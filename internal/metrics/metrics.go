@@ -104,7 +104,7 @@ var engineCounters = map[string]bool{
 	"persistent_disk_evictions":     true,
 	"persistent_disk_evicted_bytes": true,
 	"persistent_disk_compactions":   true,
-	"persistent_disk_full_waits":    true,
+	"persistent_disk_budget_waits":  true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
