@@ -63,7 +63,8 @@ import (
 // (Pebble's DiskSpaceUsage: tables, logs, manifest, files not yet
 // deleted) is over the budget, the evictor compacts the item and index
 // ranges itself (persistent_disk_compactions), at most once per budget/4
-// bytes written, or at once (with writers waiting for it) when the store
+// bytes written, or once writes pause (a step finds nothing written since
+// the one before), or at once (with writers waiting for it) when the store
 // is half the budget over, unless the last such compaction could not
 // bring it below that (Pebble's fixed costs exceed the budget).
 const (
@@ -128,6 +129,7 @@ type budget struct {
 	// compactions; compactedAt is written at the last one (evictor only).
 	indexed, written atomic.Int64
 	compactedAt      int64
+	lastWritten      int64 // written at the last step; evictor only
 	// stuck is set when a compaction left the store more than half the
 	// budget above it; evictor only.
 	stuck bool
@@ -400,10 +402,13 @@ func (e *Engine) budgetStep() int {
 		if usage <= d {
 			b.stuck = false
 		}
-		if usage > d && (b.written.Load()-b.compactedAt >= d/4 || (usage > d+d/2 && !b.stuck)) {
+		w := b.written.Load()
+		idle := w == b.lastWritten
+		b.lastWritten = w
+		if usage > d && w != b.compactedAt && (w-b.compactedAt >= d/4 || idle || (usage > d+d/2 && !b.stuck)) {
 			// Writers wait for the compaction to end.
 			b.over.Store(true)
-			b.compactedAt = b.written.Load()
+			b.compactedAt = w
 			e.compactStore()
 			// A compaction that leaves the store far above its budget
 			// (Pebble's fixed costs exceed it) does not hold writers

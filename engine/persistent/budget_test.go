@@ -207,3 +207,49 @@ func BenchmarkBudgetHitRatio(b *testing.B) {
 		})
 	}
 }
+
+// TestBudgetReclaimsDeleted: the space of deleted items is given back,
+// and their stale index entries cost no live item: 5 MiB of items
+// written and deleted, then 5 MiB of new ones, on an 8 MiB budget, keep
+// every new item, evict none, and the tables give the deleted items'
+// space back.
+func TestBudgetReclaimsDeleted(t *testing.T) {
+	const budget = 8 << 20
+	x := newFx(t, engine.Env{MemoryLimit: 4 << 20}, "disk_size=8m,warmup=false,sweep_interval=0")
+	const n = 1200 // of 4 KiB, incompressible: 4.7 MiB
+	r := rand.New(rand.NewPCG(5, 6))
+	vals := make([][]byte, n)
+	for i := range vals {
+		vals[i] = randomValue(r, 4096)
+	}
+	for i := 0; i < n; i++ {
+		x.store("old"+strconv.Itoa(i), vals[i], 0, 0)
+	}
+	for i := 0; i < n; i++ {
+		if ok, err := x.e.Delete([]byte("old" + strconv.Itoa(i))); !ok || err != nil {
+			t.Fatalf("delete: %v %v", ok, err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		x.store("new"+strconv.Itoa(i), vals[n-1-i], 0, 0)
+	}
+	x.flushQueue()
+	peak := dirSize(t, x.dir)
+	// Once writes pause, the evictor compacts the store (it is over its
+	// budget): the tables then hold the new items alone.
+	live := func() int64 { return int64(x.f.kv.(*pebbleKV).db.Metrics().Table.Local.LiveSize) }
+	x.eventually("a compaction by the evictor", func() bool { return x.statInt("persistent_disk_compactions") > 0 })
+	x.eventually("the deleted items' space given back", func() bool { return live() <= n*4096*5/4 })
+	t.Logf("directory %d bytes after the writes, then %d; tables %d; evictions %s, compactions %s",
+		peak, dirSize(t, x.dir), live(), x.stat("persistent_disk_evictions"), x.stat("persistent_disk_compactions"))
+	if got := dirSize(t, x.dir); got > budget+budgetSlack(budget) {
+		t.Errorf("directory %d bytes, budget %d + slack %d", got, budget, budgetSlack(budget))
+	}
+	if ev := x.statInt("persistent_disk_evictions"); ev != 0 {
+		t.Errorf("%d live items evicted", ev)
+	}
+	x.reopen()
+	for i := 0; i < n; i++ {
+		x.mustHave("new"+strconv.Itoa(i), string(vals[n-1-i]))
+	}
+}
