@@ -1,8 +1,9 @@
 // Package persistent owns mnemo's persistent storage engine: a two-level
 // cache that survives restarts and crashes. The memory engine (package
 // memory, with the server's -m budget) sits in front of a durable store
-// (Pebble, behind the small kv interface) that holds the whole data set;
-// memory is a cache over it. It registers itself as "persistent"
+// (Pebble, behind the small kv interface) that holds the whole data set
+// (with a disk budget, the newest written items that fit); memory is a
+// cache over it. It registers itself as "persistent"
 // (engine.Open("persistent", env, config)); New opens one directly.
 //
 // # Configuration
