@@ -425,8 +425,9 @@ type TLSOptions struct {
 }
 
 // ExtOptions are memcached's extstore options (-o ext_*). Mnemo has no
-// extstore: Path is reported by Unsupported, the rest are accepted and have
-// no effect.
+// extstore: Path selects the persistent engine with a disk budget (see
+// applyExtPath); the rest are accepted, shown in "stats settings" as
+// memcached shows them, and have no effect (README: extstore).
 type ExtOptions struct {
 	// Path holds the -o ext_path entries (file:size), in order.
 	Path []string

@@ -125,6 +125,9 @@ func (p *Parser) Parse(args []string) (*Config, error) {
 	if c.Threads > 64 {
 		c.Warnings = append(c.Warnings, "setting a high number of worker threads (-t above 64) is not recommended; set it to the number of cores or less")
 	}
+	if err := c.applyExtPath(st.changed(fs, "engine")); err != nil {
+		return nil, err
+	}
 	if len(p.Engines) > 0 && !slices.Contains(p.Engines, c.Engine) {
 		return nil, usageErr("--engine", "unknown engine %q (known: %s)", c.Engine, strings.Join(p.Engines, ", "))
 	}

@@ -170,8 +170,9 @@ func TestParseForms(t *testing.T) {
 		{[]string{"-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_keyformat=2,ssl_verify_mode=2,ssl_ciphers=HIGH,ssl_ca_cert=/ca,ssl_wbuf_size=32,ssl_session_cache,ssl_kernel_tls,ssl_min_version=3"}, func(c *Config) {
 			c.TLSOptions = TLSOptions{ChainCert: "/c.pem", Key: "/k.pem", KeyFormat: 2, VerifyMode: 2, Ciphers: "HIGH", CACert: "/ca", WbufSize: 32 << 10, SessionCache: true, KernelTLS: true, MinVersion: 3}
 		}},
-		{[]string{"-o", "ext_page_size=32,ext_wbuf_size=8,ext_threads=4,ext_io_depth=2,ext_path=/d/e:1G,ext_path=/d/f=g:2G,ext_item_size=1024,ext_item_age=60,ext_low_ttl=10,ext_recache_rate=100,ext_compact_under=5,ext_drop_under=6,ext_max_sleep=500,ext_max_frag=0.5,ext_drop_unread"}, func(c *Config) {
-			c.Ext = ExtOptions{Path: []string{"/d/e:1G", "/d/f=g:2G"}, PageSize: 32 << 20, WbufSize: 8 << 20, Threads: 4, IODepth: 2, ItemSize: 1024, ItemAge: 60, LowTTL: 10, RecacheRate: 100, CompactUnder: 5, DropUnder: 6, MaxSleep: 500, MaxFrag: 0.5, DropUnread: true}
+		{[]string{"-o", "ext_page_size=32,ext_wbuf_size=8,ext_threads=4,ext_io_depth=2,ext_path=/d/e:1G,ext_item_size=1024,ext_item_age=60,ext_low_ttl=10,ext_recache_rate=100,ext_compact_under=5,ext_drop_under=6,ext_max_sleep=500,ext_max_frag=0.5,ext_drop_unread"}, func(c *Config) {
+			c.Engine, c.EngineConfig = "persistent", "path=/d/e,disk_size=1073741824"
+			c.Ext = ExtOptions{Path: []string{"/d/e:1G"}, PageSize: 32 << 20, WbufSize: 8 << 20, Threads: 4, IODepth: 2, ItemSize: 1024, ItemAge: 60, LowTTL: 10, RecacheRate: 100, CompactUnder: 5, DropUnder: 6, MaxSleep: 500, MaxFrag: 0.5, DropUnread: true}
 		}},
 		{[]string{"-t", "65"}, func(c *Config) {
 			c.Threads = 65

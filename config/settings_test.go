@@ -137,7 +137,7 @@ func TestString(t *testing.T) {
 	c := mustParse(t, "-p", "11300", "-u", "nobody", "--pprof", "127.0.0.1:6060", "-o", "ext_path=/a:1G")
 	s := c.String()
 	for _, want := range []string{
-		"maxbytes 67108864\n", "tcpport 11300\n", "engine memory\n", "listen_addrs 127.0.0.1:11300\n",
+		"maxbytes 67108864\n", "tcpport 11300\n", "engine persistent\n", "engine_config path=/a,disk_size=1073741824\n", "listen_addrs 127.0.0.1:11300\n",
 		"user nobody\n", "pprof 127.0.0.1:6060\n", "ext_path /a:1G\n", "daemonize no\n",
 	} {
 		if !strings.Contains(s, want) {

@@ -159,7 +159,6 @@ func TestUsageMarksWhatDoesNotWork(t *testing.T) {
 	}{
 		{[]string{"-L"}, "-L, --enable-largepages"},
 		{[]string{"-k"}, "-k, --lock-memory"},
-		{[]string{"-o", "ext_path=/d:1G"}, "   - ext_path:"},
 	} {
 		if mustParse(t, tc.args...).Unsupported() == nil {
 			t.Errorf("%q is supported now: update this test", tc.args)

@@ -270,7 +270,6 @@ func (c *Config) Unsupported() error {
 			errs = append(errs, &UnsupportedError{Flag: flag, Feature: feature})
 		}
 	}
-	add(len(c.Ext.Path) > 0, "-o ext_path", "extstore")
 	add(c.LargePages, "-L", "large memory pages")
 	add(c.LockMemory, "-k", "lock memory")
 	return errors.Join(errs...)

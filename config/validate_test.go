@@ -156,13 +156,13 @@ func TestUnsupported(t *testing.T) {
 		args []string
 		want []string // one line per flag, in this order; nil when supported
 	}{
-		{[]string{"-o", "ext_path=/d:1G"}, []string{"mnemo: -o ext_path (extstore) is not supported yet"}},
 		{[]string{"-L"}, []string{"mnemo: -L (large memory pages) is not supported yet"}},
 		{[]string{"-k"}, []string{"mnemo: -k (lock memory) is not supported yet"}},
 		{[]string{"-S", "-L", "-k"}, []string{
 			"mnemo: -L (large memory pages) is not supported yet", "mnemo: -k (lock memory) is not supported yet"}},
 		// Accepted with no effect, or supported: not errors.
 		{[]string{"-U", "0"}, nil},
+		{[]string{"-o", "ext_path=/d:1G"}, nil}, // the persistent engine
 		{[]string{"-e", "/dev/shm/m"}, nil},
 		{[]string{"-Z", "-o", "ssl_chain_cert=/c,ssl_key=/k,ssl_keyformat=2,ssl_verify_mode=1,ssl_ciphers=x,ssl_ca_cert=y,ssl_wbuf_size=1,ssl_session_cache,ssl_kernel_tls,ssl_min_version=3"}, nil},
 		{[]string{"-U", "11211"}, nil}, // accepted; UDP is not served

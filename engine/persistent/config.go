@@ -68,14 +68,20 @@ type Config struct {
 	// CacheSize is Pebble's block cache in bytes (outside -m). 0 means
 	// 16 MiB.
 	CacheSize int64
+	// DiskSize is the disk budget in bytes: when the store's size on disk
+	// passes it, the oldest written items are evicted from the disk (see
+	// budget.go). 0 means no budget (the store keeps every item until it
+	// expires or is deleted). At least 4 MiB.
+	DiskSize int64
 }
 
 // configKeys lists the keys ParseConfig knows, for its errors.
-const configKeys = "path, durability, interval, queue, sweep_interval, sweep_batch, warmup, cache"
+const configKeys = "path, durability, interval, queue, sweep_interval, sweep_batch, warmup, cache, disk_size"
 
 // ParseConfig parses "path=DIR,durability=async|sync,interval=DUR,
 // queue=BYTES,sweep_interval=DUR,sweep_batch=N,warmup=true|false,
-// cache=BYTES". Unknown keys and bad values are errors wrapping
+// cache=BYTES,disk_size=SIZE" (SIZE: bytes, or a number with K, M, G or
+// T, see ParseSize). Unknown keys and bad values are errors wrapping
 // engine.ErrBadConfig. Defaults are resolved by Validate, not here.
 func ParseConfig(s string) (Config, error) {
 	var c Config
@@ -126,6 +132,12 @@ func ParseConfig(s string) (Config, error) {
 			} else {
 				c.CacheSize = n
 			}
+		case "disk_size":
+			n, err := ParseSize(v)
+			if err != nil || (n != 0 && n < minDiskSize) {
+				return c, bad(k, v, "a size of at least 4m (bytes, or a number with K, M, G or T), or 0 for none")
+			}
+			c.DiskSize = n
 		case "sweep_batch":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -171,6 +183,6 @@ func (c *Config) Validate(memLimit int64) error {
 
 // String renders the configuration, for stats settings.
 func (c Config) String() string {
-	return fmt.Sprintf("path=%s,durability=%s,interval=%s,queue=%d,sweep_interval=%s,sweep_batch=%d,warmup=%t,cache=%d",
-		c.Path, c.Durability, c.Interval, c.Queue, c.SweepInterval, c.SweepBatch, !c.NoWarmup, c.CacheSize)
+	return fmt.Sprintf("path=%s,durability=%s,interval=%s,queue=%d,sweep_interval=%s,sweep_batch=%d,warmup=%t,cache=%d,disk_size=%d",
+		c.Path, c.Durability, c.Interval, c.Queue, c.SweepInterval, c.SweepBatch, !c.NoWarmup, c.CacheSize, c.DiskSize)
 }

@@ -87,6 +87,9 @@ type Engine struct {
 	// write-behind (queue.go)
 	q queue
 
+	// disk budget (budget.go)
+	budget budget
+
 	// background work (background.go)
 	stopBG    chan struct{}
 	bg        sync.WaitGroup
@@ -111,7 +114,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 		return nil, err
 	}
 	ev := newPebbleEvents(env.Logger)
-	store, err := openPebble(cfg.Path, cfg.CacheSize, env.Logger, ev)
+	store, err := openPebbleSized(cfg.Path, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +153,9 @@ func newEngine(env engine.Env, cfg Config, store kv, ev *pebbleEvents) (*Engine,
 	if err := e.loadMeta(); err != nil {
 		return nil, err
 	}
+	if err := e.openBudget(); err != nil {
+		return nil, err
+	}
 	e.limit.Store(env.MemoryLimit)
 	mt, err := e.newTier()
 	if err != nil {
@@ -164,6 +170,10 @@ func newEngine(env engine.Env, cfg Config, store kv, ev *pebbleEvents) (*Engine,
 	if cfg.SweepInterval > 0 {
 		e.bg.Add(1)
 		go e.sweepLoop()
+	}
+	if cfg.DiskSize > 0 {
+		e.bg.Add(1)
+		go e.budgetLoop()
 	}
 	if cfg.NoWarmup {
 		e.st.warmState.Store(warmOff)
@@ -606,6 +616,7 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 	if err := e.q.waitRoom(); err != nil {
 		return engine.OpNone, zero, err
 	}
+	e.waitBudget()
 	w := e.wrap.Get().(*mutator)
 	*w = mutator{e: e, user: m, key: key, buf: w.buf[:0], blind: engine.IsBlind(m)}
 	defer func() {

@@ -71,7 +71,7 @@ func openAt(t testing.TB, dir string, env engine.Env, config string) (*Engine, *
 		t.Fatal(err)
 	}
 	ev := newPebbleEvents(env.Logger)
-	p, err := openPebble(dir, cfg.CacheSize, env.Logger, ev)
+	p, err := openPebbleSized(dir, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,15 +37,23 @@ type kv interface {
 	Scan(lower, upper []byte, fn func(key, value []byte) bool) error
 	// DiskUsage reports the bytes the store takes on disk.
 	DiskUsage() uint64
+	// Last returns the last key in [lower, upper); found is false when
+	// there is none.
+	Last(lower, upper []byte) (key []byte, found bool, err error)
+	// Compact compacts the store's files that hold keys in [lower,
+	// upper), so that the space of deleted keys is given back.
+	Compact(lower, upper []byte) error
 	// Close releases the store.
 	Close() error
 }
 
-// kvOp is one write of a Commit: a set of Key to Value, or a deletion of
-// Key when Delete is true.
+// kvOp is one write of a Commit: a set of Key to Value, a deletion of
+// Key when Delete is true, or a deletion of every key in [Key, End) when
+// End is not nil.
 type kvOp struct {
 	Key, Value []byte
 	Delete     bool
+	End        []byte
 }
 
 // lockName is the file in the data directory that a running engine holds
@@ -107,12 +116,27 @@ func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 	return ev
 }
 
+// compactionBegin and compactionEnd count Pebble's compactions, for the
+// disk budget (budget.go).
+func (ev *pebbleEvents) compactionBegin(pebble.CompactionInfo) {
+	ev.target.Load().compactionsRunning.Add(1)
+}
+
+func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
+	st := ev.target.Load()
+	st.compactionsRunning.Add(-1)
+	st.compactions.Add(1)
+	ev.recovered(info.Err)
+}
+
 // attach moves the counts made so far into st and counts into st from now.
 func (ev *pebbleEvents) attach(st *counters) {
 	old := ev.target.Swap(st)
 	st.bgErrors.Add(old.bgErrors.Load())
 	st.corruptBlocks.Add(old.corruptBlocks.Load())
 	st.walDamaged.Add(old.walDamaged.Load())
+	st.compactionsRunning.Add(old.compactionsRunning.Load())
+	st.compactions.Add(old.compactions.Load())
 }
 
 // backgroundError counts a failed flush or compaction, and logs the
@@ -153,12 +177,21 @@ func (ev *pebbleEvents) dataCorruption(info pebble.DataCorruptionInfo) {
 // taking the directory's lock file. ev (nil: a fresh one) receives
 // Pebble's events.
 func openPebble(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents) (*pebbleKV, error) {
-	return openPebbleFS(dir, cacheSize, log, ev, nil)
+	return openPebbleSized(dir, cacheSize, 0, log, ev, nil)
 }
 
 // openPebbleFS is openPebble over fs (nil: the OS's); tests pass a
 // fault-injecting one.
 func openPebbleFS(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvents, fs vfs.FS) (*pebbleKV, error) {
+	return openPebbleSized(dir, cacheSize, 0, log, ev, fs)
+}
+
+// openPebbleSized is openPebbleFS for a disk budget of diskSize bytes (0:
+// none). A budget below 64 MiB gets smaller memtables (a sixteenth of the
+// budget, at least 256 KiB) and manifest files, so that Pebble's fixed
+// costs (the write-ahead log grows to a memtable's size, and two
+// memtables can be queued) stay a small part of the budget.
+func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev *pebbleEvents, fs vfs.FS) (*pebbleKV, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -192,8 +225,19 @@ func openPebbleFS(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvent
 				BackgroundError: ev.backgroundError,
 				DataCorruption:  ev.dataCorruption,
 				FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
-				CompactionEnd:   func(info pebble.CompactionInfo) { ev.recovered(info.Err) },
+				CompactionBegin: ev.compactionBegin,
+				CompactionEnd:   ev.compactionEnd,
 			},
+		}
+		if diskSize > 0 && diskSize < 64<<20 {
+			opts.MemTableSize = uint64(max(diskSize/16, 256<<10))
+			opts.MaxManifestFileSize = max(diskSize/16, 256<<10)
+		}
+		if diskSize > 0 {
+			// Levels sized to the budget (Pebble's default base level
+			// is 64 MiB), so that compactions move deletions down to
+			// the items they delete while the store is near its budget.
+			opts.LBaseMaxBytes = min(64<<20, max(diskSize/8, 1<<20))
 		}
 		for i := range opts.Levels {
 			// Bloom filters on every level: a miss then reads no data block.
@@ -382,7 +426,9 @@ func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	defer b.Close()
 	for i := range ops {
 		var err error
-		if ops[i].Delete {
+		if ops[i].End != nil {
+			err = b.DeleteRange(ops[i].Key, ops[i].End, nil)
+		} else if ops[i].Delete {
 			err = b.Delete(ops[i].Key, nil)
 		} else {
 			err = b.Set(ops[i].Key, ops[i].Value, nil)
@@ -423,6 +469,46 @@ func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) er
 		err = cerr
 	}
 	return err
+}
+
+func (p *pebbleKV) Last(lower, upper []byte) ([]byte, bool, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return nil, false, errNoStore
+	}
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, false, err
+	}
+	var key []byte
+	ok := it.Last()
+	if ok {
+		key = bytes.Clone(it.Key())
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return key, ok && err == nil, err
+}
+
+func (p *pebbleKV) Compact(lower, upper []byte) (err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil || p.broken != nil {
+		return errNoStore
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
+	return p.db.Compact(context.Background(), lower, upper, false)
 }
 
 func (p *pebbleKV) DiskUsage() uint64 {

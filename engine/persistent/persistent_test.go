@@ -425,9 +425,18 @@ func TestConfig(t *testing.T) {
 		ok   bool
 		want string
 	}{
-		{"path=/x", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216"},
+		{"path=/x", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=0"},
 		{"path=/x,durability=sync,interval=5ms,queue=1000000,sweep_interval=0,sweep_batch=5,warmup=false,cache=1024", true,
-			"path=/x,durability=sync,interval=5ms,queue=1000000,sweep_interval=-1ns,sweep_batch=5,warmup=false,cache=1024"},
+			"path=/x,durability=sync,interval=5ms,queue=1000000,sweep_interval=-1ns,sweep_batch=5,warmup=false,cache=1024,disk_size=0"},
+		{"path=/x,disk_size=64m", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=67108864"},
+		{"path=/x,disk_size=2G", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=2147483648"},
+		{"path=/x,disk_size=4194304", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=4194304"},
+		{"path=/x,disk_size=8192k", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=8388608"},
+		{"path=/x,disk_size=0", true, "path=/x,durability=async,interval=100ms,queue=16777216,sweep_interval=1s,sweep_batch=10000,warmup=true,cache=16777216,disk_size=0"},
+		{"path=/x,disk_size=1m", false, ""},
+		{"path=/x,disk_size=lots", false, ""},
+		{"path=/x,disk_size=-5m", false, ""},
+		{"path=/x,disk_size=99999999999t", false, ""},
 		{"", false, ""},
 		{"path=/x,durability=maybe", false, ""},
 		{"path=/x,interval=0", false, ""},

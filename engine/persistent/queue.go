@@ -267,7 +267,7 @@ func (q *queue) flush() error {
 	}
 	start := time.Now()
 	e.kvmu.RLock()
-	err := e.kv.Commit(q.ops, true)
+	err := e.kv.Commit(e.withIndex(q.ops), true)
 	e.kvmu.RUnlock()
 	done := time.Now()
 	e.st.commits.Add(1)
@@ -286,6 +286,7 @@ func (q *queue) flush() error {
 		q.failed(err, since)
 	} else {
 		q.failing = 0
+		e.budgetKick()
 		for _, i := range q.touched {
 			s := &e.stripes[i]
 			s.mu.Lock()

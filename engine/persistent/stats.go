@@ -16,6 +16,9 @@ type counters struct {
 	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors, corruptBlocks    atomic.Uint64
 	walDamaged                                      atomic.Uint64
+	diskEvictions, diskEvictedBytes                 atomic.Uint64 // budget.go
+	manualCompactions, compactions, budgetWaits     atomic.Uint64
+	compactionsRunning                              atomic.Int64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
@@ -59,6 +62,11 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
 //	persistent_disk_bytes          the store's size on disk
+//	persistent_disk_limit_bytes    disk_size= (0: no budget)
+//	persistent_disk_evictions      items evicted from disk to keep within disk_size
+//	persistent_disk_evicted_bytes  their key, record and index bytes
+//	persistent_disk_compactions    compactions of the whole store the evictor ran (Pebble's own lagged)
+//	persistent_disk_budget_waits   writers that waited for an eviction step (the store was over disk_size)
 //	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
 //	persistent_sweep_passes        sweep passes completed
 //	persistent_sweep_scanned       items the sweep looked at
@@ -126,6 +134,11 @@ func (e *Engine) Stats(add func(name, value string)) {
 	}
 	e.kvmu.RUnlock()
 	add("persistent_disk_bytes", utoa(disk))
+	add("persistent_disk_limit_bytes", itoa(e.cfg.DiskSize))
+	add("persistent_disk_evictions", utoa(st.diskEvictions.Load()))
+	add("persistent_disk_evicted_bytes", utoa(st.diskEvictedBytes.Load()))
+	add("persistent_disk_compactions", utoa(st.manualCompactions.Load()))
+	add("persistent_disk_budget_waits", utoa(st.budgetWaits.Load()))
 	add("persistent_disk_items", itoa(st.diskItems.Load()))
 	add("persistent_sweep_passes", utoa(st.sweepPasses.Load()))
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))

@@ -115,7 +115,7 @@ func TestVersionFlag(t *testing.T) {
 func TestUnsupportedFlags(t *testing.T) {
 	tests := [][]string{
 		{"-L"},
-		{"-o", "ext_path=/tmp/ext:1G"},
+		{"-k"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

@@ -1,0 +1,528 @@
+package persistent
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The disk budget (disk_size=BYTES): the oldest written items are
+// evicted from the disk to keep the store within the budget.
+//
+// # Write-order index
+//
+// With a budget, every item record the flusher commits gets an index
+// entry in the same batch, under a key that sorts in write order:
+//
+//	0         1                                 9
+//	+---------+---------------------------------+
+//	|   'w'   |  seq (uint64, big-endian)       |    key
+//	+---------+---------------------------------+
+//	0                         8              12
+//	+-------------------------+--------------+----------------------+
+//	|  CAS (uint64, LE)       | record bytes | the item's key       |  value
+//	+-------------------------+--------------+----------------------+
+//
+// seq counts the flusher's index entries (gaps are fine); it starts after
+// the last entry found on disk at start. The CAS tells whether the entry
+// still describes the item on disk: an overwrite or a delete leaves the
+// entry stale (the item has another CAS, or is gone), and the evictor
+// skips it. (A rewrite that keeps the CAS, or a client's explicit CAS
+// used twice, leaves two entries that match; the item is evicted at the
+// older one.) A store that was used without a budget has no index (or an
+// outdated one): the first start with a budget removes any index and
+// rebuilds it from the items before the engine serves, in key order,
+// below the seqs that new writes take (indexRebuildBase), and then
+// writes the meta record "index" that says the index is complete. A
+// start without a budget removes that record and the index, so a later
+// start with a budget rebuilds it.
+//
+// # Eviction
+//
+// The evictor (budgetLoop) runs a step after each commit and every
+// budgetTick; see budgetStep. It counts, as indexed, the key, record and
+// index bytes of every write that has an entry (before compression), and
+// takes them off when it walks the entry. When indexed passes the high
+// mark (3/4 of the budget), it walks the index from its oldest entry and
+// deletes (through the write-behind queue, under the key's stripe lock,
+// as the sweep does) each item still on disk with the entry's CAS, until
+// indexed is at the low mark (5/8); then it deletes the walked span with
+// one range deletion. A key rewritten since the entry was made has a
+// newer entry and is not touched. The memory tier is not touched either:
+// an item memory holds goes on being served from memory until memory
+// evicts it (it is then gone, as from any cache). While indexed is over
+// the high mark, writers wait for one step each (waitBudget), so writes
+// cannot outrun the evictor.
+//
+// Pebble gives back the space of deleted items when its compactions move
+// the deletions down to the items' level. When the store's size on disk
+// (Pebble's DiskSpaceUsage: tables, logs, manifest, files not yet
+// deleted) is over the budget, the evictor compacts the item and index
+// ranges itself (persistent_disk_compactions), at most once per budget/4
+// bytes written, or once writes pause (a step finds nothing written since
+// the one before), or at once (with writers waiting for it) when the store
+// is half the budget over, unless the last such compaction could not
+// bring it below that (Pebble's fixed costs exceed the budget).
+const (
+	prefixIndex = 'w'
+	// indexRebuildBase is the first seq of new writes on a store whose
+	// index is being rebuilt; the rebuilt entries take the seqs below it.
+	indexRebuildBase = 1 << 40
+	// budgetTick is how often the evictor looks at the disk size without
+	// a commit to wake it.
+	budgetTick = time.Second
+	// evictBatch bounds the index entries one eviction step walks.
+	evictBatch = 4096
+	// metaIndex names the meta record that says the index is complete.
+	metaIndex = "index"
+	// minDiskSize is the smallest budget accepted.
+	minDiskSize = 4 << 20
+)
+
+var (
+	indexLower = []byte{prefixIndex}
+	indexUpper = []byte{prefixIndex + 1}
+)
+
+// ParseSize parses a byte count with an optional K, M, G or T suffix
+// (binary multiples, either case), as memcached's sizes: "64m" is 64 MiB.
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch strings.ToLower(s[n-1:]) {
+		case "k":
+			mult = 1 << 10
+		case "m":
+			mult = 1 << 20
+		case "g":
+			mult = 1 << 30
+		case "t":
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size (a byte count, or a number with K, M, G or T)", s)
+	}
+	return n * mult, nil
+}
+
+// indexKey appends the index key of seq to dst.
+func indexKey(dst []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixIndex), seq)
+}
+
+// budget is the evictor's state.
+type budget struct {
+	seq  uint64 // the last index seq handed out; flusher only (after start)
+	ops  []kvOp // flusher only: the batch with index entries
+	kick chan struct{}
+	// indexed counts the bytes of the writes that have index entries
+	// (see entryBytes); written counts every write's, for pacing
+	// compactions; compactedAt is written at the last one (evictor only).
+	indexed, written atomic.Int64
+	compactedAt      int64
+	lastWritten      int64 // written at the last step; evictor only
+	// stuck is set when a compaction left the store more than half the
+	// budget above it; evictor only.
+	stuck bool
+	// over is set while the store is above the budget: writers then wait
+	// for one eviction step (stepped is closed after each) before they
+	// write, so writes cannot outrun the evictor.
+	over    atomic.Bool
+	stepped atomic.Pointer[chan struct{}]
+}
+
+// waitBudget makes a writer wait for the next eviction step while the
+// store is above its budget. It waits for one step at most: a step that
+// cannot bring the store down (nothing left to evict) does not stop
+// writes.
+func (e *Engine) waitBudget() {
+	if !e.budget.over.Load() {
+		return
+	}
+	e.st.budgetWaits.Add(1)
+	select {
+	case <-*e.budget.stepped.Load():
+	case <-e.stopBG:
+	}
+}
+
+// stepDone ends an eviction step: it records whether the store is still
+// above its budget and releases the writers that waited for the step.
+func (e *Engine) stepDone() {
+	high, _ := e.budgetMarks()
+	d := e.cfg.DiskSize
+	e.budget.over.Store(e.budget.indexed.Load() > high || (!e.budget.stuck && e.diskUsage() > d+d/2))
+	ch := make(chan struct{})
+	old := e.budget.stepped.Swap(&ch)
+	close(*old)
+}
+
+// openBudget prepares the index at start: with a budget it finds the
+// next seq (or, when the index is not known to be complete, removes it
+// and marks it for a rebuild); without one it removes any index.
+func (e *Engine) openBudget() error {
+	b := &e.budget
+	b.kick = make(chan struct{}, 1)
+	ch := make(chan struct{})
+	b.stepped.Store(&ch)
+	_, complete, err := e.kv.Get(metaKey(metaIndex), nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s: reading the index record: %v", ErrCorrupt, e.cfg.Path, err)
+	}
+	if e.cfg.DiskSize > 0 && complete {
+		last, found, err := e.kv.Last(indexLower, indexUpper)
+		if err != nil {
+			return fmt.Errorf("%w: %s: reading the write-order index: %v", ErrCorrupt, e.cfg.Path, err)
+		}
+		if found && len(last) == 9 {
+			b.seq = binary.BigEndian.Uint64(last[1:])
+		}
+		var n int64
+		if err := e.kv.Scan(indexLower, indexUpper, func(k, v []byte) bool { n += entryBytes(v); return true }); err != nil {
+			return fmt.Errorf("%w: %s: reading the write-order index: %v", ErrCorrupt, e.cfg.Path, err)
+		}
+		b.indexed.Store(n)
+		return nil
+	}
+	var ops []kvOp
+	if complete {
+		ops = append(ops, kvOp{Key: metaKey(metaIndex), Delete: true})
+	}
+	ops = append(ops, kvOp{Key: indexLower, End: indexUpper})
+	if err := e.kv.Commit(ops, true); err != nil {
+		return fmt.Errorf("%w: %s: removing the write-order index: %v", ErrWrite, e.cfg.Path, err)
+	}
+	if e.cfg.DiskSize > 0 {
+		b.seq = indexRebuildBase
+		if err := e.rebuildIndex(); err != nil {
+			return fmt.Errorf("%w: %s: building the write-order index: %v", ErrWrite, e.cfg.Path, err)
+		}
+	}
+	return nil
+}
+
+// withIndex returns ops with an index entry added for each item record,
+// or ops itself without a budget. The flusher calls it for each batch.
+func (e *Engine) withIndex(ops []kvOp) []kvOp {
+	if e.cfg.DiskSize == 0 {
+		return ops
+	}
+	b := &e.budget
+	n := 0
+	for i := range ops {
+		if !ops[i].Delete {
+			n += 9 + 12 + len(ops[i].Key) - 1
+		}
+	}
+	buf := make([]byte, 0, n) // the batch's index keys and values; kept by nothing after Commit
+	b.ops = append(b.ops[:0], ops...)
+	for i := range ops {
+		op := &ops[i]
+		if op.Delete || len(op.Value) < recHdrSize {
+			continue
+		}
+		b.seq++
+		k := len(buf)
+		buf = indexKey(buf, b.seq)
+		v := len(buf)
+		buf = append(buf, op.Value[offCAS:offCAS+8]...)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(op.Value)))
+		buf = append(buf, op.Key[1:]...)
+		b.ops = append(b.ops, kvOp{Key: buf[k:v:v], Value: buf[v:len(buf):len(buf)]})
+		n := entryBytes(buf[v:])
+		b.indexed.Add(n)
+		b.written.Add(n)
+	}
+	return b.ops
+}
+
+// budgetKick wakes the evictor (after a commit).
+func (e *Engine) budgetKick() {
+	if e.cfg.DiskSize == 0 {
+		return
+	}
+	select {
+	case e.budget.kick <- struct{}{}:
+	default:
+	}
+}
+
+// budgetLoop is the evictor goroutine: it rebuilds the index if needed,
+// then keeps the store within the budget.
+func (e *Engine) budgetLoop() {
+	defer e.bg.Done()
+	t := time.NewTicker(budgetTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopBG:
+			return
+		case <-t.C:
+		case <-e.budget.kick:
+		}
+		for {
+			n := e.budgetStep()
+			e.stepDone()
+			if n == 0 && !e.budget.over.Load() {
+				break
+			}
+			select {
+			case <-e.stopBG:
+				return
+			default:
+			}
+			if n == 0 {
+				// Over the budget with nothing to evict now: look
+				// again after the next commit or tick.
+				break
+			}
+		}
+	}
+}
+
+// rebuildIndex writes an index entry for every item on disk, in key
+// order, with seqs below indexRebuildBase, then the "index" record. It
+// runs at start, before the engine serves (a store used without a budget
+// is read once, when it first starts with one).
+func (e *Engine) rebuildIndex() error {
+	from := dataLower
+	seq := uint64(0)
+	var m engineMetaCAS
+	for {
+		var (
+			buf  []byte
+			ops  []kvOp
+			more bool
+		)
+		err := e.kv.Scan(from, dataUpper, func(k, v []byte) bool {
+			if len(ops) == evictBatch {
+				from, more = bytes.Clone(k), true
+				return false
+			}
+			if !m.read(v) {
+				return true
+			}
+			seq++
+			n := len(buf)
+			buf = indexKey(buf, seq)
+			buf = binary.LittleEndian.AppendUint64(buf, m.cas)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(v)))
+			buf = append(buf, k[1:]...)
+			ops = append(ops, kvOp{Key: buf[n : n+9 : n+9], Value: buf[n+9 : len(buf) : len(buf)]})
+			e.budget.indexed.Add(entryBytes(buf[n+9:]))
+			return true
+		})
+		if err == nil && len(ops) > 0 {
+			err = e.kv.Commit(ops, false)
+		}
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	op := kvOp{Key: metaKey(metaIndex), Value: appendMeta(nil, metaIndex, []byte{1})}
+	if err := e.kv.Commit([]kvOp{op}, true); err != nil {
+		return err
+	}
+	if seq > 0 {
+		e.log.Info("persistent: write-order index built for the disk budget", "items", seq)
+	}
+	return nil
+}
+
+// engineMetaCAS reads the CAS of a record.
+type engineMetaCAS struct{ cas uint64 }
+
+func (m *engineMetaCAS) read(rec []byte) bool {
+	if len(rec) < recHdrSize || rec[offVersion] != recVersion {
+		return false
+	}
+	m.cas = binary.LittleEndian.Uint64(rec[offCAS:])
+	return true
+}
+
+// entryBytes is what one write counts against the budget: the item's
+// key and record, and its index entry (whose value is ival bytes).
+func entryBytes(ival []byte) int64 {
+	if len(ival) < 12 {
+		return int64(9 + len(ival))
+	}
+	return int64(1+len(ival)-12) + int64(binary.LittleEndian.Uint32(ival[8:])) + int64(9+len(ival))
+}
+
+// budgetMarks returns the item bytes (as the index counts them) above
+// which the evictor evicts, and down to which it evicts: 3/4 and 5/8 of
+// the budget. The rest of the budget is the room Pebble needs for what
+// it has not compacted away yet (deleted and overwritten items, the
+// write-ahead log, files being written by a compaction).
+func (e *Engine) budgetMarks() (high, low int64) {
+	d := e.cfg.DiskSize
+	return d - d/4, d - d/4 - d/8
+}
+
+// diskUsage returns the store's size on disk.
+func (e *Engine) diskUsage() int64 {
+	e.kvmu.RLock()
+	defer e.kvmu.RUnlock()
+	if e.closed.Load() {
+		return 0
+	}
+	return int64(e.kv.DiskUsage())
+}
+
+// budgetStep keeps the store within its budget. When the bytes of the
+// items written and not yet evicted (the index's count: an item
+// overwritten or deleted still counts until its entry is walked, as its
+// space is only given back by a compaction) pass the high mark, it walks
+// the index from the oldest entry, evicts each item still on disk with
+// the entry's CAS, until the count is at the low mark, waits for the
+// deletions to be committed and removes the walked entries. When the
+// size on disk is over the budget while the items are within it (Pebble
+// has not compacted the deletions away), it compacts the store, at most
+// once per budget/4 bytes written. It returns the number of index
+// entries walked. Only the evictor (or a test) calls it.
+func (e *Engine) budgetStep() int {
+	b := &e.budget
+	high, low := e.budgetMarks()
+	live := b.indexed.Load()
+	if live <= high {
+		d := e.cfg.DiskSize
+		usage := e.diskUsage()
+		if usage <= d {
+			b.stuck = false
+		}
+		w := b.written.Load()
+		idle := w == b.lastWritten
+		b.lastWritten = w
+		if usage > d && w != b.compactedAt && (w-b.compactedAt >= d/4 || idle || (usage > d+d/2 && !b.stuck)) {
+			// Writers wait for the compaction to end.
+			b.over.Store(true)
+			b.compactedAt = w
+			e.compactStore()
+			// A compaction that leaves the store far above its budget
+			// (Pebble's fixed costs exceed it) does not hold writers
+			// back again until the store was within its budget.
+			b.stuck = e.diskUsage() > d+d/2
+		}
+		return 0
+	}
+	b.over.Store(true)
+	need := live - low
+	type entry struct {
+		cas  uint64
+		size int64
+		key  []byte
+	}
+	var (
+		entries []entry
+		walked  int64
+		end     []byte
+	)
+	e.kvmu.RLock()
+	if e.closed.Load() {
+		e.kvmu.RUnlock()
+		return 0
+	}
+	err := e.kv.Scan(indexLower, indexUpper, func(k, v []byte) bool {
+		if len(entries) == evictBatch || walked >= need {
+			end = bytes.Clone(k)
+			return false
+		}
+		n := entryBytes(v)
+		walked += n
+		var en entry
+		en.size = n
+		if len(v) >= 12 {
+			en.cas, en.key = binary.LittleEndian.Uint64(v), bytes.Clone(v[12:])
+		}
+		entries = append(entries, en)
+		return true
+	})
+	e.kvmu.RUnlock()
+	if err != nil {
+		e.st.readErrors.Add(1)
+		e.log.Error("persistent: reading the write-order index failed", "err", err)
+		return 0
+	}
+	if len(entries) == 0 {
+		return 0
+	}
+	var (
+		evicted int
+		freed   int64
+		r       *round
+		buf     []byte
+		m       engineMetaCAS
+	)
+	for _, en := range entries {
+		if en.key == nil {
+			continue
+		}
+		s := e.stripeOf(en.key)
+		s.mu.Lock()
+		rec, found, fromDisk, err := e.lookup(s, en.key, buf[:0])
+		if err == nil && found && fromDisk {
+			buf = rec
+			if m.read(rec) && m.cas == en.cas {
+				r = e.q.enqueueLocked(s, en.key, nil)
+				evicted++
+				freed += en.size
+			}
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return 0 // a failed read, counted; the next step retries
+		}
+	}
+	if r != nil {
+		e.q.wake()
+		<-r.done
+		if r.err != nil {
+			return 0
+		}
+	}
+	if end == nil {
+		end = indexUpper
+	}
+	e.kvmu.RLock()
+	if !e.closed.Load() {
+		err = e.kv.Commit([]kvOp{{Key: indexLower, End: end}}, false)
+	}
+	e.kvmu.RUnlock()
+	if err != nil {
+		return 0
+	}
+	b.indexed.Add(-walked)
+	e.st.diskEvictions.Add(uint64(evicted))
+	e.st.diskEvictedBytes.Add(uint64(freed))
+	return len(entries)
+}
+
+// compactStore compacts the item and index ranges, so that the space of
+// deleted items is given back when Pebble's own compactions have not
+// reached them.
+func (e *Engine) compactStore() {
+	e.kvmu.RLock()
+	defer e.kvmu.RUnlock()
+	if e.closed.Load() {
+		return
+	}
+	e.st.manualCompactions.Add(1)
+	for _, r := range [][2][]byte{{dataLower, dataUpper}, {indexLower, indexUpper}} {
+		if err := e.kv.Compact(r[0], r[1]); err != nil {
+			e.log.Error("persistent: compacting the store failed", "err", err)
+			return
+		}
+	}
+}
