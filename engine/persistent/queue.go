@@ -1,9 +1,12 @@
 package persistent
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	stdbits "math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +29,10 @@ type stripe struct {
 	pending  map[string][]byte
 	inflight map[string][]byte
 	spare    map[string][]byte
-	_        [64]byte
+	// pbytes is what pending counts in the queue's bytes, so the
+	// flusher can cap a commit's size without reading the map.
+	pbytes int64
+	_      [64]byte
 }
 
 // queued returns key's newest queued record: ok is false when the key has
@@ -48,10 +54,14 @@ type round struct {
 
 // queue is the write-behind queue: the stripes' pending maps, drained by
 // one flusher goroutine into one store batch per round. In Async mode a
-// round runs every Interval, or sooner when the queue is half full; in
-// Sync mode writers wake it and wait for the round holding their write,
-// so the writes that arrive during one commit share the next (group
-// commit).
+// round starts once the oldest queued write is Interval old (so a round
+// that follows a long commit starts at once), or sooner when the queue is
+// half full, and collects at most maxCommit bytes of stripes, starting
+// where the last capped round stopped; what is left runs in the next
+// round at once. In Sync mode writers wake it and wait for the round
+// holding their write, so the writes that arrive during one commit share
+// the next (group commit), uncapped: a writer waits for the round it
+// was queued in.
 type queue struct {
 	e *Engine
 
@@ -77,10 +87,31 @@ type queue struct {
 	lastErr       atomic.Pointer[error]
 
 	// Flusher only.
-	ops     []kvOp
-	touched []int
-	lastLog time.Time
-	failing int
+	ops       []kvOp
+	touched   []int
+	dirtyList []int
+	cursor    int  // stripe where the next capped round starts
+	capped    bool // the last round left collectable writes behind
+	lastLog   time.Time
+	failing   int
+}
+
+// maxCommit caps the queue bytes one Async round collects: a commit's
+// duration, the second part of the loss window, stays that of a small
+// batch (a commit of the whole queue, 64 MiB, took over a second under
+// load). It is well below Pebble's memtable (4 MiB), so a batch never
+// becomes a flushable batch that forces a memtable flush.
+const maxCommit = 1 << 20
+
+// noteOldest records t (unix ns) as the time of a queued write not yet
+// collected, if it is older than the one recorded.
+func (q *queue) noteOldest(t int64) {
+	for {
+		old := q.firstPending.Load()
+		if (old != 0 && old <= t) || q.firstPending.CompareAndSwap(old, t) {
+			return
+		}
+	}
 }
 
 func (q *queue) init(e *Engine) {
@@ -109,10 +140,12 @@ func (q *queue) wake() {
 func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 	if old, ok := s.pending[string(key)]; ok {
 		q.bytes.Add(int64(len(rec) - len(old)))
+		s.pbytes += int64(len(rec) - len(old))
 		q.e.st.coalesced.Add(1)
 	} else {
 		q.items.Add(1)
 		q.bytes.Add(int64(len(key) + len(rec) + entryOverhead))
+		s.pbytes += int64(len(key) + len(rec) + entryOverhead)
 		if len(s.pending) == 0 {
 			i := s.index
 			q.dirty[i/64].Or(1 << (i % 64))
@@ -121,6 +154,9 @@ func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 	s.pending[string(key)] = rec
 	s.wseq++
 	q.e.st.queued.Add(1)
+	if len(rec) >= recHdrSize && binary.LittleEndian.Uint64(rec[offExptime:]) != 0 {
+		q.e.st.ttlWrites.Add(1) // the sweep's pace follows these (pace.go)
+	}
 	if q.firstPending.Load() == 0 {
 		q.firstPending.CompareAndSwap(0, time.Now().UnixNano())
 	}
@@ -177,14 +213,14 @@ func (q *queue) err() error {
 // run is the flusher goroutine.
 func (q *queue) run() {
 	defer close(q.done)
-	t := time.NewTicker(q.e.cfg.Interval)
+	t := time.NewTimer(q.e.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-q.stopc:
-			q.stopErr = q.flush()
+			q.stopErr = q.flushAll()
 			if q.stopErr != nil && q.e.cfg.Durability == Async {
-				q.stopErr = q.flush() // one more try for the acknowledged writes
+				q.stopErr = q.flushAll() // one more try for the acknowledged writes
 			}
 			closed := make(chan struct{})
 			close(closed)
@@ -195,6 +231,38 @@ func (q *queue) run() {
 		case <-q.kick:
 		}
 		q.flush()
+		t.Reset(q.nextRound())
+	}
+}
+
+// nextRound returns how long the flusher waits before its next round:
+// nothing after a capped round (the rest is waiting), else until the
+// oldest queued write is Interval old (at once if it already is: a long
+// commit is followed by the next one), or Interval when nothing is
+// queued (a write queued meanwhile is then at most Interval old when the
+// round starts). After a failed commit it waits Interval, so a failing
+// disk is retried at that pace, not in a loop.
+func (q *queue) nextRound() time.Duration {
+	iv := q.e.cfg.Interval
+	if q.failing > 0 {
+		return iv
+	}
+	if q.capped {
+		return 0
+	}
+	if p := q.firstPending.Load(); p != 0 {
+		return max(0, time.Duration(p-time.Now().UnixNano())+iv)
+	}
+	return iv
+}
+
+// flushAll runs rounds until one is not capped (everything queued is
+// committed) or one fails.
+func (q *queue) flushAll() error {
+	for {
+		if err := q.flush(); err != nil || !q.capped {
+			return err
+		}
 	}
 }
 
@@ -225,28 +293,58 @@ func (q *queue) flush() error {
 	r := q.cur.Swap(&round{done: make(chan struct{})})
 	since := q.firstPending.Swap(0)
 	q.touched = q.touched[:0]
-	keyBytes := 0
+	q.dirtyList = q.dirtyList[:0]
 	for w := range q.dirty {
 		bits := q.dirty[w].Swap(0)
 		for bits != 0 {
 			b := bits & -bits
 			bits &^= b
-			i := w*64 + stdbits.TrailingZeros64(b)
-			s := &e.stripes[i]
-			s.mu.Lock()
-			if len(s.pending) > 0 {
-				s.inflight, s.pending = s.pending, s.spare
-				if s.pending == nil {
-					s.pending = map[string][]byte{}
-				}
-				s.spare = nil
-				q.touched = append(q.touched, i)
-				for k := range s.inflight {
-					keyBytes += 1 + len(k)
-				}
-			}
-			s.mu.Unlock()
+			q.dirtyList = append(q.dirtyList, w*64+stdbits.TrailingZeros64(b))
 		}
+	}
+	// Start at the cursor, so that capped rounds take every stripe in
+	// turn and none waits more than a lap.
+	from, _ := slices.BinarySearch(q.dirtyList, q.cursor)
+	limit := int64(math.MaxInt64)
+	if e.cfg.Durability == Async {
+		limit = maxCommit
+	}
+	var size int64
+	keyBytes := 0
+	q.capped = false
+	for j := range q.dirtyList {
+		i := q.dirtyList[(from+j)%len(q.dirtyList)]
+		s := &e.stripes[i]
+		if q.capped {
+			// Not collected this round: a later one takes it. A writer
+			// of the stripe set no bit (its pending map is not empty).
+			q.dirty[i/64].Or(1 << (i % 64))
+			continue
+		}
+		s.mu.Lock()
+		if n := len(s.pending); n > 0 && size > 0 && size+s.pbytes > limit {
+			q.capped = true
+			e.st.commitsCapped.Add(1)
+			q.cursor = i
+			q.dirty[i/64].Or(1 << (i % 64))
+		} else if n > 0 {
+			size += s.pbytes
+			s.inflight, s.pending = s.pending, s.spare
+			if s.pending == nil {
+				s.pending = map[string][]byte{}
+			}
+			s.spare = nil
+			s.pbytes = 0
+			q.touched = append(q.touched, i)
+			for k := range s.inflight {
+				keyBytes += 1 + len(k)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if q.capped && since != 0 {
+		// The writes left behind may be as old as the oldest collected.
+		q.noteOldest(since)
 	}
 	if len(q.touched) == 0 {
 		q.settle(r, nil)
@@ -355,6 +453,7 @@ func (q *queue) failed(err error, since int64) {
 					q.drop(map[string][]byte{k: v})
 				} else {
 					s.pending[k] = v
+					s.pbytes += int64(len(k) + len(v) + entryOverhead)
 				}
 			}
 			if len(s.pending) > 0 {
@@ -367,7 +466,7 @@ func (q *queue) failed(err error, since int64) {
 		s.mu.Unlock()
 	}
 	if e.cfg.Durability == Async && since != 0 {
-		q.firstPending.CompareAndSwap(0, since)
+		q.noteOldest(since)
 	}
 }
 

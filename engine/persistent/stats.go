@@ -18,6 +18,8 @@ type counters struct {
 	walDamaged                                      atomic.Uint64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
+	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
+	sweepPace                                       atomic.Int64 // items/s (pace.go)
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
 	warmItems, warmBytes                            atomic.Uint64
@@ -45,9 +47,11 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_writes        writes queued
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
+//	persistent_queue_ttl_writes    writes queued with an exptime (the sweep's pace follows them)
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
 //	persistent_commit_last_us      duration of the last commit
+//	persistent_commits_capped      commits that left writes for the next one (async: at most 1 MiB each)
 //	persistent_commit_errors       failed commits
 //	persistent_write_errors        writes in failed commits
 //	persistent_disk_reads          point reads of the disk (memory misses)
@@ -64,6 +68,8 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_sweep_scanned       items the sweep looked at
 //	persistent_sweep_pass_scanned  ... in the current pass
 //	persistent_sweep_removed       dead items it deleted from disk
+//	persistent_sweep_pace          its current pace, items looked at per second (pace.go)
+//	persistent_sweep_backoffs      times it waited for a commit because the queue was behind
 //	persistent_warmup_state        running, done, memory_full, stopped or off
 //	persistent_warmup_items        items loaded into memory at start
 //	persistent_warmup_bytes        their key and value bytes
@@ -106,9 +112,11 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_writes", utoa(st.queued.Load()))
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
+	add("persistent_queue_ttl_writes", utoa(st.ttlWrites.Load()))
 	add("persistent_commits", utoa(st.commits.Load()))
 	add("persistent_commit_items", utoa(st.commitItems.Load()))
 	add("persistent_commit_last_us", itoa(st.commitLastUs.Load()))
+	add("persistent_commits_capped", utoa(st.commitsCapped.Load()))
 	add("persistent_commit_errors", utoa(st.commitErrors.Load()))
 	add("persistent_write_errors", utoa(st.writeErrors.Load()))
 	add("persistent_disk_reads", utoa(st.diskReads.Load()))
@@ -131,6 +139,8 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))
 	add("persistent_sweep_pass_scanned", utoa(st.sweepPassScanned.Load()))
 	add("persistent_sweep_removed", utoa(st.sweepRemoved.Load()))
+	add("persistent_sweep_pace", itoa(st.sweepPace.Load()))
+	add("persistent_sweep_backoffs", utoa(st.sweepBackoffs.Load()))
 	ws := st.warmState.Load()
 	add("persistent_warmup_state", warmNames[ws])
 	add("persistent_warmup_items", utoa(st.warmItems.Load()))

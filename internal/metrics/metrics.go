@@ -101,6 +101,9 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_passes":      true,
 	"persistent_sweep_scanned":     true,
 	"persistent_sweep_removed":     true,
+	"persistent_sweep_backoffs":    true,
+	"persistent_queue_ttl_writes":  true,
+	"persistent_commits_capped":    true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
