@@ -263,7 +263,9 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	e.st.sweepScanned.Add(uint64(seen))
 	e.sweepLive += live
 	e.st.sweepPassScanned.Add(uint64(seen))
+	var passScanned int64 = -1
 	if !more {
+		passScanned = int64(e.st.sweepPassScanned.Load())
 		e.sweepFrom = nil
 		e.st.sweepPasses.Add(1)
 		e.st.diskItems.Store(e.sweepLive)
@@ -288,6 +290,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 					e.q.enqueueLocked(s, key, nil)
 					seqs[i] = s.wseq
 					removed++
+					e.sweepDead.note(key)
 				} else {
 					moved = append(moved, key)
 				}
@@ -300,6 +303,9 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		dead = e.stillDead(moved, seqs, now)
 	}
 	e.st.sweepRemoved.Add(uint64(removed))
+	if passScanned >= 0 {
+		e.reclaim(passScanned)
+	}
 	return seen, found, removed
 }
 

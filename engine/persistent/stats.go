@@ -19,6 +19,7 @@ type counters struct {
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
+	sweepCompactions                                atomic.Uint64
 	sweepPace                                       atomic.Int64 // items/s (pace.go)
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
@@ -63,6 +64,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
 //	persistent_disk_bytes          the store's size on disk
+//	persistent_disk_table_bytes    ... of which its tables (the rest: write-ahead logs, kept for reuse, and the manifest)
 //	persistent_disk_items          live items on disk at the end of the last sweep pass (-1: none yet)
 //	persistent_sweep_passes        sweep passes completed
 //	persistent_sweep_scanned       items the sweep looked at
@@ -70,6 +72,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_sweep_removed       dead items it deleted from disk
 //	persistent_sweep_pace          its current pace, items looked at per second (pace.go)
 //	persistent_sweep_backoffs      times it waited for a commit because the queue was behind
+//	persistent_sweep_compactions   compactions of the key span of a pass that removed much (reclaim.go)
 //	persistent_warmup_state        running, done, memory_full, stopped or off
 //	persistent_warmup_items        items loaded into memory at start
 //	persistent_warmup_bytes        their key and value bytes
@@ -127,13 +130,17 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_corrupt_blocks", utoa(st.corruptBlocks.Load()))
 	add("persistent_wal_damaged", utoa(st.walDamaged.Load()))
 	add("persistent_background_errors", utoa(st.bgErrors.Load()))
-	var disk uint64
+	var disk, tables uint64
 	e.kvmu.RLock()
 	if !e.closed.Load() {
 		disk = e.kv.DiskUsage()
+		if ts, ok := e.kv.(tableSizer); ok {
+			tables = ts.TableBytes()
+		}
 	}
 	e.kvmu.RUnlock()
 	add("persistent_disk_bytes", utoa(disk))
+	add("persistent_disk_table_bytes", utoa(tables))
 	add("persistent_disk_items", itoa(st.diskItems.Load()))
 	add("persistent_sweep_passes", utoa(st.sweepPasses.Load()))
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))
@@ -141,6 +148,7 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_sweep_removed", utoa(st.sweepRemoved.Load()))
 	add("persistent_sweep_pace", itoa(st.sweepPace.Load()))
 	add("persistent_sweep_backoffs", utoa(st.sweepBackoffs.Load()))
+	add("persistent_sweep_compactions", utoa(st.sweepCompactions.Load()))
 	ws := st.warmState.Load()
 	add("persistent_warmup_state", warmNames[ws])
 	add("persistent_warmup_items", utoa(st.warmItems.Load()))

@@ -104,6 +104,7 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_backoffs":    true,
 	"persistent_queue_ttl_writes":  true,
 	"persistent_commits_capped":    true,
+	"persistent_sweep_compactions": true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
