@@ -19,9 +19,12 @@
 //	interval=100ms      how often the queue is committed (async).
 //	queue=BYTES         bound of the write-behind queue; default -m/4,
 //	                    at least 4 MiB, at most 64 MiB.
-//	sweep_interval=1s   period of the background sweep of expired and
-//	                    flushed items on disk; 0 turns it off.
-//	sweep_batch=10000   items the sweep looks at per period.
+//	sweep_interval=1s   with sweep_batch, the base pace of the background
+//	                    sweep of expired and flushed items on disk
+//	                    (sweep_batch items per sweep_interval; the pace
+//	                    adapts above it, see Deletes); 0 turns it off.
+//	sweep_batch=10000   items the sweep looks at per sweep_interval at
+//	                    its base pace.
 //	warmup=true         load stored items into memory at start.
 //	cache=16777216      Pebble's block cache in bytes (outside -m).
 //
@@ -68,10 +71,19 @@
 // takes effect. An immediate flush also replaces the memory tier with an
 // empty one. Items on disk are checked against the mark and their exptime
 // on every read, so nothing deleted, expired or flushed is served, after
-// an eviction or a restart. A paced background sweep (sweep_batch items
-// per sweep_interval) deletes dead items from disk, never a newer write
-// of the key (it checks the stripe's change counter), and counts the
-// live ones (persistent_disk_items).
+// an eviction or a restart. A paced background sweep deletes dead items
+// from disk, never a newer write of the key (it checks the stripe's
+// change counter), and counts the live ones (persistent_disk_items). Its
+// pace (pace.go; persistent_sweep_pace) starts at sweep_batch items per
+// sweep_interval and adapts: at least 4 times the rate of TTL'd writes,
+// doubled while its steps find a quarter or more dead (up to 100 times
+// the base), halved while they find little; while the write-behind queue
+// is behind (a quarter full, or its oldest write twice interval old) it
+// queues nothing and slows down (persistent_sweep_backoffs), so its
+// deletions never make a writer wait; it takes at most half a core. A
+// pass that removed a quarter or more of what it read compacts the span
+// of keys it removed (reclaim.go; persistent_sweep_compactions): Pebble
+// would otherwise keep the dead items' tables, tombstoned, for minutes.
 //
 // # Start
 //

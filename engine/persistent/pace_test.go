@@ -352,3 +352,35 @@ func (x *fx) tableBytes() uint64 {
 	m := x.f.kv.(*pebbleKV).db.Metrics()
 	return m.Table.Local.LiveSize
 }
+
+// TestLagBound: in async mode a writer waits while the oldest write not
+// yet on disk is older than lagFactor intervals (here: a commit is
+// stuck), and goes on once it is committed.
+func TestLagBound(t *testing.T) {
+	x := newFx(t, engine.Env{}, "warmup=false,sweep_interval=0,interval=10ms")
+	gate := make(chan struct{})
+	b := &blockKV{kv: x.f.kv, gate: gate, entered: make(chan struct{}, 1)}
+	x.e.kvmu.Lock()
+	x.f.kv = b
+	x.e.kvmu.Unlock()
+	x.set("a", "1")
+	<-b.entered // the round with "a" is committing, and stuck
+	x.eventually("the stuck write is 5 intervals old", func() bool { return x.e.q.lag() > lagFactor*x.e.cfg.Interval })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.e.Update([]byte("b"), storeM{engine.Item{Value: []byte("2")}})
+	}()
+	x.eventually("the writer waits for the lag bound", func() bool { return x.statInt("persistent_queue_lag_waits") == 1 })
+	select {
+	case <-done:
+		t.Fatal("a write was acknowledged while an older one has waited 5 intervals")
+	default:
+	}
+	b.mu.Lock()
+	b.gate = nil
+	b.mu.Unlock()
+	close(gate)
+	<-done
+	x.mustHave("b", "2")
+}

@@ -30,8 +30,11 @@ type stripe struct {
 	inflight map[string][]byte
 	spare    map[string][]byte
 	// pbytes is what pending counts in the queue's bytes, so the
-	// flusher can cap a commit's size without reading the map.
+	// flusher can cap a commit's size without reading the map; since is
+	// when its oldest pending write was queued (unix ns), read by the
+	// flusher without the lock for the stripes a capped round leaves.
 	pbytes int64
+	since  atomic.Int64
 	_      [64]byte
 }
 
@@ -81,6 +84,7 @@ type queue struct {
 	stopc, done chan struct{}
 	stopErr     error
 
+	healthy       atomic.Bool  // the last commit succeeded
 	firstPending  atomic.Int64 // unix ns of the oldest write not yet collected; 0: none
 	inflightSince atomic.Int64 // unix ns of the oldest write in the batch being committed
 	errSeq        atomic.Uint64
@@ -122,6 +126,7 @@ func (q *queue) init(e *Engine) {
 	ch := make(chan struct{})
 	q.room.Store(&ch)
 	q.cur.Store(&round{done: make(chan struct{})})
+	q.healthy.Store(true)
 	for i := range e.stripes {
 		e.stripes[i].pending = map[string][]byte{}
 	}
@@ -149,6 +154,7 @@ func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 		if len(s.pending) == 0 {
 			i := s.index
 			q.dirty[i/64].Or(1 << (i % 64))
+			s.since.Store(time.Now().UnixNano())
 		}
 	}
 	s.pending[string(key)] = rec
@@ -179,12 +185,40 @@ func (q *queue) wait(r *round) error {
 	return nil
 }
 
-// waitRoom makes a writer wait while the queue is full (back-pressure).
-// It gives up with ErrWrite when a commit fails while it waits.
+// lagFactor bounds the async loss window: while commits succeed, a
+// writer waits while the oldest write not yet on disk is older than
+// lagFactor times Interval, so no write is acknowledged while an older
+// one has waited that long; what a crash loses was acknowledged at most
+// that long before it, plus the commit under way (capped at maxCommit).
+// Without it, writes faster than the disk filled the queue (up to 64 MiB)
+// and the oldest waited seconds.
+const lagFactor = 5
+
+// late reports whether an async writer must wait for the lag bound: the
+// oldest write not yet on disk is older than lagFactor*Interval and the
+// last commit succeeded (on a failing disk the queue's bound applies).
+func (q *queue) late() bool {
+	return q.e.cfg.Durability == Async && q.healthy.Load() && q.lag() > lagFactor*q.e.cfg.Interval
+}
+
+// waitRoom makes a writer wait while the queue is full or late
+// (back-pressure). It gives up with ErrWrite when a commit fails while
+// it waits for room.
 func (q *queue) waitRoom() error {
 	limit := q.e.cfg.Queue
-	if q.bytes.Load() <= limit {
+	if q.bytes.Load() <= limit && !q.late() {
 		return nil
+	}
+	if q.bytes.Load() <= limit {
+		q.e.st.lagWaits.Add(1)
+		for q.late() && !q.e.closed.Load() {
+			ch := *q.room.Load()
+			q.wake()
+			<-ch
+		}
+		if q.bytes.Load() <= limit {
+			return nil
+		}
 	}
 	q.e.st.waits.Add(1)
 	seq := q.errSeq.Load()
@@ -311,6 +345,7 @@ func (q *queue) flush() error {
 	}
 	var size int64
 	keyBytes := 0
+	left := int64(math.MaxInt64) // the oldest write a capped round leaves
 	q.capped = false
 	for j := range q.dirtyList {
 		i := q.dirtyList[(from+j)%len(q.dirtyList)]
@@ -319,6 +354,7 @@ func (q *queue) flush() error {
 			// Not collected this round: a later one takes it. A writer
 			// of the stripe set no bit (its pending map is not empty).
 			q.dirty[i/64].Or(1 << (i % 64))
+			left = min(left, s.since.Load())
 			continue
 		}
 		s.mu.Lock()
@@ -327,6 +363,7 @@ func (q *queue) flush() error {
 			e.st.commitsCapped.Add(1)
 			q.cursor = i
 			q.dirty[i/64].Or(1 << (i % 64))
+			left = min(left, s.since.Load())
 		} else if n > 0 {
 			size += s.pbytes
 			s.inflight, s.pending = s.pending, s.spare
@@ -342,9 +379,8 @@ func (q *queue) flush() error {
 		}
 		s.mu.Unlock()
 	}
-	if q.capped && since != 0 {
-		// The writes left behind may be as old as the oldest collected.
-		q.noteOldest(since)
+	if q.capped && left != math.MaxInt64 {
+		q.noteOldest(left)
 	}
 	if len(q.touched) == 0 {
 		q.settle(r, nil)
@@ -380,6 +416,7 @@ func (q *queue) flush() error {
 			}
 		}
 	}
+	q.healthy.Store(err == nil)
 	if err != nil {
 		q.failed(err, since)
 	} else {
@@ -454,6 +491,9 @@ func (q *queue) failed(err error, since int64) {
 				} else {
 					s.pending[k] = v
 					s.pbytes += int64(len(k) + len(v) + entryOverhead)
+					if since != 0 {
+						s.since.Store(min(s.since.Load(), since))
+					}
 				}
 			}
 			if len(s.pending) > 0 {

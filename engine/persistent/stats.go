@@ -19,7 +19,7 @@ type counters struct {
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
-	sweepCompactions                                atomic.Uint64
+	sweepCompactions, lagWaits                      atomic.Uint64
 	sweepPace                                       atomic.Int64 // items/s (pace.go)
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
@@ -48,6 +48,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_writes        writes queued
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
+//	persistent_queue_lag_waits     async writers that waited because the oldest write not yet on disk was 5 intervals old
 //	persistent_queue_ttl_writes    writes queued with an exptime (the sweep's pace follows them)
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
@@ -115,6 +116,7 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_writes", utoa(st.queued.Load()))
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
+	add("persistent_queue_lag_waits", utoa(st.lagWaits.Load()))
 	add("persistent_queue_ttl_writes", utoa(st.ttlWrites.Load()))
 	add("persistent_commits", utoa(st.commits.Load()))
 	add("persistent_commit_items", utoa(st.commitItems.Load()))

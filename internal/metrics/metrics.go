@@ -105,6 +105,7 @@ var engineCounters = map[string]bool{
 	"persistent_queue_ttl_writes":  true,
 	"persistent_commits_capped":    true,
 	"persistent_sweep_compactions": true,
+	"persistent_queue_lag_waits":   true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
