@@ -12,6 +12,9 @@
 # Servers run on SERVER_CPUS (default 0), the load generator on
 # CLIENT_CPUS (default 1).
 #
+# With PPROF=HOST:PORT, mnemo serves pprof there and the poller saves a
+# goroutine dump when stats takes over 2 s to answer (stall-*.txt).
+#
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
 # Defaults: 2,000,000 expiring and 200,000 live items of 100 B values,
@@ -36,7 +39,7 @@ while getopts "n:l:r:m:c:o:Mh" opt; do
 	c) CONFIG=",$OPTARG" ;;
 	o) OUT=$OPTARG ;;
 	M) MEMCACHED=0 ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n "2,23p" "$0"; exit 2 ;;
 	esac
 done
 SERVER_CPUS=${SERVER_CPUS:-0}
@@ -90,8 +93,9 @@ bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT"
 
 # poll FILE: every 0.5 s, a line of stats figures (t is unix seconds).
 poll() {
-	$PY - "$PORT" >"$1" <<'EOF' &
-import socket, sys, time
+	$PY - "$PORT" "${PPROF:-}" "$OUT" >"$1" <<'EOF' &
+import socket, sys, time, urllib.request
+pprof, out, dumps = sys.argv[2], sys.argv[3], 0
 names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
          "persistent_sweep_backoffs", "persistent_disk_items", "persistent_queue_lag_us", "persistent_queue_lag_max_us",
          "persistent_queue_items", "persistent_commits", "curr_items", "rusage_user", "rusage_system"]
@@ -100,8 +104,21 @@ s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 while True:
     s.sendall(b"stats\r\n")
     buf = b""
+    s.settimeout(2)
     while not buf.endswith(b"END\r\n"):
-        chunk = s.recv(65536)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            # stats has not answered for 2 s: with PPROF, dump the
+            # server's goroutines (at most 3 times).
+            if pprof and dumps < 3:
+                dumps += 1
+                try:
+                    d = urllib.request.urlopen(f"http://{pprof}/debug/pprof/goroutine?debug=2", timeout=10).read()
+                    open(f"{out}/stall-{dumps}-{time.time():.0f}.txt", "wb").write(d)
+                except Exception as e:
+                    print("# pprof:", e, flush=True)
+            continue
         if not chunk:
             sys.exit(0)
         buf += chunk
@@ -174,7 +191,9 @@ scenario() {
 }
 
 DIR=$(mktemp -d)
-scenario mnemo "$BIN/mnemo" "${ROOTFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
+PPROFFLAG=()
+[ -n "${PPROF:-}" ] && PPROFFLAG=(--pprof "$PPROF")
+scenario mnemo "$BIN/mnemo" "${ROOTFLAG[@]}" "${PPROFFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
 if [ "$MEMCACHED" = 1 ]; then
 	scenario memcached memcached -U 0 -l 127.0.0.1 -m 1024 "${ROOTFLAG[@]}"
 fi
