@@ -17,8 +17,10 @@ import (
 //     ttlWindow): a pass then takes at most 1/ttlFactor of the time in
 //     which the written items' count equals the data set.
 //   - A step that finds at least 1/4 of its items dead doubles the pace
-//     (up to maxFactor times base); one that finds fewer than 1/32 halves
-//     it (down to the floor above). So a mass expiry is swept at many
+//     (up to maxFactor times base); while steps find fewer than 1/32 dead
+//     it halves each decayHalfLife (down to the floor above; at first it
+//     halved at each step, and a mass expiry's sweep fell to the base
+//     pace while it crossed the live keys between two runs of dead ones). So a mass expiry is swept at many
 //     times the base pace, and a store with little dead costs the base.
 //   - Pressure: when the queue holds more than a quarter of its bound or
 //     its oldest write is older than twice Interval (foreground writes
@@ -38,6 +40,9 @@ const (
 	stepsPerIv = 10 // steps per SweepInterval at the base pace
 	minStep    = 256
 	maxStep    = 65536
+	// decayHalfLife is how fast the pace falls back while steps find
+	// little dead.
+	decayHalfLife = time.Second
 )
 
 // pacer sets the size of the next sweep step and the wait before it. It
@@ -88,7 +93,9 @@ func (p *pacer) observe(seen, dead int, elapsed time.Duration, ttlWrites uint64,
 	case seen > 0 && dead*4 >= seen:
 		p.rate = min(p.rate*2, top)
 	case dead*32 < seen:
-		p.rate /= 2
+		// Halve per second of such steps, not per step: a run of live
+		// keys between dead ones (another prefix) is crossed at speed.
+		p.rate *= math.Exp2(-elapsed.Seconds() / decayHalfLife.Seconds())
 	}
 	p.rate = max(p.rate, p.floor)
 }

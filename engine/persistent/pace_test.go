@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"testing"
@@ -134,11 +135,17 @@ func TestPacer(t *testing.T) {
 	if p.step() > p.maxStep || p.maxStep > int(cfg.Queue/4/(entryOverhead+32)) {
 		t.Errorf("step %d (max %d): more deletions than a quarter of the queue holds", p.step(), p.maxStep)
 	}
-	p.observe(1000, 10, 100*time.Millisecond, 0, false)
+	p.observe(1000, 10, time.Second, 0, false)
 	if p.rate != 10000*maxFactor/2 {
-		t.Errorf("pace %.0f after a step with 1%% dead, want it halved", p.rate)
+		t.Errorf("pace %.0f after a second of a step with 1%% dead, want it halved", p.rate)
 	}
-	for range 20 {
+	for range 10 {
+		p.observe(1000, 0, 100*time.Millisecond, 0, false)
+	}
+	if math.Abs(p.rate-10000*maxFactor/4) > 1 {
+		t.Errorf("pace %.0f after another second of steps with nothing dead, want it halved again", p.rate)
+	}
+	for range 100 {
 		p.observe(1000, 0, 100*time.Millisecond, 0, false)
 	}
 	if p.rate != 10000 {
