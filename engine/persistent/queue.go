@@ -59,7 +59,7 @@ type round struct {
 // one flusher goroutine into one store batch per round. In Async mode a
 // round starts once the oldest queued write is Interval old (so a round
 // that follows a long commit starts at once), or sooner when the queue is
-// half full, and collects at most maxCommit bytes of stripes, starting
+// half full, and collects at most commitCap bytes of stripes, starting
 // where the last capped round stopped; what is left runs in the next
 // round at once. In Sync mode writers wake it and wait for the round
 // holding their write, so the writes that arrive during one commit share
@@ -94,18 +94,41 @@ type queue struct {
 	ops       []kvOp
 	touched   []int
 	dirtyList []int
-	cursor    int  // stripe where the next capped round starts
-	capped    bool // the last round left collectable writes behind
+	cursor    int     // stripe where the next capped round starts
+	rate      float64 // commit rate, queue bytes per second of commit time (EWMA)
+	capped    bool    // the last round left collectable writes behind
 	lastLog   time.Time
 	failing   int
 }
 
-// maxCommit caps the queue bytes one Async round collects: a commit's
-// duration, the second part of the loss window, stays that of a small
-// batch (a commit of the whole queue, 64 MiB, took over a second under
-// load). It is well below Pebble's memtable (4 MiB), so a batch never
-// becomes a flushable batch that forces a memtable flush.
-const maxCommit = 1 << 20
+// An Async round collects at most commitCap() queue bytes: what the disk
+// commits in about one Interval at the rate the commits so far reached
+// (bytes per second of commit time, an EWMA), and at least minCommit. A
+// commit's duration, the second part of the loss window, stays about one
+// Interval (a commit of the whole queue, 64 MiB, took over a second
+// under load), while a fast disk still gets large batches (a fixed 1 MiB
+// cap cost throughput: an fsync per MiB).
+const minCommit = 1 << 20
+
+// commitCap returns the most queue bytes an Async round collects.
+// Flusher only.
+func (q *queue) commitCap() int64 {
+	return max(minCommit, int64(q.rate*q.e.cfg.Interval.Seconds()))
+}
+
+// noteRate updates the commit rate with a commit of n queue bytes that
+// took d.
+func (q *queue) noteRate(n int64, d time.Duration) {
+	if n < minCommit/4 || d <= 0 {
+		return // small commits are fsync-bound: they say little of the rate
+	}
+	r := float64(n) / d.Seconds()
+	if q.rate == 0 {
+		q.rate = r
+	} else {
+		q.rate += (r - q.rate) / 4
+	}
+}
 
 // noteOldest records t (unix ns) as the time of a queued write not yet
 // collected, if it is older than the one recorded.
@@ -189,7 +212,8 @@ func (q *queue) wait(r *round) error {
 // writer waits while the oldest write not yet on disk is older than
 // lagFactor times Interval, so no write is acknowledged while an older
 // one has waited that long; what a crash loses was acknowledged at most
-// that long before it, plus the commit under way (capped at maxCommit).
+// that long before it, plus the commit under way (capped at about one
+// Interval of the disk's commit rate).
 // Without it, writes faster than the disk filled the queue (up to 64 MiB)
 // and the oldest waited seconds.
 const lagFactor = 5
@@ -341,7 +365,7 @@ func (q *queue) flush() error {
 	from, _ := slices.BinarySearch(q.dirtyList, q.cursor)
 	limit := int64(math.MaxInt64)
 	if e.cfg.Durability == Async {
-		limit = maxCommit
+		limit = q.commitCap()
 	}
 	var size int64
 	keyBytes := 0
@@ -360,7 +384,6 @@ func (q *queue) flush() error {
 		s.mu.Lock()
 		if n := len(s.pending); n > 0 && size > 0 && size+s.pbytes > limit {
 			q.capped = true
-			e.st.commitsCapped.Add(1)
 			q.cursor = i
 			q.dirty[i/64].Or(1 << (i % 64))
 			left = min(left, s.since.Load())
@@ -404,6 +427,14 @@ func (q *queue) flush() error {
 	err := e.kv.Commit(q.ops, true)
 	e.kvmu.RUnlock()
 	done := time.Now()
+	if err == nil {
+		q.noteRate(size, done.Sub(start))
+	}
+	if q.capped {
+		// Before commits: commits - capped (read in that order) never
+		// counts a capped commit as a full one.
+		e.st.commitsCapped.Add(1)
+	}
 	e.st.commits.Add(1)
 	e.st.commitItems.Add(uint64(len(q.ops)))
 	e.st.commitLastUs.Store(done.Sub(start).Microseconds())

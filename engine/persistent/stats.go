@@ -53,7 +53,9 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
 //	persistent_commit_last_us      duration of the last commit
-//	persistent_commits_capped      commits that left writes for the next one (async: at most 1 MiB each)
+//	persistent_commits_capped      commits that left writes for the next one (async: at most 1 MiB each);
+//	                               once persistent_commits - persistent_commits_capped (read in that
+//	                               order) has grown by 2, every write queued before is on disk
 //	persistent_commit_errors       failed commits
 //	persistent_write_errors        writes in failed commits
 //	persistent_disk_reads          point reads of the disk (memory misses)
