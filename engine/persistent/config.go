@@ -14,9 +14,10 @@ type Durability uint8
 
 const (
 	// Async acknowledges a write once it is in memory and in the
-	// write-behind queue; the queue is committed (with fsync) every
-	// Interval, so a crash loses at most the writes of the last Interval
-	// plus one commit (and never more than the queue holds).
+	// write-behind queue; the queue is committed (with fsync) once its
+	// oldest write is Interval old, and writers wait while one is 5
+	// Intervals old, so a crash loses at most the writes of the last 5
+	// Intervals plus one commit (see the package documentation).
 	Async Durability = iota
 	// Sync acknowledges a write only after the batch holding it has been
 	// committed with fsync; concurrent writers share one commit (group

@@ -35,19 +35,28 @@
 // queue, both under the key's stripe lock (1024 stripes), so memory and
 // queue see a key's writes in the same order. The queue coalesces per key
 // (a newer write of a key replaces the queued one). One flusher goroutine
-// collects the queue of every stripe that has writes and commits them as
-// one Pebble batch with fsync, every interval (async) or as soon as a
-// writer waits (sync): the writers that arrive while a commit runs share
-// the next one. When the queue holds more than queue bytes, writers wait
-// for a commit (back-pressure), so memory never grows without bound.
+// collects the queue of the stripes that have writes and commits them as
+// one Pebble batch with fsync: in async mode once the oldest queued write
+// is interval old (at once after a commit that took longer), in sync mode
+// as soon as a writer waits (the writers that arrive while a commit runs
+// share the next one). An async commit takes at most about one interval
+// of the disk's measured commit rate (at least 1 MiB; what it leaves,
+// stripe by stripe in turn, goes in the next commit at once,
+// persistent_commits_capped). When the queue holds more than queue bytes,
+// writers wait for a commit (back-pressure), so memory never grows
+// without bound.
 //
-// Loss window (async): a crash loses the writes acknowledged since the
-// start of the last commit that finished: at most interval plus the
-// duration of one commit (stats persistent_commit_last_us; the longest
-// wait any write had is persistent_queue_lag_max_us), and never more than
-// queue bytes. A commit is a write plus one fsync of Pebble's WAL, so
-// this holds for a power loss too, not only a process crash. Sync mode
-// loses nothing that was acknowledged.
+// Loss window (async): while commits succeed, an async writer also waits
+// while the oldest write not yet on disk is older than 5 intervals
+// (persistent_queue_lag_waits), so a crash loses only writes acknowledged
+// within 5 intervals plus the commit under way before it (about one
+// interval) - 600 ms at the default interval, whatever the write rate;
+// when the disk keeps up, about interval plus one commit. The longest any
+// write waited, counting the commit under way, is
+// persistent_queue_lag_max_us. On a failing disk the window is the queue
+// (writes are kept and retried until it is full). A commit is a write
+// plus one fsync of Pebble's WAL, so this holds for a power loss too, not
+// only a process crash. Sync mode loses nothing that was acknowledged.
 //
 // # Reads
 //
