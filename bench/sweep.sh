@@ -13,7 +13,8 @@
 # CLIENT_CPUS (default 1).
 #
 # With PPROF=HOST:PORT, mnemo serves pprof there and the poller saves a
-# goroutine dump when stats takes over 2 s to answer (stall-*.txt).
+# goroutine dump when stats takes over 2 s to answer (stall-*.txt), and
+# 3 s and 8 s after the expiry (expiry+*-goroutines.txt).
 #
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
@@ -93,9 +94,9 @@ bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT"
 
 # poll FILE: every 0.5 s, a line of stats figures (t is unix seconds).
 poll() {
-	$PY - "$PORT" "${PPROF:-}" "$OUT" >"$1" <<'EOF' &
+	$PY - "$PORT" "${PPROF:-}" "$OUT" "$2" >"$1" <<'EOF' &
 import socket, sys, time, urllib.request
-pprof, out, dumps = sys.argv[2], sys.argv[3], 0
+pprof, out, dumps, exp_at, timed = sys.argv[2], sys.argv[3], 0, float(sys.argv[4]), [3, 8]
 names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
          "persistent_sweep_backoffs", "persistent_disk_items", "persistent_queue_lag_us", "persistent_queue_lag_max_us",
          "persistent_queue_items", "persistent_commits", "curr_items", "rusage_user", "rusage_system"]
@@ -128,6 +129,14 @@ while True:
         if len(p) == 3:
             st[p[1]] = p[2]
     print("%.1f " % time.time() + " ".join(st.get(n, "-") for n in names), flush=True)
+    # With PPROF: goroutine dumps 3 s and 8 s after the expiry.
+    if pprof and timed and time.time() >= exp_at + timed[0]:
+        at = timed.pop(0)
+        try:
+            d = urllib.request.urlopen(f"http://{pprof}/debug/pprof/goroutine?debug=2", timeout=10).read()
+            open(f"{out}/expiry+{at}s-goroutines.txt", "wb").write(d)
+        except Exception as e:
+            print("# pprof:", e, flush=True)
     time.sleep(0.5)
 EOF
 	POLLER=$!
@@ -171,7 +180,7 @@ scenario() {
 		echo "sweep.sh: the fill of $EXP items ended $((exp_at - now)) s before their expiry; raise the margin" >&2
 		exit 1
 	fi
-	[ "$name" = mnemo ] && poll "$OUT/$name-poll.txt"
+	[ "$name" = mnemo ] && poll "$OUT/$name-poll.txt" "$exp_at"
 	# Readers: warm memory up, then the steady run just before the expiry.
 	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration $((exp_at - now - 22))s >"$OUT/$name-warm.json"
 	now=$(date +%s)
