@@ -179,7 +179,7 @@ func (e *Engine) sweepLoop() {
 		p.observe(seen, dead, start.Sub(last), ttl-min(lastTTL, ttl), pressure)
 		last, lastTTL = start, ttl
 		e.st.sweepPace.Store(int64(p.rate))
-		t.Reset(max(p.wait(n)-took, took))
+		t.Reset(max(p.wait(n)-took, dutyGap*took))
 	}
 }
 
@@ -309,8 +309,12 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	return seen, found, removed
 }
 
+// stillDeadScan is how many keys stillDead reads with one scan rather
+// than a point read each.
+const stillDeadScan = 64
+
 // stillDead snapshots the stripes' counters into seqs, then reads keys
-// again from disk and returns those still dead there.
+// (in key order) again from disk and returns those still dead there.
 func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 	e.stripeSeqs(seqs)
 	var (
@@ -323,6 +327,31 @@ func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 	defer e.kvmu.RUnlock()
 	if e.closed.Load() {
 		return nil
+	}
+	if len(keys) >= stillDeadScan {
+		// Many keys (a mass expiry, whose own deletions move every
+		// stripe): one scan over their span, walking the sorted keys
+		// beside it, costs far less than a point read each.
+		lo := append([]byte{prefixData}, keys[0]...)
+		hi := append(append([]byte{prefixData}, keys[len(keys)-1]...), 0)
+		j := 0
+		err := e.kv.Scan(lo, hi, func(k, v []byte) bool {
+			k = k[1:]
+			for j < len(keys) && bytes.Compare(keys[j], k) < 0 {
+				j++ // not on disk any more
+			}
+			if j < len(keys) && bytes.Equal(keys[j], k) {
+				if recordMeta(v, &m) != nil || !e.alive(&m, now) {
+					out = append(out, keys[j])
+				}
+				j++
+			}
+			return j < len(keys)
+		})
+		if err == nil {
+			return out
+		}
+		out = out[:0] // read them one by one
 	}
 	for _, key := range keys {
 		kb = append(append(kb[:0], prefixData), key...)

@@ -85,11 +85,11 @@
 // change counter), and counts the live ones (persistent_disk_items). Its
 // pace (pace.go; persistent_sweep_pace) starts at sweep_batch items per
 // sweep_interval and adapts: at least 4 times the rate of TTL'd writes,
-// doubled while its steps find a quarter or more dead (up to 100 times
-// the base), halved while they find little; while the write-behind queue
+// doubled while its steps find a quarter or more dead (up to 20 times
+// the base), halved each second while they find little; while the write-behind queue
 // is behind (a quarter full, or its oldest write twice interval old) it
 // queues nothing and slows down (persistent_sweep_backoffs), so its
-// deletions never make a writer wait; it takes at most half a core. A
+// deletions never make a writer wait; it takes at most a quarter of a core. A
 // pass that removed a quarter or more of what it read compacts the span
 // of keys it removed (reclaim.go; persistent_sweep_compactions): Pebble
 // would otherwise keep the dead items' tables, tombstoned, for minutes.
