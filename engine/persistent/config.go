@@ -50,8 +50,9 @@ type Config struct {
 	Path string
 	// Durability is Async (the default) or Sync.
 	Durability Durability
-	// Interval is how often the write-behind queue is committed in Async
-	// mode (the loss window). 0 means DefaultInterval (100ms).
+	// Interval is the age at which a queued write is committed in Async
+	// mode (the loss window is at most 5 Intervals plus one commit). 0
+	// means DefaultInterval (100ms).
 	Interval time.Duration
 	// Queue bounds the write-behind queue in bytes (keys and records);
 	// a writer that finds it full waits. 0 means a quarter of the memory

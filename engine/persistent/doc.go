@@ -16,7 +16,8 @@
 //	                    memory and in the write-behind queue.
 //	durability=sync     a write is acknowledged after the batch holding it
 //	                    is committed with fsync (group commit).
-//	interval=100ms      how often the queue is committed (async).
+//	interval=100ms      the queue is committed once its oldest write is
+//	                    this old (async); see Loss window.
 //	queue=BYTES         bound of the write-behind queue; default -m/4,
 //	                    at least 4 MiB, at most 64 MiB.
 //	sweep_interval=1s   with sweep_batch, the base pace of the background
