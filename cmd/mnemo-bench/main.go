@@ -42,6 +42,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -69,6 +70,7 @@ type options struct {
 	requests    int64
 	rate        float64
 	fill        bool
+	ttl         int64
 	fillDepth   int
 	readThrough bool
 	multiGet    int // keys per get (text protocol); 1: plain gets
@@ -105,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dist, "dist", "uniform", "key distribution: uniform or zipf")
 	fs.Float64Var(&o.zipf, "zipf", 0.99, "Zipf parameter (with -dist zipf)")
 	fs.IntVar(&o.valueSize, "value-size", 100, "value size in bytes")
+	fs.Int64Var(&o.ttl, "ttl", 0, "exptime of every set in seconds (0: never expire; over 30 days: a unix time, as memcached)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of the load (0 with -requests: until the requests are done)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "initial part of the load that is not measured")
 	fs.Int64Var(&o.requests, "requests", 0, "total requests (0: run for -duration)")
@@ -144,6 +147,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-fill-pipeline must be at least 1")
 	case o.valueSize < 0 || o.valueSize > 64<<20:
 		return nil, errors.New("-value-size out of range")
+	case o.ttl < 0 || o.ttl > math.MaxUint32:
+		return nil, errors.New("-ttl out of range")
 	case o.duration < 0 || o.warmup < 0 || o.requests < 0 || o.rate < 0:
 		return nil, errors.New("negative -duration, -warmup, -requests or -rate")
 	case o.multiGet < 1 || o.multiGet > 1000:
@@ -293,7 +298,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func newWorkload(opt *options) (*workload, error) {
-	proto, err := newProtocol(opt.protocol)
+	proto, err := newProtocol(opt.protocol, opt.ttl)
 	if err != nil {
 		return nil, err
 	}

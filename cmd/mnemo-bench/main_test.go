@@ -556,3 +556,26 @@ func TestAgainstMnemoTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestTTL: -ttl puts the exptime in every protocol's set.
+func TestTTL(t *testing.T) {
+	key, val := []byte("k"), []byte("ab")
+	for _, tc := range []struct {
+		p    protocol
+		want string
+	}{
+		{textProto{30}, "set k 0 30 2\r\nab\r\n"},
+		{metaProto{30}, "ms k 2 T30 F0\r\nab\r\n"},
+	} {
+		if got := string(tc.p.appendSet(nil, key, val, 0)); got != tc.want {
+			t.Errorf("%s set = %q, want %q", tc.p.name(), got, tc.want)
+		}
+	}
+	req := binaryProto{30}.appendSet(nil, key, val, 0)
+	if got := binary.BigEndian.Uint32(req[binHdr+4:]); got != 30 {
+		t.Errorf("binary set exptime %d, want 30", got)
+	}
+	if _, err := parseFlags([]string{"-ttl", "-1"}, io.Discard); err == nil {
+		t.Error("-ttl -1 accepted")
+	}
+}

@@ -43,14 +43,16 @@ func protoErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errProtocol}, args...)...)
 }
 
-func newProtocol(name string) (protocol, error) {
+// newProtocol returns the protocol called name; its sets store items
+// with exptime ttl (seconds; 0: never expire).
+func newProtocol(name string, ttl int64) (protocol, error) {
 	switch name {
 	case "text":
-		return textProto{}, nil
+		return textProto{ttl}, nil
 	case "meta":
-		return metaProto{}, nil
+		return metaProto{ttl}, nil
 	case "binary":
-		return binaryProto{}, nil
+		return binaryProto{ttl}, nil
 	}
 	return nil, fmt.Errorf("-protocol %q: want text, meta or binary", name)
 }
@@ -131,7 +133,7 @@ func field(line []byte, i int) []byte {
 }
 
 // textProto is memcached's text protocol: get and set.
-type textProto struct{}
+type textProto struct{ ttl int64 }
 
 func (textProto) name() string { return "text" }
 
@@ -141,10 +143,12 @@ func (textProto) appendGet(dst, key []byte, _ uint32) []byte {
 	return append(dst, "\r\n"...)
 }
 
-func (textProto) appendSet(dst, key, val []byte, _ uint32) []byte {
+func (p textProto) appendSet(dst, key, val []byte, _ uint32) []byte {
 	dst = append(dst, "set "...)
 	dst = append(dst, key...)
-	dst = append(dst, " 0 0 "...)
+	dst = append(dst, " 0 "...)
+	dst = strconv.AppendInt(dst, p.ttl, 10)
+	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, int64(len(val)), 10)
 	dst = append(dst, "\r\n"...)
 	dst = append(dst, val...)
@@ -226,7 +230,7 @@ func probeLine(c net.Conn, r *bufio.Reader, timeout time.Duration, req, what str
 }
 
 // metaProto is memcached's meta protocol: mg and ms.
-type metaProto struct{}
+type metaProto struct{ ttl int64 }
 
 func (metaProto) name() string { return "meta" }
 
@@ -236,12 +240,14 @@ func (metaProto) appendGet(dst, key []byte, _ uint32) []byte {
 	return append(dst, " k v\r\n"...)
 }
 
-func (metaProto) appendSet(dst, key, val []byte, _ uint32) []byte {
+func (p metaProto) appendSet(dst, key, val []byte, _ uint32) []byte {
 	dst = append(dst, "ms "...)
 	dst = append(dst, key...)
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, int64(len(val)), 10)
-	dst = append(dst, " T0 F0\r\n"...)
+	dst = append(dst, " T"...)
+	dst = strconv.AppendInt(dst, p.ttl, 10)
+	dst = append(dst, " F0\r\n"...)
 	dst = append(dst, val...)
 	return append(dst, "\r\n"...)
 }
@@ -299,7 +305,7 @@ func (metaProto) probe(c net.Conn, r *bufio.Reader, timeout time.Duration) error
 
 // binaryProto is memcached's binary protocol: GETK and SET, each request's
 // opaque carrying a sequence number that the reply must echo.
-type binaryProto struct{}
+type binaryProto struct{ ttl int64 }
 
 const (
 	binReqMagic   = 0x80
@@ -330,9 +336,10 @@ func (binaryProto) appendGet(dst, key []byte, seq uint32) []byte {
 	return append(dst, key...)
 }
 
-func (binaryProto) appendSet(dst, key, val []byte, seq uint32) []byte {
+func (p binaryProto) appendSet(dst, key, val []byte, seq uint32) []byte {
 	dst = appendBinHeader(dst, binOpSet, len(key), 8, 8+len(key)+len(val), seq)
-	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // flags, exptime
+	dst = append(dst, 0, 0, 0, 0) // flags
+	dst = binary.BigEndian.AppendUint32(dst, uint32(p.ttl))
 	dst = append(dst, key...)
 	return append(dst, val...)
 }

@@ -148,18 +148,57 @@ func (e *Engine) memoryFull(evictions *int64) bool {
 	return used >= limit/10*9 || ev > *evictions
 }
 
-// sweepLoop runs a sweep step every SweepInterval.
+// sweepLoop runs sweep steps at the pace the pacer sets (pace.go).
 func (e *Engine) sweepLoop() {
 	defer e.bg.Done()
-	t := time.NewTicker(e.cfg.SweepInterval)
+	p := newPacer(&e.cfg)
+	e.st.sweepPace.Store(int64(p.rate))
+	t := time.NewTimer(p.wait(p.step()))
 	defer t.Stop()
+	last := time.Now()
+	lastTTL := e.st.ttlWrites.Load()
 	for {
 		select {
 		case <-e.stopBG:
 			return
 		case <-t.C:
 		}
-		e.sweepStep(e.cfg.SweepBatch)
+		pressure := false
+		for e.queueBehind() {
+			pressure = true
+			e.st.sweepBackoffs.Add(1)
+			if !e.waitRound() {
+				return
+			}
+		}
+		n := p.step()
+		start := time.Now()
+		seen, dead, _ := e.sweep(n)
+		took := time.Since(start)
+		ttl := e.st.ttlWrites.Load()
+		p.observe(seen, dead, start.Sub(last), ttl-min(lastTTL, ttl), pressure)
+		last, lastTTL = start, ttl
+		e.st.sweepPace.Store(int64(p.rate))
+		t.Reset(max(p.wait(n)-took, dutyGap*took))
+	}
+}
+
+// queueBehind reports whether the write-behind queue is behind: more
+// than a quarter full, or its oldest write older than twice Interval.
+// The sweep then queues no deletions (pace.go).
+func (e *Engine) queueBehind() bool {
+	return e.q.bytes.Load() > e.cfg.Queue/4 || e.q.lag() > 2*e.cfg.Interval
+}
+
+// waitRound waits for the flusher's next round; false: the engine stops.
+func (e *Engine) waitRound() bool {
+	ch := *e.q.room.Load()
+	e.q.wake()
+	select {
+	case <-ch:
+		return true
+	case <-e.stopBG:
+		return false
 	}
 }
 
@@ -170,12 +209,18 @@ func (e *Engine) sweepLoop() {
 // how many deletions it queued. Only the sweep goroutine (or a test) calls
 // it.
 func (e *Engine) sweepStep(n int) int {
+	_, _, removed := e.sweep(n)
+	return removed
+}
+
+// sweep is sweepStep; it also returns how many items it looked at and
+// how many of them it found dead.
+func (e *Engine) sweep(n int) (seen, found, removed int) {
 	seqs := make([]uint64, nStripes)
 	e.stripeSeqs(seqs)
 	var (
 		dead  [][]byte
 		live  int64
-		seen  int
 		more  bool
 		m     engine.Meta
 		start = e.sweepFrom
@@ -187,7 +232,7 @@ func (e *Engine) sweepStep(n int) int {
 	e.kvmu.RLock()
 	if e.closed.Load() {
 		e.kvmu.RUnlock()
-		return 0
+		return 0, 0, 0
 	}
 	err := e.kv.Scan(start, dataUpper, func(k, v []byte) bool {
 		if seen == n {
@@ -212,12 +257,15 @@ func (e *Engine) sweepStep(n int) int {
 	if err != nil {
 		e.st.readErrors.Add(1)
 		e.log.Error("persistent: sweep read failed", "err", err)
-		return 0
+		return seen, 0, 0
 	}
+	found = len(dead)
 	e.st.sweepScanned.Add(uint64(seen))
 	e.sweepLive += live
 	e.st.sweepPassScanned.Add(uint64(seen))
+	var passScanned int64 = -1
 	if !more {
+		passScanned = int64(e.st.sweepPassScanned.Load())
 		e.sweepFrom = nil
 		e.st.sweepPasses.Add(1)
 		e.st.diskItems.Store(e.sweepLive)
@@ -227,7 +275,7 @@ func (e *Engine) sweepStep(n int) int {
 	if e.sweepHook != nil {
 		e.sweepHook()
 	}
-	removed := 0
+	removed = 0
 	// A stripe's counter also moves when the flusher commits any key of
 	// it, so a key whose stripe moved is read again (below) rather than
 	// skipped until the next pass.
@@ -242,6 +290,7 @@ func (e *Engine) sweepStep(n int) int {
 					e.q.enqueueLocked(s, key, nil)
 					seqs[i] = s.wseq
 					removed++
+					e.sweepDead.note(key)
 				} else {
 					moved = append(moved, key)
 				}
@@ -254,11 +303,18 @@ func (e *Engine) sweepStep(n int) int {
 		dead = e.stillDead(moved, seqs, now)
 	}
 	e.st.sweepRemoved.Add(uint64(removed))
-	return removed
+	if passScanned >= 0 {
+		e.reclaim(passScanned)
+	}
+	return seen, found, removed
 }
 
+// stillDeadScan is how many keys stillDead reads with one scan rather
+// than a point read each.
+const stillDeadScan = 64
+
 // stillDead snapshots the stripes' counters into seqs, then reads keys
-// again from disk and returns those still dead there.
+// (in key order) again from disk and returns those still dead there.
 func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 	e.stripeSeqs(seqs)
 	var (
@@ -271,6 +327,31 @@ func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 	defer e.kvmu.RUnlock()
 	if e.closed.Load() {
 		return nil
+	}
+	if len(keys) >= stillDeadScan {
+		// Many keys (a mass expiry, whose own deletions move every
+		// stripe): one scan over their span, walking the sorted keys
+		// beside it, costs far less than a point read each.
+		lo := append([]byte{prefixData}, keys[0]...)
+		hi := append(append([]byte{prefixData}, keys[len(keys)-1]...), 0)
+		j := 0
+		err := e.kv.Scan(lo, hi, func(k, v []byte) bool {
+			k = k[1:]
+			for j < len(keys) && bytes.Compare(keys[j], k) < 0 {
+				j++ // not on disk any more
+			}
+			if j < len(keys) && bytes.Equal(keys[j], k) {
+				if recordMeta(v, &m) != nil || !e.alive(&m, now) {
+					out = append(out, keys[j])
+				}
+				j++
+			}
+			return j < len(keys)
+		})
+		if err == nil {
+			return out
+		}
+		out = out[:0] // read them one by one
 	}
 	for _, key := range keys {
 		kb = append(append(kb[:0], prefixData), key...)

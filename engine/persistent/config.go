@@ -14,9 +14,10 @@ type Durability uint8
 
 const (
 	// Async acknowledges a write once it is in memory and in the
-	// write-behind queue; the queue is committed (with fsync) every
-	// Interval, so a crash loses at most the writes of the last Interval
-	// plus one commit (and never more than the queue holds).
+	// write-behind queue; the queue is committed (with fsync) once its
+	// oldest write is Interval old, and writers wait while one is 5
+	// Intervals old, so a crash loses at most the writes of the last 5
+	// Intervals plus one commit (see the package documentation).
 	Async Durability = iota
 	// Sync acknowledges a write only after the batch holding it has been
 	// committed with fsync; concurrent writers share one commit (group
@@ -49,8 +50,9 @@ type Config struct {
 	Path string
 	// Durability is Async (the default) or Sync.
 	Durability Durability
-	// Interval is how often the write-behind queue is committed in Async
-	// mode (the loss window). 0 means DefaultInterval (100ms).
+	// Interval is the age at which a queued write is committed in Async
+	// mode (the loss window is at most 5 Intervals plus one commit). 0
+	// means DefaultInterval (100ms).
 	Interval time.Duration
 	// Queue bounds the write-behind queue in bytes (keys and records);
 	// a writer that finds it full waits. 0 means a quarter of the memory

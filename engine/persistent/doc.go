@@ -17,12 +17,16 @@
 //	                    memory and in the write-behind queue.
 //	durability=sync     a write is acknowledged after the batch holding it
 //	                    is committed with fsync (group commit).
-//	interval=100ms      how often the queue is committed (async).
+//	interval=100ms      the queue is committed once its oldest write is
+//	                    this old (async); see Loss window.
 //	queue=BYTES         bound of the write-behind queue; default -m/4,
 //	                    at least 4 MiB, at most 64 MiB.
-//	sweep_interval=1s   period of the background sweep of expired and
-//	                    flushed items on disk; 0 turns it off.
-//	sweep_batch=10000   items the sweep looks at per period.
+//	sweep_interval=1s   with sweep_batch, the base pace of the background
+//	                    sweep of expired and flushed items on disk
+//	                    (sweep_batch items per sweep_interval; the pace
+//	                    adapts above it, see Deletes); 0 turns it off.
+//	sweep_batch=10000   items the sweep looks at per sweep_interval at
+//	                    its base pace.
 //	warmup=true         load stored items into memory at start.
 //	cache=16777216      Pebble's block cache in bytes (outside -m).
 //	disk_size=SIZE      disk budget (bytes, or with K, M, G or T; at
@@ -35,19 +39,28 @@
 // queue, both under the key's stripe lock (1024 stripes), so memory and
 // queue see a key's writes in the same order. The queue coalesces per key
 // (a newer write of a key replaces the queued one). One flusher goroutine
-// collects the queue of every stripe that has writes and commits them as
-// one Pebble batch with fsync, every interval (async) or as soon as a
-// writer waits (sync): the writers that arrive while a commit runs share
-// the next one. When the queue holds more than queue bytes, writers wait
-// for a commit (back-pressure), so memory never grows without bound.
+// collects the queue of the stripes that have writes and commits them as
+// one Pebble batch with fsync: in async mode once the oldest queued write
+// is interval old (at once after a commit that took longer), in sync mode
+// as soon as a writer waits (the writers that arrive while a commit runs
+// share the next one). An async commit takes at most about one interval
+// of the disk's measured commit rate (at least 1 MiB; what it leaves,
+// stripe by stripe in turn, goes in the next commit at once,
+// persistent_commits_capped). When the queue holds more than queue bytes,
+// writers wait for a commit (back-pressure), so memory never grows
+// without bound.
 //
-// Loss window (async): a crash loses the writes acknowledged since the
-// start of the last commit that finished: at most interval plus the
-// duration of one commit (stats persistent_commit_last_us; the longest
-// wait any write had is persistent_queue_lag_max_us), and never more than
-// queue bytes. A commit is a write plus one fsync of Pebble's WAL, so
-// this holds for a power loss too, not only a process crash. Sync mode
-// loses nothing that was acknowledged.
+// Loss window (async): while commits succeed, an async writer also waits
+// while the oldest write not yet on disk is older than 5 intervals
+// (persistent_queue_lag_waits), so a crash loses only writes acknowledged
+// within 5 intervals plus the commit under way before it (about one
+// interval) - 600 ms at the default interval, whatever the write rate;
+// when the disk keeps up, about interval plus one commit. The longest any
+// write waited, counting the commit under way, is
+// persistent_queue_lag_max_us. On a failing disk the window is the queue
+// (writes are kept and retried until it is full). A commit is a write
+// plus one fsync of Pebble's WAL, so this holds for a power loss too, not
+// only a process crash. Sync mode loses nothing that was acknowledged.
 //
 // # Reads
 //
@@ -71,10 +84,19 @@
 // takes effect. An immediate flush also replaces the memory tier with an
 // empty one. Items on disk are checked against the mark and their exptime
 // on every read, so nothing deleted, expired or flushed is served, after
-// an eviction or a restart. A paced background sweep (sweep_batch items
-// per sweep_interval) deletes dead items from disk, never a newer write
-// of the key (it checks the stripe's change counter), and counts the
-// live ones (persistent_disk_items).
+// an eviction or a restart. A paced background sweep deletes dead items
+// from disk, never a newer write of the key (it checks the stripe's
+// change counter), and counts the live ones (persistent_disk_items). Its
+// pace (pace.go; persistent_sweep_pace) starts at sweep_batch items per
+// sweep_interval and adapts: at least 4 times the rate of TTL'd writes,
+// doubled while its steps find a quarter or more dead (up to 20 times
+// the base), halved each second while they find little; while the write-behind queue
+// is behind (a quarter full, or its oldest write twice interval old) it
+// queues nothing and slows down (persistent_sweep_backoffs), so its
+// deletions never make a writer wait; it takes at most a quarter of a core. A
+// pass that removed a quarter or more of what it read compacts the span
+// of keys it removed (reclaim.go; persistent_sweep_compactions): Pebble
+// would otherwise keep the dead items' tables, tombstoned, for minutes.
 //
 // # Disk budget
 //

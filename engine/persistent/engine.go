@@ -93,9 +93,10 @@ type Engine struct {
 	// background work (background.go)
 	stopBG    chan struct{}
 	bg        sync.WaitGroup
-	sweepFrom []byte // the sweep's cursor; sweep goroutine only
-	sweepLive int64  // live items seen in the current pass
-	sweepHook func() // tests: runs between a sweep step's scan and its deletions
+	sweepFrom []byte   // the sweep's cursor; sweep goroutine only
+	sweepLive int64    // live items seen in the current pass
+	sweepDead passDead // dead items removed in the current pass (reclaim.go)
+	sweepHook func()   // tests: runs between a sweep step's scan and its deletions
 
 	st      counters
 	memBase map[string]uint64 // cumulative counters of retired memory tiers; under fmu

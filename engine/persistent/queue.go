@@ -1,9 +1,12 @@
 package persistent
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	stdbits "math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +29,13 @@ type stripe struct {
 	pending  map[string][]byte
 	inflight map[string][]byte
 	spare    map[string][]byte
-	_        [64]byte
+	// pbytes is what pending counts in the queue's bytes, so the
+	// flusher can cap a commit's size without reading the map; since is
+	// when its oldest pending write was queued (unix ns), read by the
+	// flusher without the lock for the stripes a capped round leaves.
+	pbytes int64
+	since  atomic.Int64
+	_      [64]byte
 }
 
 // queued returns key's newest queued record: ok is false when the key has
@@ -48,10 +57,14 @@ type round struct {
 
 // queue is the write-behind queue: the stripes' pending maps, drained by
 // one flusher goroutine into one store batch per round. In Async mode a
-// round runs every Interval, or sooner when the queue is half full; in
-// Sync mode writers wake it and wait for the round holding their write,
-// so the writes that arrive during one commit share the next (group
-// commit).
+// round starts once the oldest queued write is Interval old (so a round
+// that follows a long commit starts at once), or sooner when the queue is
+// half full, and collects at most commitCap bytes of stripes, starting
+// where the last capped round stopped; what is left runs in the next
+// round at once. In Sync mode writers wake it and wait for the round
+// holding their write, so the writes that arrive during one commit share
+// the next (group commit), uncapped: a writer waits for the round it
+// was queued in.
 type queue struct {
 	e *Engine
 
@@ -71,16 +84,61 @@ type queue struct {
 	stopc, done chan struct{}
 	stopErr     error
 
+	healthy       atomic.Bool  // the last commit succeeded
 	firstPending  atomic.Int64 // unix ns of the oldest write not yet collected; 0: none
 	inflightSince atomic.Int64 // unix ns of the oldest write in the batch being committed
 	errSeq        atomic.Uint64
 	lastErr       atomic.Pointer[error]
 
 	// Flusher only.
-	ops     []kvOp
-	touched []int
-	lastLog time.Time
-	failing int
+	ops       []kvOp
+	touched   []int
+	dirtyList []int
+	cursor    int     // stripe where the next capped round starts
+	rate      float64 // commit rate, queue bytes per second of commit time (EWMA)
+	capped    bool    // the last round left collectable writes behind
+	lastLog   time.Time
+	failing   int
+}
+
+// An Async round collects at most commitCap() queue bytes: what the disk
+// commits in about one Interval at the rate the commits so far reached
+// (bytes per second of commit time, an EWMA), and at least minCommit. A
+// commit's duration, the second part of the loss window, stays about one
+// Interval (a commit of the whole queue, 64 MiB, took over a second
+// under load), while a fast disk still gets large batches (a fixed 1 MiB
+// cap cost throughput: an fsync per MiB).
+const minCommit = 1 << 20
+
+// commitCap returns the most queue bytes an Async round collects.
+// Flusher only.
+func (q *queue) commitCap() int64 {
+	return max(minCommit, int64(q.rate*q.e.cfg.Interval.Seconds()))
+}
+
+// noteRate updates the commit rate with a commit of n queue bytes that
+// took d.
+func (q *queue) noteRate(n int64, d time.Duration) {
+	if n < minCommit/4 || d <= 0 {
+		return // small commits are fsync-bound: they say little of the rate
+	}
+	r := float64(n) / d.Seconds()
+	if q.rate == 0 {
+		q.rate = r
+	} else {
+		q.rate += (r - q.rate) / 4
+	}
+}
+
+// noteOldest records t (unix ns) as the time of a queued write not yet
+// collected, if it is older than the one recorded.
+func (q *queue) noteOldest(t int64) {
+	for {
+		old := q.firstPending.Load()
+		if (old != 0 && old <= t) || q.firstPending.CompareAndSwap(old, t) {
+			return
+		}
+	}
 }
 
 func (q *queue) init(e *Engine) {
@@ -91,6 +149,7 @@ func (q *queue) init(e *Engine) {
 	ch := make(chan struct{})
 	q.room.Store(&ch)
 	q.cur.Store(&round{done: make(chan struct{})})
+	q.healthy.Store(true)
 	for i := range e.stripes {
 		e.stripes[i].pending = map[string][]byte{}
 	}
@@ -109,18 +168,24 @@ func (q *queue) wake() {
 func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 	if old, ok := s.pending[string(key)]; ok {
 		q.bytes.Add(int64(len(rec) - len(old)))
+		s.pbytes += int64(len(rec) - len(old))
 		q.e.st.coalesced.Add(1)
 	} else {
 		q.items.Add(1)
 		q.bytes.Add(int64(len(key) + len(rec) + entryOverhead))
+		s.pbytes += int64(len(key) + len(rec) + entryOverhead)
 		if len(s.pending) == 0 {
 			i := s.index
 			q.dirty[i/64].Or(1 << (i % 64))
+			s.since.Store(time.Now().UnixNano())
 		}
 	}
 	s.pending[string(key)] = rec
 	s.wseq++
 	q.e.st.queued.Add(1)
+	if len(rec) >= recHdrSize && binary.LittleEndian.Uint64(rec[offExptime:]) != 0 {
+		q.e.st.ttlWrites.Add(1) // the sweep's pace follows these (pace.go)
+	}
 	if q.firstPending.Load() == 0 {
 		q.firstPending.CompareAndSwap(0, time.Now().UnixNano())
 	}
@@ -143,12 +208,41 @@ func (q *queue) wait(r *round) error {
 	return nil
 }
 
-// waitRoom makes a writer wait while the queue is full (back-pressure).
-// It gives up with ErrWrite when a commit fails while it waits.
+// lagFactor bounds the async loss window: while commits succeed, a
+// writer waits while the oldest write not yet on disk is older than
+// lagFactor times Interval, so no write is acknowledged while an older
+// one has waited that long; what a crash loses was acknowledged at most
+// that long before it, plus the commit under way (capped at about one
+// Interval of the disk's commit rate).
+// Without it, writes faster than the disk filled the queue (up to 64 MiB)
+// and the oldest waited seconds.
+const lagFactor = 5
+
+// late reports whether an async writer must wait for the lag bound: the
+// oldest write not yet on disk is older than lagFactor*Interval and the
+// last commit succeeded (on a failing disk the queue's bound applies).
+func (q *queue) late() bool {
+	return q.e.cfg.Durability == Async && q.healthy.Load() && q.lag() > lagFactor*q.e.cfg.Interval
+}
+
+// waitRoom makes a writer wait while the queue is full or late
+// (back-pressure). It gives up with ErrWrite when a commit fails while
+// it waits for room.
 func (q *queue) waitRoom() error {
 	limit := q.e.cfg.Queue
-	if q.bytes.Load() <= limit {
+	if q.bytes.Load() <= limit && !q.late() {
 		return nil
+	}
+	if q.bytes.Load() <= limit {
+		q.e.st.lagWaits.Add(1)
+		for q.late() && !q.e.closed.Load() {
+			ch := *q.room.Load()
+			q.wake()
+			<-ch
+		}
+		if q.bytes.Load() <= limit {
+			return nil
+		}
 	}
 	q.e.st.waits.Add(1)
 	seq := q.errSeq.Load()
@@ -177,14 +271,14 @@ func (q *queue) err() error {
 // run is the flusher goroutine.
 func (q *queue) run() {
 	defer close(q.done)
-	t := time.NewTicker(q.e.cfg.Interval)
+	t := time.NewTimer(q.e.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-q.stopc:
-			q.stopErr = q.flush()
+			q.stopErr = q.flushAll()
 			if q.stopErr != nil && q.e.cfg.Durability == Async {
-				q.stopErr = q.flush() // one more try for the acknowledged writes
+				q.stopErr = q.flushAll() // one more try for the acknowledged writes
 			}
 			closed := make(chan struct{})
 			close(closed)
@@ -195,6 +289,38 @@ func (q *queue) run() {
 		case <-q.kick:
 		}
 		q.flush()
+		t.Reset(q.nextRound())
+	}
+}
+
+// nextRound returns how long the flusher waits before its next round:
+// nothing after a capped round (the rest is waiting), else until the
+// oldest queued write is Interval old (at once if it already is: a long
+// commit is followed by the next one), or Interval when nothing is
+// queued (a write queued meanwhile is then at most Interval old when the
+// round starts). After a failed commit it waits Interval, so a failing
+// disk is retried at that pace, not in a loop.
+func (q *queue) nextRound() time.Duration {
+	iv := q.e.cfg.Interval
+	if q.failing > 0 {
+		return iv
+	}
+	if q.capped {
+		return 0
+	}
+	if p := q.firstPending.Load(); p != 0 {
+		return max(0, time.Duration(p-time.Now().UnixNano())+iv)
+	}
+	return iv
+}
+
+// flushAll runs rounds until one is not capped (everything queued is
+// committed) or one fails.
+func (q *queue) flushAll() error {
+	for {
+		if err := q.flush(); err != nil || !q.capped {
+			return err
+		}
 	}
 }
 
@@ -225,28 +351,59 @@ func (q *queue) flush() error {
 	r := q.cur.Swap(&round{done: make(chan struct{})})
 	since := q.firstPending.Swap(0)
 	q.touched = q.touched[:0]
-	keyBytes := 0
+	q.dirtyList = q.dirtyList[:0]
 	for w := range q.dirty {
 		bits := q.dirty[w].Swap(0)
 		for bits != 0 {
 			b := bits & -bits
 			bits &^= b
-			i := w*64 + stdbits.TrailingZeros64(b)
-			s := &e.stripes[i]
-			s.mu.Lock()
-			if len(s.pending) > 0 {
-				s.inflight, s.pending = s.pending, s.spare
-				if s.pending == nil {
-					s.pending = map[string][]byte{}
-				}
-				s.spare = nil
-				q.touched = append(q.touched, i)
-				for k := range s.inflight {
-					keyBytes += 1 + len(k)
-				}
-			}
-			s.mu.Unlock()
+			q.dirtyList = append(q.dirtyList, w*64+stdbits.TrailingZeros64(b))
 		}
+	}
+	// Start at the cursor, so that capped rounds take every stripe in
+	// turn and none waits more than a lap.
+	from, _ := slices.BinarySearch(q.dirtyList, q.cursor)
+	limit := int64(math.MaxInt64)
+	if e.cfg.Durability == Async {
+		limit = q.commitCap()
+	}
+	var size int64
+	keyBytes := 0
+	left := int64(math.MaxInt64) // the oldest write a capped round leaves
+	q.capped = false
+	for j := range q.dirtyList {
+		i := q.dirtyList[(from+j)%len(q.dirtyList)]
+		s := &e.stripes[i]
+		if q.capped {
+			// Not collected this round: a later one takes it. A writer
+			// of the stripe set no bit (its pending map is not empty).
+			q.dirty[i/64].Or(1 << (i % 64))
+			left = min(left, s.since.Load())
+			continue
+		}
+		s.mu.Lock()
+		if n := len(s.pending); n > 0 && size > 0 && size+s.pbytes > limit {
+			q.capped = true
+			q.cursor = i
+			q.dirty[i/64].Or(1 << (i % 64))
+			left = min(left, s.since.Load())
+		} else if n > 0 {
+			size += s.pbytes
+			s.inflight, s.pending = s.pending, s.spare
+			if s.pending == nil {
+				s.pending = map[string][]byte{}
+			}
+			s.spare = nil
+			s.pbytes = 0
+			q.touched = append(q.touched, i)
+			for k := range s.inflight {
+				keyBytes += 1 + len(k)
+			}
+		}
+		s.mu.Unlock()
+	}
+	if q.capped && left != math.MaxInt64 {
+		q.noteOldest(left)
 	}
 	if len(q.touched) == 0 {
 		q.settle(r, nil)
@@ -270,6 +427,14 @@ func (q *queue) flush() error {
 	err := e.kv.Commit(e.withIndex(q.ops), true)
 	e.kvmu.RUnlock()
 	done := time.Now()
+	if err == nil {
+		q.noteRate(size, done.Sub(start))
+	}
+	if q.capped {
+		// Before commits: commits - capped (read in that order) never
+		// counts a capped commit as a full one.
+		e.st.commitsCapped.Add(1)
+	}
 	e.st.commits.Add(1)
 	e.st.commitItems.Add(uint64(len(q.ops)))
 	e.st.commitLastUs.Store(done.Sub(start).Microseconds())
@@ -282,6 +447,7 @@ func (q *queue) flush() error {
 			}
 		}
 	}
+	q.healthy.Store(err == nil)
 	if err != nil {
 		q.failed(err, since)
 	} else {
@@ -356,6 +522,10 @@ func (q *queue) failed(err error, since int64) {
 					q.drop(map[string][]byte{k: v})
 				} else {
 					s.pending[k] = v
+					s.pbytes += int64(len(k) + len(v) + entryOverhead)
+					if since != 0 {
+						s.since.Store(min(s.since.Load(), since))
+					}
 				}
 			}
 			if len(s.pending) > 0 {
@@ -368,7 +538,7 @@ func (q *queue) failed(err error, since int64) {
 		s.mu.Unlock()
 	}
 	if e.cfg.Durability == Async && since != 0 {
-		q.firstPending.CompareAndSwap(0, since)
+		q.noteOldest(since)
 	}
 }
 

@@ -21,6 +21,9 @@ type counters struct {
 	compactionsRunning                              atomic.Int64
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
+	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
+	sweepCompactions, lagWaits                      atomic.Uint64
+	sweepPace                                       atomic.Int64 // items/s (pace.go)
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
 	warmItems, warmBytes                            atomic.Uint64
@@ -48,9 +51,14 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_writes        writes queued
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
+//	persistent_queue_lag_waits     async writers that waited because the oldest write not yet on disk was 5 intervals old
+//	persistent_queue_ttl_writes    writes queued with an exptime (the sweep's pace follows them)
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
 //	persistent_commit_last_us      duration of the last commit
+//	persistent_commits_capped      commits that left writes for the next one (async: at most 1 MiB each);
+//	                               once persistent_commits - persistent_commits_capped (read in that
+//	                               order) has grown by 2, every write queued before is on disk
 //	persistent_commit_errors       failed commits
 //	persistent_write_errors        writes in failed commits
 //	persistent_disk_reads          point reads of the disk (memory misses)
@@ -62,6 +70,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
 //	persistent_disk_bytes          the store's size on disk
+//	persistent_disk_table_bytes    ... of which its tables (the rest: write-ahead logs, kept for reuse, and the manifest)
 //	persistent_disk_limit_bytes    disk_size= (0: no budget)
 //	persistent_disk_evictions      items evicted from disk to keep within disk_size
 //	persistent_disk_evicted_bytes  their key, record and index bytes
@@ -72,6 +81,9 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_sweep_scanned       items the sweep looked at
 //	persistent_sweep_pass_scanned  ... in the current pass
 //	persistent_sweep_removed       dead items it deleted from disk
+//	persistent_sweep_pace          its current pace, items looked at per second (pace.go)
+//	persistent_sweep_backoffs      times it waited for a commit because the queue was behind
+//	persistent_sweep_compactions   compactions of the key span of a pass that removed much (reclaim.go)
 //	persistent_warmup_state        running, done, memory_full, stopped or off
 //	persistent_warmup_items        items loaded into memory at start
 //	persistent_warmup_bytes        their key and value bytes
@@ -114,9 +126,12 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_writes", utoa(st.queued.Load()))
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
+	add("persistent_queue_lag_waits", utoa(st.lagWaits.Load()))
+	add("persistent_queue_ttl_writes", utoa(st.ttlWrites.Load()))
 	add("persistent_commits", utoa(st.commits.Load()))
 	add("persistent_commit_items", utoa(st.commitItems.Load()))
 	add("persistent_commit_last_us", itoa(st.commitLastUs.Load()))
+	add("persistent_commits_capped", utoa(st.commitsCapped.Load()))
 	add("persistent_commit_errors", utoa(st.commitErrors.Load()))
 	add("persistent_write_errors", utoa(st.writeErrors.Load()))
 	add("persistent_disk_reads", utoa(st.diskReads.Load()))
@@ -127,13 +142,17 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_corrupt_blocks", utoa(st.corruptBlocks.Load()))
 	add("persistent_wal_damaged", utoa(st.walDamaged.Load()))
 	add("persistent_background_errors", utoa(st.bgErrors.Load()))
-	var disk uint64
+	var disk, tables uint64
 	e.kvmu.RLock()
 	if !e.closed.Load() {
 		disk = e.kv.DiskUsage()
+		if ts, ok := e.kv.(tableSizer); ok {
+			tables = ts.TableBytes()
+		}
 	}
 	e.kvmu.RUnlock()
 	add("persistent_disk_bytes", utoa(disk))
+	add("persistent_disk_table_bytes", utoa(tables))
 	add("persistent_disk_limit_bytes", itoa(e.cfg.DiskSize))
 	add("persistent_disk_evictions", utoa(st.diskEvictions.Load()))
 	add("persistent_disk_evicted_bytes", utoa(st.diskEvictedBytes.Load()))
@@ -144,6 +163,9 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))
 	add("persistent_sweep_pass_scanned", utoa(st.sweepPassScanned.Load()))
 	add("persistent_sweep_removed", utoa(st.sweepRemoved.Load()))
+	add("persistent_sweep_pace", itoa(st.sweepPace.Load()))
+	add("persistent_sweep_backoffs", utoa(st.sweepBackoffs.Load()))
+	add("persistent_sweep_compactions", utoa(st.sweepCompactions.Load()))
 	ws := st.warmState.Load()
 	add("persistent_warmup_state", warmNames[ws])
 	add("persistent_warmup_items", utoa(st.warmItems.Load()))

@@ -108,6 +108,11 @@ var engineCounters = map[string]bool{
 	"persistent_disk_evicted_bytes": true,
 	"persistent_disk_compactions":   true,
 	"persistent_disk_budget_waits":  true,
+	"persistent_sweep_backoffs":     true,
+	"persistent_queue_ttl_writes":   true,
+	"persistent_commits_capped":     true,
+	"persistent_sweep_compactions":  true,
+	"persistent_queue_lag_waits":    true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
