@@ -50,7 +50,14 @@ func MnemoAddrs(t testing.TB, flags ...string) ([]string, *LockedBuffer) {
 	switch e := os.Getenv(EngineEnv); e {
 	case "", "memory":
 	case "persistent":
-		args = append(args, "--engine", "persistent", "--engine-config", "path="+t.TempDir())
+		// Not t.TempDir(): its name holds the test's, and a subtest's
+		// name may hold a comma, which ends "path=" in --engine-config.
+		dir, err := os.MkdirTemp("", "mnemo-persistent-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		args = append(args, "--engine", "persistent", "--engine-config", "path="+dir)
 	default:
 		t.Fatalf("%s=%q: want memory or persistent", EngineEnv, e)
 	}
