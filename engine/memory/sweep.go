@@ -37,13 +37,19 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 	}
 }
 
+// sweepChunk is how many index slots the sweep probes per hold of a
+// shard's lock: short holds, so that a request for that shard never waits
+// long behind the sweep (nor behind a sweep whose thread the OS
+// descheduled while it held the lock).
+const sweepChunk = 128
+
 // sweep visits up to slots index slots of every shard, continuing where the
 // previous sweep stopped, and removes entries whose items are expired or
 // flushed, so their bytes count as dead (reclaim skips their records, and
 // frees a segment left with no live bytes without walking it) and
 // curr_items stays accurate. It returns how many
-// entries it removed. Each shard is locked once per call, for at most
-// slots probes.
+// entries it removed. Each shard's lock is held for at most sweepChunk
+// probes at a time.
 func (e *Engine) sweep(slots int) int {
 	e.lc.crawlerStarts.Add(1)
 	e.lc.crawlerRunning.Add(1)
@@ -51,37 +57,53 @@ func (e *Engine) sweep(slots int) int {
 	removed := 0
 	for i := range e.shards {
 		sh := &e.shards[i]
-		now := e.clock.Now()
-		fm := e.flush.Load()
-		sh.mu.Lock()
-		if e.closed.Load() {
-			sh.mu.Unlock()
-			return removed
-		}
-		n := min(slots, len(sh.tab))
-		pos := int(sh.sweepPos)
-		if pos >= len(sh.tab) {
-			pos = 0
-		}
-		for k := 0; k < n; k++ {
-			ent := sh.tab[pos]
-			if ent != 0 {
-				sh.crawlerChecked++
-				r := recAt(e.mem, entryOff(ent))
-				if e.dead(r, now, fm) {
-					e.dropLocked(sh, pos, r, dropSweep, now, fm)
-					removed++
-					// The backward shift may have moved another entry
-					// into pos: look at it again.
-					continue
-				}
+		limit := slots // at most the table's size: each slot once
+		for done := 0; done < limit; done += sweepChunk {
+			m, size, ok := e.sweepShard(sh, min(sweepChunk, limit-done))
+			removed += m
+			if !ok {
+				return removed
 			}
-			if pos++; pos == len(sh.tab) {
-				pos = 0
-			}
+			limit = min(limit, size)
 		}
-		sh.sweepPos = uint64(pos)
-		sh.mu.Unlock()
 	}
 	return removed
+}
+
+// sweepShard probes up to n slots of sh under its lock, from where the
+// last probe stopped; it returns how many entries it removed, the size of
+// the shard's table, and false when the engine is closed.
+func (e *Engine) sweepShard(sh *shard, n int) (removed, size int, ok bool) {
+	now := e.clock.Now()
+	fm := e.flush.Load()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e.closed.Load() {
+		return 0, 0, false
+	}
+	size = len(sh.tab)
+	n = min(n, size)
+	pos := int(sh.sweepPos)
+	if pos >= len(sh.tab) {
+		pos = 0
+	}
+	for k := 0; k < n; k++ {
+		ent := sh.tab[pos]
+		if ent != 0 {
+			sh.crawlerChecked++
+			r := recAt(e.mem, entryOff(ent))
+			if e.dead(r, now, fm) {
+				e.dropLocked(sh, pos, r, dropSweep, now, fm)
+				removed++
+				// The backward shift may have moved another entry
+				// into pos: look at it again.
+				continue
+			}
+		}
+		if pos++; pos == len(sh.tab) {
+			pos = 0
+		}
+	}
+	sh.sweepPos = uint64(pos)
+	return removed, size, true
 }
