@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
 
 // The stats families are not compared byte for byte (pids, times, memory
@@ -218,6 +220,12 @@ func TestStatsFollowCommands(t *testing.T) {
 			}
 		}
 	}
+	// memcached's "lru_crawler disable" answers OK before its crawler
+	// thread has stopped and cleared the setting: wait for it.
+	testserver.Eventually(t, "memcached's lru_crawler setting after lru_crawler disable", func() bool {
+		_, v := mc.stats("settings")
+		return v["lru_crawler"] == "no"
+	})
 	compareStats(t, mc, mn, "settings", false, []string{"maxbytes", "detail_enabled",
 		"slab_automove", "slab_automove_ratio", "hot_lru_pct", "warm_lru_pct", "hot_max_factor",
 		"warm_max_factor", "lru_segmented", "temp_lru", "temporary_ttl",
