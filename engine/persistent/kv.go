@@ -404,6 +404,18 @@ func (p *pebbleKV) checkSpace(batch int) error {
 	return nil
 }
 
+// recoverFatal, deferred, turns Pebble's fatal panic (pebbleFatal, see
+// pebbleLogger) into *err; any other panic goes on.
+func recoverFatal(err *error) {
+	if r := recover(); r != nil {
+		f, ok := r.(pebbleFatal)
+		if !ok {
+			panic(r)
+		}
+		*err = f
+	}
+}
+
 // commit commits ops to db, turning Pebble's fatal panic into an error.
 func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	n := 0
@@ -413,15 +425,7 @@ func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	if err := p.checkSpace(n); err != nil {
 		return err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	b := p.db.NewBatch()
 	defer b.Close()
 	for i := range ops {
@@ -499,15 +503,7 @@ func (p *pebbleKV) Compact(lower, upper []byte) (err error) {
 	if p.db == nil || p.broken != nil {
 		return errNoStore
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	return p.db.Compact(context.Background(), lower, upper, false)
 }
 
@@ -529,15 +525,7 @@ func (p *pebbleKV) Close() (err error) {
 	if p.db == nil {
 		return nil
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = f
-		}
-	}()
+	defer recoverFatal(&err)
 	return p.db.Close()
 }
 
