@@ -463,12 +463,18 @@ func (s *Server) accepted(nc net.Conn, le *listener) {
 		nc.Close()
 		return
 	}
-	c := newConn(s, nc, le)
+	s.start(newConn(s, nc, le), func() { nc.Close() })
+}
+
+// start registers an accepted connection (counted in curr) and gives it
+// its goroutine, unless the server is stopping: then it undoes the count
+// and calls closeConn.
+func (s *Server) start(c *Conn, closeConn func()) {
 	s.mu.Lock()
 	if s.stopping.Load() {
 		s.mu.Unlock()
 		s.curr.Add(-1)
-		nc.Close()
+		closeConn()
 		return
 	}
 	s.conns[c] = struct{}{}
