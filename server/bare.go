@@ -299,5 +299,16 @@ func (s *Server) acceptedBare(fd int, le *listener) {
 	}
 	c := &Conn{srv: s, id: s.nextID.Add(1), ln: le, fd: int32(fd), bare: true}
 	c.lastReq.Store(time.Now().UnixNano())
-	s.start(c, func() { syscall.Close(fd) })
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		s.curr.Add(-1)
+		syscall.Close(fd)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.notePeakLocked()
+	s.mu.Unlock()
+	s.total.Add(1)
+	go c.run()
 }

@@ -463,18 +463,12 @@ func (s *Server) accepted(nc net.Conn, le *listener) {
 		nc.Close()
 		return
 	}
-	s.start(newConn(s, nc, le), func() { nc.Close() })
-}
-
-// start registers an accepted connection (counted in curr) and gives it
-// its goroutine, unless the server is stopping: then it undoes the count
-// and calls closeConn.
-func (s *Server) start(c *Conn, closeConn func()) {
+	c := newConn(s, nc, le)
 	s.mu.Lock()
 	if s.stopping.Load() {
 		s.mu.Unlock()
 		s.curr.Add(-1)
-		closeConn()
+		nc.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
