@@ -26,7 +26,12 @@ const fdChildEnv = "MNEMO_SERVER_FD_CHILD"
 type greetHandler struct{}
 
 func (greetHandler) NewSession(c *Conn) Session {
-	c.NetConn().Write([]byte("HELLO\n"))
+	// Through Out and Flush, not NetConn: a connection born bare would
+	// need one more descriptor for a net.Conn, which a server at its
+	// open-file limit does not have (NetConn then gives a connection
+	// that writes nowhere, and the client read EOF instead of HELLO).
+	c.Out = append(c.Out, "HELLO\n"...)
+	c.Flush()
 	return greetSession{}
 }
 
