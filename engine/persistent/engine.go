@@ -767,7 +767,8 @@ func (e *Engine) Flush(at int64) error {
 
 // cumulative are the memory tier's counters that survive a tier swap.
 var cumulative = []string{"total_items", "evictions", "evicted_unfetched", "evicted_active", "expired_unfetched", "reclaimed", "memory_reinserted",
-	"lru_crawler_starts", "crawler_reclaimed", "crawler_items_checked", "moves_within_lru", "direct_reclaims"}
+	"lru_crawler_starts", "crawler_reclaimed", "crawler_items_checked", "moves_within_lru", "direct_reclaims",
+	"memory_compactions", "memory_compacted", "memory_segments_released"}
 
 // retire closes a memory tier replaced by Flush, keeping its counters.
 // The caller holds fmu.

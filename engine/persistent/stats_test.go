@@ -70,9 +70,18 @@ func TestItemsStatsCarryOverFlush(t *testing.T) {
 	for i := range 60 {
 		x.store("k"+strconv.Itoa(i), value, 0, 0)
 	}
+	// Overwrites leave segments mostly dead, which the memory tier
+	// compacts: its compaction counters are cumulative too.
+	for i := range 200 {
+		x.store("c"+strconv.Itoa(i%4), value, 0, 0)
+	}
 	before := items()["items:1:evicted"]
 	if before == "" || before == "0" || before != x.stat("evictions") {
 		t.Fatalf("items:1:evicted %q, evictions %q: want equal and not 0", before, x.stat("evictions"))
+	}
+	compactions := x.stat("memory_compactions")
+	if compactions == "" || compactions == "0" {
+		t.Fatalf("memory_compactions %q before flush_all: want some", compactions)
 	}
 	if err := x.e.Flush(x.clock.Now()); err != nil {
 		t.Fatal(err)
@@ -80,6 +89,9 @@ func TestItemsStatsCarryOverFlush(t *testing.T) {
 	x.set("new", "v")
 	if after := items()["items:1:evicted"]; after != before {
 		t.Errorf("items:1:evicted %q after flush_all, want %q as before", after, before)
+	}
+	if after := x.stat("memory_compactions"); after != compactions {
+		t.Errorf("memory_compactions %q after flush_all, want %q as before", after, compactions)
 	}
 }
 
