@@ -292,27 +292,40 @@ func TestNextRound(t *testing.T) {
 	}
 }
 
+// stuckCommit sets key to value and returns once the round that commits
+// it is stuck in a blockKV, until release.
+func (x *fx) stuckCommit(key, value string) *blockKV {
+	x.t.Helper()
+	b := &blockKV{kv: x.f.kv, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	x.e.kvmu.Lock()
+	x.f.kv = b
+	x.e.kvmu.Unlock()
+	x.set(key, value)
+	<-b.entered
+	return b
+}
+
+// release lets the stuck commit, and every later one, through.
+func (b *blockKV) release() {
+	b.mu.Lock()
+	gate := b.gate
+	b.gate = nil
+	b.mu.Unlock()
+	close(gate)
+}
+
 // TestLagMaxStuckCommit: persistent_queue_lag_max_us counts a commit
 // while it is stuck, not only once it ends.
 func TestLagMaxStuckCommit(t *testing.T) {
 	x := newFx(t, engine.Env{}, "warmup=false,sweep_interval=0,interval=10ms")
-	gate := make(chan struct{})
-	b := &blockKV{kv: x.f.kv, gate: gate, entered: make(chan struct{}, 1)}
-	x.e.kvmu.Lock()
-	x.f.kv = b
-	x.e.kvmu.Unlock()
-	x.set("a", "1")
-	<-b.entered // the round with "a" is committing, and stuck
+	b := x.stuckCommit("a", "1")
 	x.eventually("lag_max grows during a stuck commit", func() bool {
 		return x.statInt("persistent_queue_lag_max_us") > 200_000
 	})
 	if c := x.statInt("persistent_commits"); c != 0 {
 		t.Errorf("persistent_commits = %d while the first commit is stuck", c)
 	}
-	b.mu.Lock()
-	b.gate = nil
-	b.mu.Unlock()
-	close(gate)
+	b.release()
 	x.flushQueue()
 	x.reopen()
 	x.mustHave("a", "1")
@@ -380,13 +393,7 @@ func (x *fx) tableBytes() uint64 {
 // stuck), and goes on once it is committed.
 func TestLagBound(t *testing.T) {
 	x := newFx(t, engine.Env{}, "warmup=false,sweep_interval=0,interval=10ms")
-	gate := make(chan struct{})
-	b := &blockKV{kv: x.f.kv, gate: gate, entered: make(chan struct{}, 1)}
-	x.e.kvmu.Lock()
-	x.f.kv = b
-	x.e.kvmu.Unlock()
-	x.set("a", "1")
-	<-b.entered // the round with "a" is committing, and stuck
+	b := x.stuckCommit("a", "1")
 	x.eventually("the stuck write is 5 intervals old", func() bool { return x.e.q.lag() > lagFactor*x.e.cfg.Interval })
 	done := make(chan struct{})
 	go func() {
@@ -399,10 +406,7 @@ func TestLagBound(t *testing.T) {
 		t.Fatal("a write was acknowledged while an older one has waited 5 intervals")
 	default:
 	}
-	b.mu.Lock()
-	b.gate = nil
-	b.mu.Unlock()
-	close(gate)
+	b.release()
 	<-done
 	x.mustHave("b", "2")
 }
