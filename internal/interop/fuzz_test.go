@@ -2,12 +2,16 @@ package interop
 
 import (
 	"bufio"
+	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
@@ -28,6 +32,7 @@ func FuzzServer(f *testing.F) {
 	}
 	f.Add("\x80\x01\x00\x01\x08\x00\x00\x00\x00\x00\x00\x0d\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00kx", 3)
 	f.Add("ms k 2 T0 F5 b\r\nhi\r\nmg k v f t\r\n", 10)
+	keepWorkerCrashes(f)
 	addr, logs := testserver.Mnemo(f, "-I", "2m")
 	// The checking connection's replies may take long on a loaded machine
 	// (each read waits up to testserver.Patience); the fuzzing connection
@@ -82,4 +87,50 @@ func FuzzServer(f *testing.F) {
 			t.Fatalf("the server panicked:\n%s", logs.String())
 		}
 	})
+}
+
+// keepWorkerCrashes makes a crash of a fuzzing worker readable. With
+// -fuzz, go test runs the target in worker processes whose standard error
+// goes nowhere; the server runs inside them, so a panic on one of its own
+// goroutines (or a fatal runtime error) kills the worker, and all the
+// coordinator reports is "fuzzing process hung or terminated
+// unexpectedly". Each worker therefore sends its standard error to a file
+// in a directory of the coordinator's, and the coordinator prints those
+// files when the target failed.
+func keepWorkerCrashes(f *testing.F) {
+	worker := false
+	if fl := flag.Lookup("test.fuzzworker"); fl != nil {
+		worker = fl.Value.String() == "true"
+	}
+	coordinator := os.Getpid()
+	if worker {
+		coordinator = os.Getppid()
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("mnemo-fuzzserver-%d", coordinator))
+	if !worker {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() {
+			defer os.RemoveAll(dir)
+			if !f.Failed() {
+				return
+			}
+			logs, _ := filepath.Glob(filepath.Join(dir, "*.stderr"))
+			for _, p := range logs {
+				b, _ := os.ReadFile(p)
+				if len(b) > 0 {
+					f.Logf("fuzzing worker %s wrote:\n%s", filepath.Base(p), b)
+				}
+			}
+		})
+		return
+	}
+	out, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.stderr", os.Getpid())))
+	if err != nil {
+		return // the coordinator is not this test's (a plain go test run)
+	}
+	if err := unix.Dup2(int(out.Fd()), 2); err != nil {
+		f.Fatal(err)
+	}
 }
