@@ -52,6 +52,10 @@ export MNEMO_PYTHON="$PYTHON" # the interop tests run pymemcache with it
 # (the race detector itself still needs cgo).
 tags=pebblegozstd
 go vet -tags "$tags" ./...
+# Linux is where mnemo is tuned (its poller, fallocate, MADV_REMOVE), but it
+# builds and runs on macOS and the BSDs too: vet those builds.
+GOOS=darwin go vet -tags "$tags" ./...
+GOOS=freebsd go vet -tags "$tags" ./...
 
 # staticcheck, at a pinned version, from the Go module proxy.
 staticcheck_version=v0.8.2

@@ -260,15 +260,6 @@ func (s *Server) newRawAcceptor(l net.Listener, tls bool) *rawAcceptor {
 	return a
 }
 
-func (a *rawAcceptor) accept4(fd uintptr) {
-	for {
-		a.nfd, _, a.err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if a.err != syscall.EINTR {
-			return
-		}
-	}
-}
-
 // accept returns the descriptor of a waiting connection, or EAGAIN when
 // none is waiting.
 func (a *rawAcceptor) accept() (int, error) {

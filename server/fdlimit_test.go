@@ -89,7 +89,8 @@ func TestOutOfFDsChild(t *testing.T) {
 			free++
 		}
 	}
-	lim := syscall.Rlimit{Cur: uint64(n)}
+	var lim syscall.Rlimit
+	setRlimCur(&lim.Cur, n)
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -253,3 +254,7 @@ func TestOutOfFDs(t *testing.T) {
 		t.Errorf("child stats %q: every rejected client follows a failed accept, and there are more failed accepts than episodes (log lines)", stats)
 	}
 }
+
+// setRlimCur sets a field of syscall.Rlimit, which is uint64 on Linux and
+// macOS and int64 on the BSDs.
+func setRlimCur[T int64 | uint64](p *T, n int) { *p = T(n) }

@@ -168,3 +168,14 @@ func setConnOptions(fd int) bool {
 	}
 	return true
 }
+
+// accept4 accepts a connection on the listener's descriptor fd, born
+// non-blocking and close-on-exec (rawAcceptor's Control function).
+func (a *rawAcceptor) accept4(fd uintptr) {
+	for {
+		a.nfd, _, a.err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if a.err != syscall.EINTR {
+			return
+		}
+	}
+}

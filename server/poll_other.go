@@ -2,6 +2,8 @@
 
 package server
 
+import "syscall"
+
 // poller parks idle connections on Linux only; elsewhere every connection
 // keeps its goroutine.
 type poller struct{}
@@ -17,3 +19,7 @@ func dupCloexec(int) int { return -1 }
 
 // setConnOptions is not needed where nothing parks.
 func setConnOptions(int) bool { return false }
+
+// accept4 is never called where nothing parks (newRawAcceptor needs a
+// poller).
+func (a *rawAcceptor) accept4(uintptr) { a.nfd, a.err = -1, syscall.ENOSYS }

@@ -47,7 +47,7 @@ type stripe struct {
 // mapArena reserves size bytes of address space without committing
 // memory; commit makes ranges usable.
 func mapArena(size int64) ([]byte, error) {
-	return unix.Mmap(-1, 0, int(size), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
+	return unix.Mmap(-1, 0, int(size), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANON|mapNoReserve)
 }
 
 func (e *Engine) commitSeg(id int32) error {
@@ -72,7 +72,7 @@ func (e *Engine) releaseSeg(id int32) {
 // may hold (every record in it is dead already).
 func (e *Engine) dropPages(id int32) {
 	b := e.mem[int64(id)*e.segSize : int64(id+1)*e.segSize]
-	if e.file == nil || unix.Madvise(b, unix.MADV_REMOVE) != nil {
+	if e.file == nil || punchPages(b) != nil {
 		_ = unix.Madvise(b, unix.MADV_DONTNEED)
 	}
 	e.segs[id].resident = false

@@ -92,7 +92,7 @@ func (a *arenaFile) mmap() error {
 	// otherwise kill the process with SIGBUS at the first store to a page
 	// that cannot be allocated. A file system without fallocate keeps
 	// the sparse file.
-	switch err := unix.Fallocate(int(a.f.Fd()), 0, 0, a.lay.size()); {
+	switch err := reserveFile(int(a.f.Fd()), a.lay.size()); {
 	case err == nil, errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
 	default:
 		return fmt.Errorf("memory: arena file needs %d bytes: %w", a.lay.size(), err)

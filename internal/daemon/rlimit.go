@@ -46,26 +46,35 @@ func fitOpenFiles(maxConns int, ops rlimitOps) (soft uint64, warning string, err
 	}
 	need := uint64(maxConns)
 	want := need + openFilesHeadroom
-	if l.Cur >= want {
-		return l.Cur, "", nil
+	if rlim(l.Cur) >= want {
+		return rlim(l.Cur), "", nil
 	}
 	set := func(cur, hard uint64) bool {
-		nl := syscall.Rlimit{Cur: cur, Max: hard}
+		var nl syscall.Rlimit
+		setRlim(&nl.Cur, cur)
+		setRlim(&nl.Max, hard)
 		if ops.set(&nl) != nil {
 			return false
 		}
 		l = nl
 		return true
 	}
-	if !(ops.root && l.Max < want && set(want, want)) {
-		set(min(want, l.Max), l.Max)
+	if !(ops.root && rlim(l.Max) < want && set(want, want)) {
+		set(min(want, rlim(l.Max)), rlim(l.Max))
 	}
 	switch {
-	case l.Cur < need:
-		return l.Cur, "", errSetRlimit
-	case l.Cur < want:
-		return l.Cur, fmt.Sprintf("open file limit %d leaves fewer than %d descriptors beyond -c %d for listeners and files; clients may be refused before -c is reached",
+	case rlim(l.Cur) < need:
+		return rlim(l.Cur), "", errSetRlimit
+	case rlim(l.Cur) < want:
+		return rlim(l.Cur), fmt.Sprintf("open file limit %d leaves fewer than %d descriptors beyond -c %d for listeners and files; clients may be refused before -c is reached",
 			l.Cur, openFilesHeadroom, maxConns), nil
 	}
-	return l.Cur, "", nil
+	return rlim(l.Cur), "", nil
 }
+
+// rlim reads a field of syscall.Rlimit, which is uint64 on Linux and
+// macOS and int64 on the BSDs.
+func rlim[T int64 | uint64](v T) uint64 { return uint64(v) }
+
+// setRlim sets a field of syscall.Rlimit (see rlim).
+func setRlim[T int64 | uint64](p *T, v uint64) { *p = T(v) }

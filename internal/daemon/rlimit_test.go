@@ -58,12 +58,14 @@ func TestFitOpenFiles(t *testing.T) {
 		{name: "never lowered", cur: 1 << 20, max: 1 << 20, root: true, wantCur: 1 << 20, wantMax: 1 << 20, wantNoSet: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeRlimit{l: syscall.Rlimit{Cur: tc.cur, Max: tc.max}, root: tc.root}
+			f := &fakeRlimit{root: tc.root}
+			setRlim(&f.l.Cur, tc.cur)
+			setRlim(&f.l.Max, tc.max)
 			soft, warning, err := fitOpenFiles(c, f.ops())
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
-			if f.l.Cur != tc.wantCur || f.l.Max != tc.wantMax || soft != f.l.Cur {
+			if rlim(f.l.Cur) != tc.wantCur || rlim(f.l.Max) != tc.wantMax || soft != rlim(f.l.Cur) {
 				t.Errorf("limit %d/%d (reported %d), want %d/%d", f.l.Cur, f.l.Max, soft, tc.wantCur, tc.wantMax)
 			}
 			if (warning != "") != tc.wantWarn {
@@ -147,7 +149,7 @@ func TestStartRaisesOpenFileLimit(t *testing.T) {
 	defer d.Stop()
 	var got syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &got)
-	if got.Cur < uint64(c+openFilesHeadroom) {
+	if rlim(got.Cur) < uint64(c+openFilesHeadroom) {
 		t.Errorf("soft limit %d after Start with -c %d", got.Cur, c)
 	}
 }
