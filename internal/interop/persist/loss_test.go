@@ -118,7 +118,7 @@ func lossRun(t *testing.T, dir string, writes, size int) time.Duration {
 	select {
 	case <-enough:
 	case <-done:
-		t.Fatalf("the writers stopped early; output:\n%s", s.out.String())
+		t.Fatalf("the writers stopped early; output:\n%s", s.Out.String())
 	}
 	var check [counters]int
 	mu.Lock()
@@ -126,7 +126,7 @@ func lossRun(t *testing.T, dir string, writes, size int) time.Duration {
 		check[w] = len(acked[w])
 	}
 	mu.Unlock()
-	st := dial(t, s.addr)
+	st := dial(t, s.Addr)
 	c0 := fullCommits(t, st)
 	testserver.Eventually(t, "two full commits after the checkpoint", func() bool { return fullCommits(t, st) >= c0+2 })
 	before := stats(t, st)

@@ -43,80 +43,31 @@ func TestMain(m *testing.M) {
 }
 
 // server is a running mnemo process.
-type server struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	addr   string
-	exited chan error
-	out    *testserver.LockedBuffer
-}
+type server struct{ *testserver.Process }
 
 // start runs mnemo with the persistent engine on dir and extra engine
 // configuration (after path=dir) and memcached flags.
 func start(t testing.TB, dir, engineConfig string, flags ...string) *server {
 	t.Helper()
-	var lastErr error
-	for range 5 {
-		port := testserver.FreePort(t)
-		cfg := "path=" + dir
-		if engineConfig != "" {
-			cfg += "," + engineConfig
-		}
-		args := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-v",
-			"--engine", "persistent", "--engine-config", cfg}, testserver.AsRoot()...)
-		args = append(args, flags...)
-		s := &server{t: t, cmd: exec.Command(mnemoBin, args...), exited: make(chan error, 1), out: &testserver.LockedBuffer{}}
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { s.exited <- s.cmd.Wait() }()
-		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := testserver.WaitListening(s.addr, s.exited); err != nil {
-			s.cmd.Process.Kill()
-			lastErr = fmt.Errorf("%v; output: %s", err, s.out.String())
-			if strings.Contains(s.out.String(), "address already in use") {
-				continue
-			}
-			break
-		}
-		t.Cleanup(func() {
-			s.cmd.Process.Kill()
-			<-s.exited
-			if t.Failed() {
-				t.Logf("mnemo output:\n%s", s.out.String())
-			}
-		})
-		return s
+	cfg := "path=" + dir
+	if engineConfig != "" {
+		cfg += "," + engineConfig
 	}
-	t.Fatalf("could not start mnemo: %v", lastErr)
-	return nil
+	args := append([]string{"-v", "--engine", "persistent", "--engine-config", cfg}, flags...)
+	return &server{testserver.StartProcess(t, mnemoBin, args...)}
 }
 
 // kill stops the server with SIGKILL.
-func (s *server) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-	s.exited <- nil // for the cleanup
-}
+func (s *server) kill() { s.Kill() }
 
 // stop stops the server with SIGTERM and waits for it to exit cleanly.
 func (s *server) stop() {
-	s.t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.exited:
-		s.exited <- err
-		if err != nil {
-			s.t.Fatalf("mnemo exited with %v after SIGTERM; output:\n%s", err, s.out.String())
-		}
-	case <-time.After(testserver.Patience):
-		s.t.Fatalf("mnemo did not exit within %v of SIGTERM; output:\n%s", testserver.Patience, s.out.String())
-	}
+	s.T.Helper()
+	s.Stop(syscall.SIGTERM)
 }
 
 func (s *server) client() *memcache.Client {
-	c := memcache.New(s.addr)
+	c := memcache.New(s.Addr)
 	c.Timeout = testserver.Patience // a hang, not a slow machine
 	c.MaxIdleConns = 8
 	return c
@@ -184,7 +135,7 @@ func crash(t *testing.T, dir, durability string, acked int) crashRun {
 	select {
 	case <-reached:
 	case <-writersDone:
-		t.Fatalf("the writers stopped before %d acknowledgements; output:\n%s", acked, s.out.String())
+		t.Fatalf("the writers stopped before %d acknowledgements; output:\n%s", acked, s.Out.String())
 	}
 	mu.Lock()
 	durable := make(map[int]bool, len(acks))
@@ -192,7 +143,7 @@ func crash(t *testing.T, dir, durability string, acked int) crashRun {
 		durable[i] = true
 	}
 	mu.Unlock()
-	st := dial(t, s.addr)
+	st := dial(t, s.Addr)
 	commits := func() int { return fullCommits(t, st) }
 	c0 := commits()
 	testserver.Eventually(t, "two commits after the checkpoint", func() bool { return commits() >= c0+2 })
@@ -325,7 +276,7 @@ func TestRestart(t *testing.T) {
 	const n = 100_000
 	dir := t.TempDir()
 	s := start(t, dir, "")
-	c := dial(t, s.addr)
+	c := dial(t, s.Addr)
 	val := func(i int) string { return "v" + strconv.Itoa(i*7) }
 	for i := range n {
 		exp := 0
@@ -346,7 +297,7 @@ func TestRestart(t *testing.T) {
 	s.stop()
 	start := time.Now()
 	s = startServer(t, dir)
-	c = dial(t, s.addr)
+	c = dial(t, s.Addr)
 	for lo := 0; lo < n; lo += 200 {
 		keys := make([]string, 0, 200)
 		for i := lo; i < lo+200; i++ {
@@ -373,7 +324,7 @@ func TestLargerThanMemory(t *testing.T) {
 	const n, size = 8200, 4096 // 32 MiB through an 8 MiB memory tier
 	dir := t.TempDir()
 	s := start(t, dir, "", "-m", "8")
-	c := dial(t, s.addr)
+	c := dial(t, s.Addr)
 	val := func(i int) []byte {
 		v := bytes.Repeat([]byte{byte('A' + i%26)}, size)
 		copy(v, strconv.Itoa(i)+":")
@@ -439,7 +390,7 @@ const memccapableASCIITests = 27
 func TestMemccapable(t *testing.T) {
 	bin := testserver.LookPath(t, "memccapable", "libmemcached-tools")
 	s := start(t, t.TempDir(), "")
-	out, err := exec.Command(bin, testserver.MemccapableArgs(s.addr, "-a")...).CombinedOutput()
+	out, err := exec.Command(bin, testserver.MemccapableArgs(s.Addr, "-a")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("memccapable -a: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,49 +42,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type server struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	addr   string
-	exited chan error
-	out    *testserver.LockedBuffer
-}
+type server struct{ *testserver.Process }
 
 // start runs mnemo -e file with the flags.
 func start(t testing.TB, file string, flags ...string) *server {
 	t.Helper()
-	var lastErr error
-	for range 5 {
-		port := testserver.FreePort(t)
-		args := append([]string{"-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-v", "-e", file}, testserver.AsRoot()...)
-		args = append(args, flags...)
-		s := &server{t: t, cmd: exec.Command(mnemoBin, args...), exited: make(chan error, 1), out: &testserver.LockedBuffer{}}
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { s.exited <- s.cmd.Wait() }()
-		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := testserver.WaitListening(s.addr, s.exited); err != nil {
-			s.cmd.Process.Kill()
-			lastErr = fmt.Errorf("%v; output: %s", err, s.out.String())
-			if strings.Contains(s.out.String(), "address already in use") {
-				continue
-			}
-			break
-		}
-		t.Cleanup(func() {
-			s.cmd.Process.Kill()
-			<-s.exited
-			s.exited <- nil
-			if t.Failed() {
-				t.Logf("mnemo output:\n%s", s.out.String())
-			}
-		})
-		return s
-	}
-	t.Fatalf("could not start mnemo: %v", lastErr)
-	return nil
+	return &server{testserver.StartProcess(t, mnemoBin, append([]string{"-v", "-e", file}, flags...)...)}
 }
 
 // killAtStart starts mnemo on file and kills it with SIGKILL within 20 ms,
@@ -104,31 +66,18 @@ func killAtStart(t *testing.T, file string, flags ...string) {
 	cmd.Wait()
 }
 
-func (s *server) kill() {
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	err := <-s.exited
-	s.exited <- err
-}
+func (s *server) kill() { s.Kill() }
 
 // stop sends sig and waits for a clean exit.
 func (s *server) stop(sig syscall.Signal) {
-	s.t.Helper()
-	s.cmd.Process.Signal(sig)
-	select {
-	case err := <-s.exited:
-		s.exited <- err
-		if err != nil {
-			s.t.Fatalf("mnemo exited with %v after %v; output:\n%s", err, sig, s.out.String())
-		}
-	case <-time.After(testserver.Patience):
-		s.t.Fatalf("mnemo did not exit within %v of %v", testserver.Patience, sig)
-	}
+	s.T.Helper()
+	s.Stop(sig)
 }
 
 // stats returns the server's stats (or stats settings with arg).
 func (s *server) stats(arg string) map[string]string {
-	s.t.Helper()
-	c := testserver.Dial(s.t, s.addr)
+	s.T.Helper()
+	c := testserver.Dial(s.T, s.Addr)
 	defer c.Close()
 	fmt.Fprintf(c, "stats %s\r\n", arg)
 	out := map[string]string{}
@@ -136,7 +85,7 @@ func (s *server) stats(arg string) map[string]string {
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			s.t.Fatalf("stats: %v", err)
+			s.T.Fatalf("stats: %v", err)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "END" {
@@ -337,7 +286,7 @@ func TestCrash(t *testing.T) {
 			evictions := 0
 			for round := range 5 {
 				stop := make(chan struct{})
-				wg := m.run(s.addr, writers, tc.keysPer, uint64(round), stop)
+				wg := m.run(s.Addr, writers, tc.keysPer, uint64(round), stop)
 				target := m.ackCount() + 2000 + rng.IntN(8000)
 				testserver.Eventually(t, "acknowledgements", func() bool { return m.ackCount() >= target })
 				ev, _ := strconv.Atoi(s.stats("")["evictions"])
@@ -351,7 +300,7 @@ func TestCrash(t *testing.T) {
 					killAtStart(t, file, tc.flags...)
 				}
 				s = start(t, file, tc.flags...)
-				n := m.check(t, s.addr, writers, tc.keysPer, tc.mayEvict)
+				n := m.check(t, s.Addr, writers, tc.keysPer, tc.mayEvict)
 				st := s.stats("")
 				if st["memory_restart"] != "crash" {
 					t.Fatalf("round %d: memory_restart %q, want crash", round, st["memory_restart"])
@@ -366,7 +315,7 @@ func TestCrash(t *testing.T) {
 				t.Fatalf("%d evictions in a run meant to evict: %v", evictions, tc.mayEvict)
 			}
 			// flush_all, then SIGKILL: nothing flushed comes back.
-			c := testserver.Dial(t, s.addr)
+			c := testserver.Dial(t, s.Addr)
 			fmt.Fprintf(c, "flush_all\r\n")
 			if line, _ := bufio.NewReader(c).ReadString('\n'); line != "OK\r\n" {
 				t.Fatalf("flush_all: %q", line)
@@ -376,7 +325,7 @@ func TestCrash(t *testing.T) {
 			for k := range m.acked {
 				m.acked[k] = 0
 			}
-			if n := m.check(t, s.addr, writers, tc.keysPer, false); n != 0 {
+			if n := m.check(t, s.Addr, writers, tc.keysPer, false); n != 0 {
 				t.Fatalf("%d keys back after flush_all and SIGKILL", n)
 			}
 		})
@@ -392,14 +341,14 @@ func TestGraceful(t *testing.T) {
 	s := start(t, file)
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGTERM} {
 		stop := make(chan struct{})
-		wg := m.run(s.addr, writers, keysPer, uint64(sig), stop)
+		wg := m.run(s.Addr, writers, keysPer, uint64(sig), stop)
 		target := m.ackCount() + 3000
 		testserver.Eventually(t, "acknowledgements", func() bool { return m.ackCount() >= target })
 		close(stop)
 		wg.Wait()
 		s.stop(sig)
 		s = start(t, file)
-		if n := m.check(t, s.addr, writers, keysPer, false); n == 0 {
+		if n := m.check(t, s.Addr, writers, keysPer, false); n == 0 {
 			t.Fatal("nothing back")
 		}
 		st := s.stats("")
@@ -417,19 +366,19 @@ func TestGraceful(t *testing.T) {
 func TestSettingsChange(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "arena")
 	s := start(t, file, "-m", "8")
-	c := memcache.New(s.addr)
+	c := memcache.New(s.Addr)
 	if err := c.Set(&memcache.Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
 	s.stop(syscall.SIGTERM)
 	s = start(t, file, "-m", "16")
-	if _, err := memcache.New(s.addr).Get("k"); !errors.Is(err, memcache.ErrCacheMiss) {
+	if _, err := memcache.New(s.Addr).Get("k"); !errors.Is(err, memcache.ErrCacheMiss) {
 		t.Fatalf("get after -m change: %v, want a miss", err)
 	}
 	if st := s.stats(""); st["memory_restart"] != "empty" {
 		t.Fatalf("memory_restart %q, want empty", st["memory_restart"])
 	}
-	if n := strings.Count(s.out.String(), "starts empty"); n != 1 {
-		t.Fatalf("%d log lines saying the file starts empty, want 1:\n%s", n, s.out.String())
+	if n := strings.Count(s.Out.String(), "starts empty"); n != 1 {
+		t.Fatalf("%d log lines saying the file starts empty, want 1:\n%s", n, s.Out.String())
 	}
 }
