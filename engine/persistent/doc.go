@@ -43,7 +43,9 @@
 // one Pebble batch with fsync: in async mode once the oldest queued write
 // is interval old (at once after a commit that took longer), in sync mode
 // as soon as a writer waits (the writers that arrive while a commit runs
-// share the next one). An async commit takes at most about one interval
+// share the next one; before it collects a sync round the flusher yields
+// the processor while that lets more writers in, at most 8 times, so
+// that the writers already runnable join it). An async commit takes at most about one interval
 // of the disk's measured commit rate (at least 1 MiB, at most 3 MiB as
 // Pebble counts it, see Memory; what it leaves,
 // stripe by stripe in turn, goes in the next commit at once,
