@@ -1,6 +1,7 @@
 package persistent
 
 import (
+	"runtime"
 	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -162,5 +163,41 @@ func TestHeapRelease(t *testing.T) {
 	x.flushQueue()
 	if got := x.statInt("persistent_heap_releases"); got != 1 {
 		t.Errorf("%d heap releases after one burst and one small write", got)
+	}
+}
+
+// TestSyncGather: writers made runnable just before a sync round is
+// collected join it: gather yields until they have queued their writes.
+// With one processor the writers cannot run before the test's goroutine
+// yields, so without gather none of them would have queued.
+func TestSyncGather(t *testing.T) {
+	x := newFx(t, engine.Env{MemoryLimit: 64 << 20}, "warmup=false,sweep_interval=0,durability=sync")
+	x.f.noSync = true
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const writers = 16
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			if _, _, err := x.e.Update([]byte("gather:"+strconv.Itoa(w)), storeM{engine.Item{Value: []byte("v")}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// Let every writer reach <-start: with one processor they ran while
+	// this goroutine was blocked only if it yields.
+	for range 100 {
+		runtime.Gosched()
+	}
+	queued := x.e.st.queued.Load()
+	close(start)
+	x.e.q.gather()
+	if got := x.e.st.queued.Load() - queued; got != writers {
+		t.Errorf("%d of %d ready writers queued their writes by the end of gather", got, writers)
+	}
+	wg.Wait()
+	for w := range writers {
+		x.mustHave("gather:"+strconv.Itoa(w), "v")
 	}
 }
