@@ -83,8 +83,8 @@
 //	                        maps (a map that held more than 32 entries is
 //	                        dropped after its commit, not kept)
 //
-// 81 MiB at -m 64 (queue 16 MiB), plus the Go runtime's headroom of up
-// to the live heap again (GOGC=100) while writes run. A sync commit is
+// 75 MiB at -m 64 (queue 16 MiB, cache 16 MiB), plus the Go runtime's
+// headroom of up to the live heap again (GOGC=100) while writes run. A sync commit is
 // not capped (its writers wait for it), so it is at most the queue plus
 // one write per writer, and one over half a memtable is handed to Pebble
 // whole (a "flushable batch", kept until it is flushed). An async commit
@@ -95,8 +95,9 @@
 // heap back to the OS (debug.FreeOSMemory, at most once per 10 s,
 // persistent_heap_releases): the garbage of a burst would otherwise stay
 // until the runtime's next collection, which an idle server may not run
-// for minutes. Measured with 5M items at -m 64 (BENCHMARKS.md): RSS 138
-// MiB (181 MiB before these bounds), the memory engine alone 91 MiB.
+// for minutes. Measured with 5M items at -m 64 (BENCHMARKS.md): RSS
+// 135-139 MiB (181 MiB before these bounds), the memory engine alone 91
+// MiB.
 //
 // # Reads
 //
