@@ -43,8 +43,11 @@
 // one Pebble batch with fsync: in async mode once the oldest queued write
 // is interval old (at once after a commit that took longer), in sync mode
 // as soon as a writer waits (the writers that arrive while a commit runs
-// share the next one). An async commit takes at most about one interval
-// of the disk's measured commit rate (at least 1 MiB; what it leaves,
+// share the next one; before it collects a sync round the flusher yields
+// the processor while that lets more writers in, at most 8 times, so
+// that the writers already runnable join it). An async commit takes at most about one interval
+// of the disk's measured commit rate (at least 1 MiB, at most 3 MiB as
+// Pebble counts it, see Memory; what it leaves,
 // stripe by stripe in turn, goes in the next commit at once,
 // persistent_commits_capped). When the queue holds more than queue bytes,
 // writers wait for a commit (back-pressure), so memory never grows
@@ -61,6 +64,40 @@
 // (writes are kept and retried until it is full). A commit is a write
 // plus one fsync of Pebble's WAL, so this holds for a power loss too, not
 // only a process crash. Sync mode loses nothing that was acknowledged.
+//
+// # Memory
+//
+// The memory tier's items live outside the Go heap, within -m. What the
+// engine adds, on the Go heap (Pebble built without cgo allocates its
+// memtables and block cache there too), is bounded by
+//
+//	queue                   the write-behind queue (queue=; default -m/4, 4 to 64 MiB)
+//	+ 3 x 3 MiB             one async commit, capped at 3 MiB as Pebble counts
+//	                        it (key, value and 195 bytes per entry): the
+//	                        flusher's ops, Pebble's batch (its pool keeps one
+//	                        buffer of up to 4 MiB) and the WAL's blocks
+//	+ 3 x 8 MiB             Pebble's memtables (MemTableSize 8 MiB: at most
+//	                        two queued, one kept for reuse)
+//	+ cache                 Pebble's block cache (cache=, 16 MiB)
+//	+ about 10 MiB          Pebble's table and file metadata, the stripes'
+//	                        maps (a map that held more than 32 entries is
+//	                        dropped after its commit, not kept)
+//
+// 75 MiB at -m 64 (queue 16 MiB, cache 16 MiB), plus the Go runtime's
+// headroom of up to the live heap again (GOGC=100) while writes run. A sync commit is
+// not capped (its writers wait for it), so it is at most the queue plus
+// one write per writer, and one over half a memtable is handed to Pebble
+// whole (a "flushable batch", kept until it is flushed). An async commit
+// stays below that size (maxCommitFor), so Pebble copies it into its
+// memtable and reuses its buffer; a disk budget under 64 MiB has smaller
+// memtables (a sixteenth of the budget) and keeps commits of 1 MiB. After
+// a write burst (8 MiB committed) the first idle round gives the free
+// heap back to the OS (debug.FreeOSMemory, at most once per 10 s,
+// persistent_heap_releases): the garbage of a burst would otherwise stay
+// until the runtime's next collection, which an idle server may not run
+// for minutes. Measured with 5M items at -m 64 (BENCHMARKS.md): RSS
+// 135-139 MiB (181 MiB before these bounds), the memory engine alone 91
+// MiB.
 //
 // # Reads
 //

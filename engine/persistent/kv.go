@@ -187,10 +187,8 @@ func openPebbleFS(dir string, cacheSize int64, log *slog.Logger, ev *pebbleEvent
 }
 
 // openPebbleSized is openPebbleFS for a disk budget of diskSize bytes (0:
-// none). A budget below 64 MiB gets smaller memtables (a sixteenth of the
-// budget, at least 256 KiB) and manifest files, so that Pebble's fixed
-// costs (the write-ahead log grows to a memtable's size, and two
-// memtables can be queued) stay a small part of the budget.
+// none). Its memtables are memTableSizeFor(diskSize) (queue.go); a
+// budget below 64 MiB also gets smaller manifest files.
 func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev *pebbleEvents, fs vfs.FS) (*pebbleKV, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -229,8 +227,8 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 				CompactionEnd:   ev.compactionEnd,
 			},
 		}
+		opts.MemTableSize = memTableSizeFor(diskSize)
 		if diskSize > 0 && diskSize < 64<<20 {
-			opts.MemTableSize = uint64(max(diskSize/16, 256<<10))
 			opts.MaxManifestFileSize = max(diskSize/16, 256<<10)
 		}
 		if diskSize > 0 {
@@ -416,6 +414,11 @@ func recoverFatal(err *error) {
 	}
 }
 
+// batchRetain is the largest batch buffer Pebble's batch pool keeps for
+// reuse: an async commit's (maxCommitFor, 3 MiB) with room for the
+// record framing, so the flusher's commits allocate no new buffer.
+const batchRetain = 4 << 20
+
 // commit commits ops to db, turning Pebble's fatal panic into an error.
 func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	n := 0
@@ -426,7 +429,10 @@ func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 		return err
 	}
 	defer recoverFatal(&err)
-	b := p.db.NewBatch()
+	// Sized for the whole batch at once (growing by doubling copies it
+	// and may allocate twice its size); Pebble's pool keeps a committed
+	// batch's buffer for the next one up to batchRetain.
+	b := p.db.NewBatch(pebble.WithInitialSizeBytes(max(n+12*len(ops)+64, 1<<10)), pebble.WithMaxRetainedSizeBytes(batchRetain))
 	defer b.Close()
 	for i := range ops {
 		var err error

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	stdbits "math/bits"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,11 +31,13 @@ type stripe struct {
 	pending  map[string][]byte
 	inflight map[string][]byte
 	spare    map[string][]byte
-	// pbytes is what pending counts in the queue's bytes, so the
-	// flusher can cap a commit's size without reading the map; since is
-	// when its oldest pending write was queued (unix ns), read by the
-	// flusher without the lock for the stripes a capped round leaves.
+	// pbytes is what pending counts in the queue's bytes, and cbytes
+	// what it will count in a commit (commitSize), so the flusher can cap
+	// a commit's size without reading the map; since is when its oldest
+	// pending write was queued (unix ns), read by the flusher without the
+	// lock for the stripes a capped round leaves.
 	pbytes int64
+	cbytes int64
 	since  atomic.Int64
 	_      [64]byte
 }
@@ -90,8 +94,16 @@ type queue struct {
 	errSeq        atomic.Uint64
 	lastErr       atomic.Pointer[error]
 
+	// maxCommit caps an async commit, in commit bytes (commitSize): the
+	// batch stays below Pebble's large-batch threshold (see
+	// maxCommitFor). indexExtra is what the disk budget's index entry
+	// adds to a stored item's commit size (0 without a budget).
+	maxCommit  int64
+	indexExtra int64
+
 	// Flusher only.
 	ops       []kvOp
+	keys      []byte // the batch's store keys, reused
 	touched   []int
 	dirtyList []int
 	cursor    int     // stripe where the next capped round starts
@@ -99,24 +111,81 @@ type queue struct {
 	capped    bool    // the last round left collectable writes behind
 	lastLog   time.Time
 	failing   int
+	idle      bool      // the last round found nothing to commit
+	burst     int64     // commit bytes since the heap was last given back
+	released  time.Time // when it was
 }
 
-// An Async round collects at most commitCap() queue bytes: what the disk
-// commits in about one Interval at the rate the commits so far reached
-// (bytes per second of commit time, an EWMA), and at least minCommit. A
-// commit's duration, the second part of the loss window, stays about one
-// Interval (a commit of the whole queue, 64 MiB, took over a second
-// under load), while a fast disk still gets large batches (a fixed 1 MiB
-// cap cost throughput: an fsync per MiB).
+// An Async round collects at most commitCap() commit bytes: what the
+// disk commits in about one Interval at the rate the commits so far
+// reached (commit bytes per second of commit time, an EWMA), at least
+// minCommit and at most maxCommit. A commit's duration, the second part
+// of the loss window, stays about one Interval (a commit of the whole
+// queue, 64 MiB, took over a second under load), while a fast disk still
+// gets large batches (a fixed 1 MiB cap cost throughput: an fsync per
+// MiB), up to the size Pebble still applies to its memtable.
 const minCommit = 1 << 20
 
-// commitCap returns the most queue bytes an Async round collects.
-// Flusher only.
-func (q *queue) commitCap() int64 {
-	return max(minCommit, int64(q.rate*q.e.cfg.Interval.Seconds()))
+// Pebble's memory: its memtables and the commit's batch (on the Go heap
+// in a build without cgo).
+const (
+	// memTableSize is Pebble's MemTableSize without a small disk
+	// budget: 8 MiB, twice Pebble's default, so that a commit can be
+	// 3 MiB (maxCommitFor) and an overwritten key is more often
+	// replaced within a memtable (less for flushes and compactions to
+	// write). Pebble holds at most MemTableStopWritesThreshold (2) of
+	// them queued plus one kept for reuse.
+	memTableSize = 8 << 20
+	// memtableEntryOverhead is what Pebble (v2.1.7) counts for an entry
+	// of a batch besides its key and value when it decides whether the
+	// batch fits its memtable: a skiplist node with a full tower
+	// (arenaskl.MaxNodeSize: 184 bytes), the 8-byte key trailer and 3
+	// bytes of alignment.
+	memtableEntryOverhead = 195
+)
+
+// memTableSizeFor returns Pebble's MemTableSize for a disk budget of
+// diskSize bytes (0: none). A budget below 64 MiB gets smaller memtables
+// (a sixteenth of the budget, at least 256 KiB), so that Pebble's fixed
+// costs (the write-ahead log grows to a memtable's size, and two
+// memtables can be queued) stay a small part of the budget.
+func memTableSizeFor(diskSize int64) uint64 {
+	if diskSize > 0 && diskSize < 64<<20 {
+		return uint64(max(diskSize/16, 256<<10))
+	}
+	return memTableSize
 }
 
-// noteRate updates the commit rate with a commit of n queue bytes that
+// maxCommitFor returns the largest async commit, in commit bytes, for
+// memtables of m bytes: 3/4 of Pebble's large-batch threshold (half a
+// memtable). A batch at or above the threshold is not applied to the
+// memtable: Pebble queues it whole as a memtable of its own ("flushable
+// batch"), which keeps the batch's buffer until it is flushed and writes
+// a small table per commit (measured: 18 MiB of batches held after a
+// fill with 2-8 MiB commits).
+func maxCommitFor(m uint64) int64 {
+	return int64(m/2) * 3 / 4
+}
+
+// commitSize returns what a write of key (rec nil: a deletion) counts
+// in a commit: Pebble's accounting of its entries in a memtable (the
+// store key is the key and a prefix byte), with the disk budget's index
+// entry for a stored item.
+func (q *queue) commitSize(key, rec []byte) int64 {
+	n := int64(1 + len(key) + len(rec) + memtableEntryOverhead)
+	if rec != nil {
+		n += q.indexExtra + int64(len(key))
+	}
+	return n
+}
+
+// commitCap returns the most commit bytes an Async round collects.
+// Flusher only.
+func (q *queue) commitCap() int64 {
+	return min(q.maxCommit, max(minCommit, int64(q.rate*q.e.cfg.Interval.Seconds())))
+}
+
+// noteRate updates the commit rate with a commit of n commit bytes that
 // took d.
 func (q *queue) noteRate(n int64, d time.Duration) {
 	if n < minCommit/4 || d <= 0 {
@@ -150,6 +219,17 @@ func (q *queue) init(e *Engine) {
 	q.room.Store(&ch)
 	q.cur.Store(&round{done: make(chan struct{})})
 	q.healthy.Store(true)
+	// A small disk budget's memtables (memTableSizeFor) would make
+	// commits smaller than minCommit: those keep minCommit and may be
+	// flushable batches (with 4 KiB values and a 4 MiB queue, commits of
+	// 192 KiB reordered the writes in the budget's index by more than its
+	// test allows: the index follows commits, which follow stripes).
+	q.maxCommit = max(minCommit, maxCommitFor(memTableSizeFor(e.cfg.DiskSize)))
+	if e.cfg.DiskSize > 0 {
+		// indexKey (9 bytes) and its value (CAS, size: 12 bytes, then
+		// the key, counted by commitSize), one more memtable entry.
+		q.indexExtra = 9 + 12 + memtableEntryOverhead
+	}
 	for i := range e.stripes {
 		e.stripes[i].pending = map[string][]byte{}
 	}
@@ -169,11 +249,13 @@ func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 	if old, ok := s.pending[string(key)]; ok {
 		q.bytes.Add(int64(len(rec) - len(old)))
 		s.pbytes += int64(len(rec) - len(old))
+		s.cbytes += q.commitSize(key, rec) - q.commitSize(key, old)
 		q.e.st.coalesced.Add(1)
 	} else {
 		q.items.Add(1)
 		q.bytes.Add(int64(len(key) + len(rec) + entryOverhead))
 		s.pbytes += int64(len(key) + len(rec) + entryOverhead)
+		s.cbytes += q.commitSize(key, rec)
 		if len(s.pending) == 0 {
 			i := s.index
 			q.dirty[i/64].Or(1 << (i % 64))
@@ -288,9 +370,61 @@ func (q *queue) run() {
 		case <-t.C:
 		case <-q.kick:
 		}
+		if q.e.cfg.Durability == Sync {
+			q.gather()
+		}
 		q.flush()
+		q.release()
 		t.Reset(q.nextRound())
 	}
+}
+
+// maxGather bounds the yields of gather.
+const maxGather = 8
+
+// gather lets the writers that are ready join a Sync round before the
+// flusher collects it: it yields the processor (runtime.Gosched) while
+// the last yield let more writes into the queue, at most maxGather
+// times. A writer woken by the last round (its reply sent, its next
+// request already read) is runnable but had not run yet when a writer's
+// kick woke the flusher, so without it a round took the few writers
+// that came first: measured with 50 connections, 3 to 10 writes per
+// commit and 11-23k sets/s; with it about 30 per commit and 42-45k
+// sets/s (BENCHMARKS.md). A yield with nothing else runnable returns at
+// once: a lone writer waits for no timer.
+func (q *queue) gather() {
+	for range maxGather {
+		n := q.items.Load()
+		runtime.Gosched()
+		if q.items.Load() == n {
+			return
+		}
+	}
+}
+
+// The flusher gives the Go heap's free memory back to the OS
+// (debug.FreeOSMemory: a garbage collection, then every free page
+// returned) at the first idle round after at least releaseAfter commit
+// bytes, at most once per releaseEvery. A write burst leaves garbage (its
+// records, map entries, batches) that the Go runtime would otherwise
+// keep until its next collection, which a server idle for writes may not
+// run for minutes, plus as much again of GC headroom: measured after a
+// fill of 5M items at -m 64, 62 MiB of heap (7 MiB of it live) and 19 MiB
+// more held free.
+const (
+	releaseAfter = 8 << 20
+	releaseEvery = 10 * time.Second
+)
+
+// release runs after each round; see releaseAfter.
+func (q *queue) release() {
+	if !q.idle || q.burst < releaseAfter || time.Since(q.released) < releaseEvery {
+		return
+	}
+	q.burst = 0
+	q.released = time.Now()
+	debug.FreeOSMemory()
+	q.e.st.heapReleases.Add(1)
 }
 
 // nextRound returns how long the flusher waits before its next round:
@@ -368,7 +502,7 @@ func (q *queue) flush() error {
 		limit = q.commitCap()
 	}
 	var size int64
-	keyBytes := 0
+	keyBytes, entries := 0, 0
 	left := int64(math.MaxInt64) // the oldest write a capped round leaves
 	q.capped = false
 	for j := range q.dirtyList {
@@ -382,38 +516,49 @@ func (q *queue) flush() error {
 			continue
 		}
 		s.mu.Lock()
-		if n := len(s.pending); n > 0 && size > 0 && size+s.pbytes > limit {
+		if n := len(s.pending); n > 0 && size > 0 && size+s.cbytes > limit {
 			q.capped = true
 			q.cursor = i
 			q.dirty[i/64].Or(1 << (i % 64))
 			left = min(left, s.since.Load())
 		} else if n > 0 {
-			size += s.pbytes
+			size += s.cbytes
 			s.inflight, s.pending = s.pending, s.spare
 			if s.pending == nil {
 				s.pending = map[string][]byte{}
 			}
 			s.spare = nil
-			s.pbytes = 0
+			s.pbytes, s.cbytes = 0, 0
 			q.touched = append(q.touched, i)
 			for k := range s.inflight {
 				keyBytes += 1 + len(k)
 			}
+			entries += len(s.inflight)
 		}
 		s.mu.Unlock()
 	}
 	if q.capped && left != math.MaxInt64 {
 		q.noteOldest(left)
 	}
-	if len(q.touched) == 0 {
+	q.idle = len(q.touched) == 0
+	if q.idle {
 		q.settle(r, nil)
 		return nil
 	}
+	q.burst += size
 	q.inflightSince.Store(since)
 
 	// The batch. Records are immutable and inflight maps are written
 	// only by this goroutine, so they are read without locks.
-	keys := make([]byte, 0, keyBytes)
+	if cap(q.keys) < keyBytes || cap(q.keys) > 4*max(keyBytes, minCommit) {
+		// Grown for this batch, or given back after a large one (a sync
+		// commit is not capped).
+		q.keys = make([]byte, 0, keyBytes)
+	}
+	keys := q.keys[:0]
+	if cap(q.ops) > 4*max(entries, minCommit/memtableEntryOverhead) {
+		q.ops = nil
+	}
 	q.ops = q.ops[:0]
 	for _, i := range q.touched {
 		for k, v := range e.stripes[i].inflight {
@@ -422,6 +567,7 @@ func (q *queue) flush() error {
 			q.ops = append(q.ops, kvOp{Key: keys[n:len(keys):len(keys)], Value: v, Delete: v == nil})
 		}
 	}
+	q.keys = keys[:0]
 	start := time.Now()
 	e.kvmu.RLock()
 	err := e.kv.Commit(e.withIndex(q.ops), true)
@@ -457,8 +603,7 @@ func (q *queue) flush() error {
 			s := &e.stripes[i]
 			s.mu.Lock()
 			q.drop(s.inflight)
-			clear(s.inflight)
-			s.spare, s.inflight = s.inflight, nil
+			q.recycle(s)
 			s.wseq++
 			s.mu.Unlock()
 		}
@@ -476,6 +621,25 @@ func (q *queue) drop(m map[string][]byte) {
 	}
 	q.items.Add(-int64(len(m)))
 	q.bytes.Add(-b)
+}
+
+// maxSpare is the most entries a stripe's committed map may have held to
+// be kept for reuse as its next pending map. A Go map keeps its capacity
+// when cleared: the maps a burst grew (a full 64 MiB queue is 300,000
+// entries, 300 per stripe) would otherwise stay that size in every
+// stripe; a dropped one is rebuilt as its stripe's writes need.
+const maxSpare = 32
+
+// recycle ends s's batch: its inflight map, cleared, becomes the spare
+// for the next pending map, unless it grew past maxSpare entries. s.mu
+// is held.
+func (q *queue) recycle(s *stripe) {
+	if len(s.inflight) > maxSpare {
+		s.inflight, s.spare = nil, nil
+		return
+	}
+	clear(s.inflight)
+	s.spare, s.inflight = s.inflight, nil
 }
 
 // settle ends round r with err and lets waiting writers look at the queue
@@ -523,6 +687,7 @@ func (q *queue) failed(err error, since int64) {
 				} else {
 					s.pending[k] = v
 					s.pbytes += int64(len(k) + len(v) + entryOverhead)
+					s.cbytes += q.commitSize([]byte(k), v)
 					if since != 0 {
 						s.since.Store(min(s.since.Load(), since))
 					}
@@ -532,8 +697,7 @@ func (q *queue) failed(err error, since int64) {
 				q.dirty[i/64].Or(1 << (i % 64))
 			}
 		}
-		clear(s.inflight)
-		s.spare, s.inflight = s.inflight, nil
+		q.recycle(s)
 		s.wseq++
 		s.mu.Unlock()
 	}

@@ -100,8 +100,15 @@ var errBadRecord = errors.New("persistent: damaged record")
 // appendRecord appends the record for an item to dst.
 func appendRecord(dst, key []byte, m *engine.Meta, atime int64, value []byte) []byte {
 	n := len(dst)
-	dst = append(dst, make([]byte, recHdrSize)...)
+	if cap(dst)-n < recHdrSize+len(value) {
+		// One allocation of the record's size (appending the header and
+		// then the value to a nil dst allocated twice, on every queued
+		// write).
+		dst = append(make([]byte, 0, n+recHdrSize+len(value)), dst...)
+	}
+	dst = dst[:n+recHdrSize]
 	h := dst[n:]
+	clear(h)
 	h[offVersion] = recVersion
 	h[offBits] = m.Bits & recBitsMask
 	binary.LittleEndian.PutUint32(h[offFlags:], m.Flags)

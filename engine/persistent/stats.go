@@ -22,7 +22,7 @@ type counters struct {
 	sweepPasses, sweepScanned, sweepRemoved         atomic.Uint64
 	sweepPassScanned                                atomic.Uint64
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
-	sweepCompactions, lagWaits                      atomic.Uint64
+	sweepCompactions, lagWaits, heapReleases        atomic.Uint64
 	sweepPace                                       atomic.Int64 // items/s (pace.go)
 	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
@@ -56,9 +56,10 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
 //	persistent_commit_last_us      duration of the last commit
-//	persistent_commits_capped      commits that left writes for the next one (async: at most 1 MiB each);
+//	persistent_commits_capped      commits that left writes for the next one (async: 1 to 3 MiB each, see the package doc);
 //	                               once persistent_commits - persistent_commits_capped (read in that
 //	                               order) has grown by 2, every write queued before is on disk
+//	persistent_heap_releases       times the flusher gave the Go heap's free memory back to the OS after a write burst
 //	persistent_commit_errors       failed commits
 //	persistent_write_errors        writes in failed commits
 //	persistent_disk_reads          point reads of the disk (memory misses)
@@ -132,6 +133,7 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_commit_items", utoa(st.commitItems.Load()))
 	add("persistent_commit_last_us", itoa(st.commitLastUs.Load()))
 	add("persistent_commits_capped", utoa(st.commitsCapped.Load()))
+	add("persistent_heap_releases", utoa(st.heapReleases.Load()))
 	add("persistent_commit_errors", utoa(st.commitErrors.Load()))
 	add("persistent_write_errors", utoa(st.writeErrors.Load()))
 	add("persistent_disk_reads", utoa(st.diskReads.Load()))

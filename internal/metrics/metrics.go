@@ -113,6 +113,7 @@ var engineCounters = map[string]bool{
 	"persistent_commits_capped":     true,
 	"persistent_sweep_compactions":  true,
 	"persistent_queue_lag_waits":    true,
+	"persistent_heap_releases":      true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
