@@ -101,7 +101,7 @@ func (c *Conn) bareRead() (int, error) {
 		c.getPooledBuf()
 	}
 	for {
-		n, err := syscall.Read(int(c.fd), c.buf[c.w:])
+		n, err := sysRead(int(c.fd), c.buf[c.w:])
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -125,7 +125,7 @@ func (c *Conn) bareRead() (int, error) {
 func (c *Conn) bareWrite(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, err := syscall.Write(int(c.fd), b[n:])
+		m, err := sysWrite(int(c.fd), b[n:])
 		if m > 0 {
 			n += m
 		}

@@ -454,6 +454,8 @@ func (c *Conn) write() error {
 		n, err = c.bareWrite(c.Out)
 	} else if c.raw != nil {
 		n, err = c.writeTLS(c.Out)
+	} else if c.rd != nil {
+		n, err = c.rawWrite(c.Out)
 	} else {
 		n, err = c.nc.Write(c.Out)
 	}
@@ -677,15 +679,64 @@ func (c *Conn) fill() error {
 	return err
 }
 
-// rawReader reads a connection's descriptor through Go's poller (a
-// separate object, so that a bare connection does not carry its fields).
+// rawReader reads and writes a connection's descriptor through Go's
+// poller (a separate object, so that a bare connection does not carry its
+// fields).
 type rawReader struct {
-	rc syscall.RawConn
-	fn func(fd uintptr) bool // c.rawRead
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // c.rawRead
+	wfn func(fd uintptr) bool // rd.write
+
+	// the write in progress (see rawWrite)
+	wb   []byte
+	wn   int
+	werr error
 }
 
 func (c *Conn) newRawReader(rc syscall.RawConn) *rawReader {
-	return &rawReader{rc: rc, fn: c.rawRead}
+	rd := &rawReader{rc: rc, fn: c.rawRead}
+	rd.wfn = rd.write
+	return rd
+}
+
+// rawWrite writes b to the descriptor with raw system calls (see
+// rawsys_linux.go); when the socket takes no more, it waits in Go's
+// poller for it to drain (under the write deadline).
+func (c *Conn) rawWrite(b []byte) (int, error) {
+	rd := c.rd
+	rd.wb, rd.wn, rd.werr = b, 0, nil
+	err := rd.rc.Write(rd.wfn)
+	n, werr := rd.wn, rd.werr
+	rd.wb, rd.werr = nil, nil
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// write is the function given to syscall.RawConn.Write: it writes rd.wb
+// from rd.wn on and returns false when the socket takes no more.
+func (rd *rawReader) write(fd uintptr) bool {
+	for rd.wn < len(rd.wb) {
+		m, err := sysWrite(int(fd), rd.wb[rd.wn:])
+		if m > 0 {
+			rd.wn += m
+		}
+		switch err {
+		case nil:
+			if m == 0 {
+				rd.werr = io.ErrShortWrite
+				return true
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			rd.werr = os.NewSyscallError("write", err)
+			return true
+		}
+	}
+	return true
 }
 
 // rawRead is the function given to syscall.RawConn.Read: it reads from
@@ -696,7 +747,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		c.getPooledBuf()
 	}
 	for {
-		n, err := syscall.Read(int(fd), c.buf[c.w:])
+		n, err := sysRead(int(fd), c.buf[c.w:])
 		switch err {
 		case syscall.EINTR:
 			continue
