@@ -61,6 +61,16 @@ func TestRetrieval(t *testing.T) {
 				{advance: 1, send: "get k\r\n", want: "VALUE k 0 1\r\nv\r\nEND\r\n"},
 				{advance: 1, send: "get k\r\ngets k\r\ngat 100 k\r\n", want: "END\r\nEND\r\nEND\r\n"},
 			}},
+		{name: "gets with CAS disabled (-C) shows 0",
+			opts: opts{noCAS: true},
+			steps: []step{{send: setAB + "gets a b\r\n", want: storedAB + "VALUE a 1 2 0\r\naa\r\nVALUE b 2 3 0\r\nbbb\r\nEND\r\n"}}},
+		one("values of changing sizes, larger and smaller than the last",
+			"set s 0 0 1\r\nx\r\nset m 4294967295 0 20\r\n"+strings.Repeat("m", 20)+"\r\nset l 7 0 20000\r\n"+strings.Repeat("L", 20000)+"\r\nset e 0 0 0\r\n\r\n"+
+				"get s l m\r\ngets e s l\r\nget l\r\n",
+			"STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n"+
+				"VALUE s 0 1\r\nx\r\nVALUE l 7 20000\r\n"+strings.Repeat("L", 20000)+"\r\nVALUE m 4294967295 20\r\n"+strings.Repeat("m", 20)+"\r\nEND\r\n"+
+				"VALUE e 0 0 4\r\n\r\nVALUE s 0 1 1\r\nx\r\nVALUE l 7 20000 3\r\n"+strings.Repeat("L", 20000)+"\r\nEND\r\n"+
+				"VALUE l 7 20000\r\n"+strings.Repeat("L", 20000)+"\r\nEND\r\n"),
 		one("pipelined gets",
 			"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nget a\r\n",
 			"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\nEND\r\nVALUE a 0 1\r\n1\r\nEND\r\n"),

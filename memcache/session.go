@@ -49,6 +49,14 @@ type textWork struct {
 	// lastValue is the size of the last value read, the guess for the
 	// next one (see roomFor).
 	lastValue int
+
+	// A get's View (see frame): its connection, key and kind, and the
+	// size of the value framed; frameFn is w.frame, made once.
+	vc      *server.Conn
+	vkey    []byte
+	vcas    bool
+	vn      int
+	frameFn func(engine.Meta, []byte)
 }
 
 // newTextWork is the Handler's pool constructor: a decoder with the
@@ -57,6 +65,7 @@ func (h *Handler) newTextWork() any {
 	w := &textWork{dec: *text.NewDecoder(h.cfg.ItemSizeMax)}
 	opts := h.cfg.Cache.Options()
 	w.dec.NoCAS, w.dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
+	w.frameFn = w.frame
 	return w
 }
 
@@ -257,14 +266,16 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 			ok  bool
 			err error
 		)
+		if !touch {
+			if err := s.getOne(c, r, key, withCAS); err != nil {
+				return err
+			}
+			continue
+		}
 		start := len(c.Out)
 		room := valueHeaderMax(len(key))
 		out := roomFor(c, room, s.lastValue)
-		if touch {
-			m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
-		} else {
-			m, out, ok, err = s.cs.Get(key, out)
-		}
+		m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
 		s.h.detail.recordGet(key, ok)
 		s.h.recordGet(key, max(len(out)-start-room, 0))
 		if s.h.logs.on(logFetchers) && err == nil {
@@ -285,6 +296,43 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 	}
 	c.Out = append(c.Out, text.End...)
 	return nil
+}
+
+// getOne answers one key of a get or gets: the engine hands the value to
+// frame, which writes the reply's header and then the value behind it,
+// one copy.
+func (s *session) getOne(c *server.Conn, r *text.Request, key []byte, withCAS bool) error {
+	// Room for a value like the last one, made before the engine's
+	// locks are taken (frame grows Out only for a larger one).
+	roomFor(c, valueHeaderMax(len(key)), s.lastValue)
+	s.vc, s.vkey, s.vcas, s.vn = c, key, withCAS, 0
+	m, ok, err := s.cs.View(key, s.frameFn)
+	s.vc, s.vkey = nil, nil
+	n := s.vn
+	s.h.detail.recordGet(key, ok)
+	s.h.recordGet(key, n)
+	if s.h.logs.on(logFetchers) && err == nil {
+		s.h.logGet(c.ID(), key, ok, n, m.Flags)
+	}
+	if err != nil {
+		s.replyErr(c, r, err, text.OutOfMemoryStoring)
+		return nil
+	}
+	if ok {
+		s.lastValue = n
+	}
+	return nil
+}
+
+// frame is the View function of getOne: it appends "VALUE <key> <flags>
+// <bytes>[ <cas>]\r\n", the value and "\r\n" to the reply.
+func (w *textWork) frame(m engine.Meta, v []byte) {
+	c := w.vc
+	c.GrowOut(valueHeaderMax(len(w.vkey)) + len(v) + len(crlf))
+	out := text.AppendValueHeader(c.Out, w.vkey, m.Flags, len(v), m.CAS, w.vcas)
+	out = append(out, v...)
+	c.Out = append(out, crlf...)
+	w.vn = len(v)
 }
 
 // valueHeaderMax is the longest "VALUE <key> <flags> <bytes> <cas>\r\n"
