@@ -62,7 +62,7 @@ func TestRetrieval(t *testing.T) {
 				{advance: 1, send: "get k\r\ngets k\r\ngat 100 k\r\n", want: "END\r\nEND\r\nEND\r\n"},
 			}},
 		{name: "gets with CAS disabled (-C) shows 0",
-			opts: opts{noCAS: true},
+			opts:  opts{noCAS: true},
 			steps: []step{{send: setAB + "gets a b\r\n", want: storedAB + "VALUE a 1 2 0\r\naa\r\nVALUE b 2 3 0\r\nbbb\r\nEND\r\n"}}},
 		one("values of changing sizes, larger and smaller than the last",
 			"set s 0 0 1\r\nx\r\nset m 4294967295 0 20\r\n"+strings.Repeat("m", 20)+"\r\nset l 7 0 20000\r\n"+strings.Repeat("L", 20000)+"\r\nset e 0 0 0\r\n\r\n"+
