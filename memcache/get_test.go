@@ -94,3 +94,48 @@ func TestRetrievalLarge(t *testing.T) {
 	c.send("get" + keys.String() + "\r\n")
 	c.expect("8 x 500 KB multi-get", want.String())
 }
+
+// TestRetrievalWriteThrough covers large values sent from item memory
+// straight to the socket (server.Conn.WriteThrough): single-key gets of
+// values past writeThroughMin, behind pending replies, mixed with small
+// ones and misses, first while the client reads, then with the client
+// reading nothing until it has sent every request, so that the socket
+// fills and the rest of a value is copied into the reply buffer.
+func TestRetrievalWriteThrough(t *testing.T) {
+	srv := start(t, opts{})
+	c := dial(t, srv.addr)
+	big := make([]byte, 300_000)
+	for i := range big {
+		big[i] = byte('a' + i%23)
+	}
+	mid := strings.Repeat("m", 70_000)
+	c.send("set big 5 0 300000\r\n" + string(big) + "\r\nset mid 0 0 70000\r\n" + mid + "\r\nset s 0 0 1\r\nx\r\n")
+	c.expect("sets", "STORED\r\nSTORED\r\nSTORED\r\n")
+	bigReply := "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"
+	for _, tc := range []struct{ send, want string }{
+		{"get big\r\n", bigReply},
+		{"get s\r\nget big\r\nget nope\r\n", "VALUE s 0 1\r\nx\r\nEND\r\n" + bigReply + "END\r\n"},
+		{"get big s\r\n", "VALUE big 5 300000\r\n" + string(big) + "\r\nVALUE s 0 1\r\nx\r\nEND\r\n"},
+		{"get s big\r\n", "VALUE s 0 1\r\nx\r\n" + bigReply},
+		{"get big nope\r\n", "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"},
+		{"gets mid\r\n", "VALUE mid 0 70000 2\r\n" + mid + "\r\nEND\r\n"},
+		{"get mid\r\nget big\r\nget mid\r\n", "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n" + bigReply + "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n"},
+	} {
+		c.send(tc.send)
+		c.expect(tc.send, tc.want)
+	}
+
+	// 60 gets of 300 KB (18 MB) sent before reading anything.
+	const n = 60
+	var req, want strings.Builder
+	for i := range n {
+		if i%3 == 0 {
+			req.WriteString("get s\r\n")
+			want.WriteString("VALUE s 0 1\r\nx\r\nEND\r\n")
+		}
+		req.WriteString("get big\r\n")
+		want.WriteString(bigReply)
+	}
+	c.send(req.String())
+	c.expect("60 pipelined gets of 300 KB read late", want.String())
+}

@@ -55,9 +55,18 @@ type textWork struct {
 	vc      *server.Conn
 	vkey    []byte
 	vcas    bool
+	vlast   bool // the request's last key: frame may send END with it
+	vend    bool // frame sent (or appended) END
 	vn      int
 	frameFn func(engine.Meta, []byte)
 }
+
+// writeThroughMin is the size from which a get's value goes from item
+// memory straight to the socket (server.Conn.WriteThrough), behind the
+// pending replies, in one writev, instead of being copied into the reply
+// buffer first. Below it the copy is cheaper than a system call of its
+// own (a batch of small replies goes out in one write).
+const writeThroughMin = 64 << 10
 
 // newTextWork is the Handler's pool constructor: a decoder with the
 // handler's settings.
@@ -257,7 +266,7 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 func (s *session) get(c *server.Conn, r *text.Request) error {
 	withCAS := r.Cmd == text.CmdGets || r.Cmd == text.CmdGats
 	touch := r.Cmd == text.CmdGat || r.Cmd == text.CmdGats
-	for _, key := range r.Keys {
+	for i, key := range r.Keys {
 		if err := flushIfFull(c); err != nil {
 			return err
 		}
@@ -267,8 +276,11 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 			err error
 		)
 		if !touch {
-			if err := s.getOne(c, r, key, withCAS); err != nil {
+			if err := s.getOne(c, r, key, withCAS, i == len(r.Keys)-1); err != nil {
 				return err
+			}
+			if s.vend {
+				return nil
 			}
 			continue
 		}
@@ -301,11 +313,14 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 // getOne answers one key of a get or gets: the engine hands the value to
 // frame, which writes the reply's header and then the value behind it,
 // one copy.
-func (s *session) getOne(c *server.Conn, r *text.Request, key []byte, withCAS bool) error {
+func (s *session) getOne(c *server.Conn, r *text.Request, key []byte, withCAS, last bool) error {
 	// Room for a value like the last one, made before the engine's
 	// locks are taken (frame grows Out only for a larger one).
-	roomFor(c, valueHeaderMax(len(key)), s.lastValue)
-	s.vc, s.vkey, s.vcas, s.vn = c, key, withCAS, 0
+	if s.lastValue < writeThroughMin {
+		roomFor(c, valueHeaderMax(len(key)), s.lastValue)
+	}
+	// (-vv reads the reply back from Out: no write-through then.)
+	s.vc, s.vkey, s.vcas, s.vlast, s.vend, s.vn = c, key, withCAS, last && !s.h.verbose(), false, 0
 	m, ok, err := s.cs.View(key, s.frameFn)
 	s.vc, s.vkey = nil, nil
 	n := s.vn
@@ -328,12 +343,32 @@ func (s *session) getOne(c *server.Conn, r *text.Request, key []byte, withCAS bo
 // <bytes>[ <cas>]\r\n", the value and "\r\n" to the reply.
 func (w *textWork) frame(m engine.Meta, v []byte) {
 	c := w.vc
+	w.vn = len(v)
+	if len(v) >= writeThroughMin && w.vlast {
+		// A large value, the request's last: the pending replies,
+		// the header, the value and "\r\nEND\r\n" go out in one
+		// writev, as far as the socket takes them now; the rest is
+		// copied into Out.
+		c.GrowOut(valueHeaderMax(len(w.vkey)))
+		c.Out = text.AppendValueHeader(c.Out, w.vkey, m.Flags, len(v), m.CAS, w.vcas)
+		n := c.WriteThrough(v, crlfEnd)
+		if n < len(v) {
+			c.GrowOut(len(v) - n + len(crlfEnd))
+			c.Out = append(c.Out, v[n:]...)
+			n = len(v)
+		}
+		c.Out = append(c.Out, crlfEnd[n-len(v):]...)
+		w.vend = true
+		return
+	}
 	c.GrowOut(valueHeaderMax(len(w.vkey)) + len(v) + len(crlf))
 	out := text.AppendValueHeader(c.Out, w.vkey, m.Flags, len(v), m.CAS, w.vcas)
 	out = append(out, v...)
 	c.Out = append(out, crlf...)
-	w.vn = len(v)
 }
+
+// crlfEnd ends the last value of a get reply, and the reply.
+var crlfEnd = []byte("\r\nEND\r\n")
 
 // valueHeaderMax is the longest "VALUE <key> <flags> <bytes> <cas>\r\n"
 // line for a key of klen bytes.

@@ -691,11 +691,19 @@ type rawReader struct {
 	wb   []byte
 	wn   int
 	werr error
+
+	// WriteThrough's writev in progress
+	c         *Conn
+	vfn       func(fd uintptr) bool // rd.writev
+	vb, vtail []byte
+	vn        int
+	verr      error
 }
 
 func (c *Conn) newRawReader(rc syscall.RawConn) *rawReader {
-	rd := &rawReader{rc: rc, fn: c.rawRead}
+	rd := &rawReader{rc: rc, fn: c.rawRead, c: c}
 	rd.wfn = rd.write
+	rd.vfn = rd.writev
 	return rd
 }
 

@@ -45,3 +45,28 @@ func sysWrite(fd int, b []byte) (int, error) {
 	}
 	return int(r), nil
 }
+
+// sysWritev is writev(2) of up to three buffers on a non-blocking
+// descriptor; empty buffers are left out.
+func sysWritev(fd int, a, b, c []byte) (int, error) {
+	var iov [3]syscall.Iovec
+	n := 0
+	for _, p := range [3][]byte{a, b, c} {
+		if len(p) > 0 {
+			iov[n].Base = &p[0]
+			iov[n].SetLen(len(p))
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// writevSupported: WriteThrough writes without a copy here.
+const writevSupported = true
