@@ -106,7 +106,7 @@ func (c *Conn) bareRead() (int, error) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			if c.w == 0 && c.bufp != nil {
+			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
 			return 0, err

@@ -79,7 +79,7 @@ type Conn struct {
 	session Session
 
 	buf  []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
-	bufp *[]byte // pool box when buf is a pooled buffer, else nil
+	bufp *[]byte // pool box when buf is a pooled buffer (of ReadBufferSize, or grown), else nil
 	r, w int
 	need int
 	outp *[]byte // spare pool box for Out
@@ -555,13 +555,21 @@ func (c *Conn) getPooledBuf() {
 // grown one to the garbage collector (and its bytes to the
 // ReadBufMemLimit budget).
 func (c *Conn) dropBuf() {
-	if c.bufp != nil {
+	switch {
+	case c.pooledBase():
 		c.srv.rpool.Put(c.bufp)
-	} else if c.buf != nil {
+	case c.buf != nil:
 		c.srv.grown.Add(-int64(cap(c.buf)))
+		c.srv.putGrown(c.buf, c.bufp)
 	}
 	c.buf, c.bufp = nil, nil
 	c.bufBytes.Store(0)
+}
+
+// pooledBase reports whether the read buffer is a pooled one of
+// Config.ReadBufferSize (not a grown one: grown buffers are larger).
+func (c *Conn) pooledBase() bool {
+	return c.bufp != nil && len(c.buf) == c.srv.cfg.ReadBufferSize
 }
 
 // settle tidies the buffers after a Serve call: it releases buffers the
@@ -576,7 +584,7 @@ func (c *Conn) settle() {
 			// keep the buffer, sized on the next fill.
 			return
 		}
-		if c.rd != nil || c.bare || c.bufp == nil {
+		if c.rd != nil || c.bare || !c.pooledBase() {
 			// Nothing buffered: give the buffer back (a descriptor
 			// wait needs none) or drop the grown one.
 			c.dropBuf()
@@ -585,10 +593,11 @@ func (c *Conn) settle() {
 		return
 	}
 	if len(c.buf) > base && u <= base && c.need <= base {
-		old := c.buf[c.r:c.w]
-		c.srv.grown.Add(-int64(cap(c.buf)))
+		grown, gp := c.buf, c.bufp
 		c.getPooledBuf()
-		copy(c.buf, old)
+		copy(c.buf, grown[c.r:c.w])
+		c.srv.grown.Add(-int64(cap(grown)))
+		c.srv.putGrown(grown, gp)
 		c.r, c.w = 0, u
 		return
 	}
@@ -626,14 +635,17 @@ func (c *Conn) reserve() error {
 		want = min(2*len(c.buf), max)
 	}
 	if want > len(c.buf) {
-		size := min((want+4095)&^4095, max)
+		size, class := growSize(want)
+		if size > max {
+			size, class = max, -1
+		}
 		if !c.srv.reserveGrown(size) {
 			return ErrReadBufLimit
 		}
-		nb := make([]byte, size)
+		nb, p := c.srv.getGrown(size, class)
 		copy(nb, c.buf[c.r:c.w])
 		c.dropBuf()
-		c.setBuf(nb, nil)
+		c.setBuf(nb, p)
 		c.r, c.w = 0, u
 	} else if c.w == len(c.buf) && c.r > 0 {
 		copy(c.buf, c.buf[c.r:c.w])
@@ -760,7 +772,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if c.w == 0 && c.bufp != nil {
+			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
 			if c.w == c.r && c.need == 0 && c.flags&flagNoEager == 0 && c.fd >= 0 && c.srv.crowded() {
