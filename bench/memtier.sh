@@ -22,7 +22,9 @@
 #
 # Environment: MEMTIER (default memtier_benchmark), SERVER_CPUS (0),
 # CLIENT_CPUS (1), MEMCACHED (memcached), BIN (/tmp/mnemo-bench-bin),
-# NOBUILD=1 to use the mnemo already in $BIN, THREADS (server -t, 1).
+# NOBUILD=1 to use the mnemo already in $BIN, THREADS (server -t, 1),
+# VALUE_SIZE (bytes, 100), KEYS (100000), MEM (the servers' -m, 1024):
+# VALUE_SIZE=16384 KEYS=20000 MEM=2048 is compare.sh's tput16k load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,9 @@ CLIENT_CPUS=${CLIENT_CPUS:-1}
 MEMCACHED=${MEMCACHED:-memcached}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 THREADS=${THREADS:-1}
+VALUE_SIZE=${VALUE_SIZE:-100}
+KEYS=${KEYS:-100000}
+MEM=${MEM:-1024}
 OUT=${OUT:-/tmp/mnemo-memtier/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT" "$BIN"
 command -v "$MEMTIER" >/dev/null || { echo "memtier.sh: $MEMTIER not found (see the header)" >&2; exit 1; }
@@ -59,7 +64,7 @@ USER_FLAG=()
 	echo "memcached: $($MEMCACHED -V 2>&1 | head -1)"
 	echo "mnemo: $(git rev-parse --short HEAD)$(git diff --quiet || echo +dirty), $(go version | cut -d' ' -f3)"
 	echo "memtier: $($MEMTIER --version 2>&1 | head -1)"
-	echo "servers on CPUs $SERVER_CPUS (-t $THREADS), memtier on CPUs $CLIENT_CPUS; runs $RUNS of ${DUR}s"
+	echo "servers on CPUs $SERVER_CPUS (-t $THREADS -m $MEM), memtier on CPUs $CLIENT_CPUS; runs $RUNS of ${DUR}s; values of $VALUE_SIZE bytes, $KEYS keys"
 } | tee "$OUT/env.txt"
 
 PIDS=()
@@ -81,14 +86,14 @@ for s in memcached mnemo; do
 	port[$s]=$(port)
 	bin=$MEMCACHED
 	[ $s = mnemo ] && bin=$BIN/mnemo
-	cmd=("$bin" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "${port[$s]}" -t "$THREADS" -m 1024 -c 4096)
+	cmd=("$bin" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "${port[$s]}" -t "$THREADS" -m "$MEM" -c 4096)
 	echo "start: taskset -c $SERVER_CPUS ${cmd[*]}" >>"$OUT/commands.txt"
 	taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$s.log" 2>&1 &
 	pid[$s]=$!
 	PIDS+=("${pid[$s]}")
 	wait_port "${port[$s]}"
 	fill=("$MEMTIER" -s 127.0.0.1 -p "${port[$s]}" -P memcache_text -t 1 -c 50 --pipeline 16
-		--ratio 1:0 -d 100 --key-minimum 1 --key-maximum 100000 --key-pattern P:P
+		--ratio 1:0 -d "$VALUE_SIZE" --key-minimum 1 --key-maximum "$KEYS" --key-pattern P:P
 		--requests allkeys --hide-histogram)
 	echo "fill: taskset -c $CLIENT_CPUS ${fill[*]}" >>"$OUT/commands.txt"
 	# --requests allkeys splits the key range among the 50 clients.
@@ -101,7 +106,7 @@ for p in "${PIPES[@]}"; do
 		for s in memcached mnemo; do
 			f=$OUT/p$p-$s-$i.json
 			run=("$MEMTIER" -s 127.0.0.1 -p "${port[$s]}" -P memcache_text -t 1 -c 50
-				--pipeline "$p" --ratio 1:10 -d 100 --key-minimum 1 --key-maximum 100000
+				--pipeline "$p" --ratio 1:10 -d "$VALUE_SIZE" --key-minimum 1 --key-maximum "$KEYS"
 				--key-pattern R:R --test-time "$DUR" --distinct-client-seed --randomize
 				--hide-histogram --json-out-file "$f")
 			echo "run: taskset -c $CLIENT_CPUS ${run[*]}" >>"$OUT/commands.txt"

@@ -32,6 +32,9 @@ type Session struct {
 	del     deleteMutator
 	scratch []byte // values built by mutators (append, incr)
 
+	// View with CAS disabled: the caller's function, and s.hideCAS.
+	viewFn, viewNoCAS func(engine.Meta, []byte)
+
 	// The meta commands' mutators (meta.go).
 	metaGet   metaGetMutator
 	metaClaim claimMutator
@@ -106,6 +109,36 @@ func (s *Session) Get(key, dst []byte) (engine.Meta, []byte, bool, error) {
 	}
 	return s.cas(m), dst, ok, nil
 }
+
+// View is Get for a caller that frames the value: when key is found, fn
+// is called once with the item's metadata (as Get returns it) and its
+// value, which aliases engine memory and runs under engine locks (see
+// engine.Engine.View: fn must not block, retain the value or call the
+// cache). It counts a get as Get does.
+func (s *Session) View(key []byte, fn func(engine.Meta, []byte)) (engine.Meta, bool, error) {
+	s.CmdGet.Add(1)
+	if s.c.opts.DisableCAS {
+		if s.viewNoCAS == nil {
+			s.viewNoCAS = s.hideCAS // once per Session (pooled): no allocation per call
+		}
+		s.viewFn = fn
+		fn = s.viewNoCAS
+	}
+	m, ok, err := s.c.eng.View(key, engine.GetTouch, fn)
+	s.viewFn = nil
+	if err != nil {
+		return m, false, err
+	}
+	if ok {
+		s.GetHits.Add(1)
+	} else {
+		s.GetMisses.Add(1)
+	}
+	return s.cas(m), ok, nil
+}
+
+// hideCAS passes a View on to s.viewFn with the CAS hidden (-C).
+func (s *Session) hideCAS(m engine.Meta, v []byte) { s.viewFn(s.cas(m), v) }
 
 // GetAndTouch appends key's value to dst and sets its exptime (gat),
 // counting a touch (cmd_touch, touch_hits, touch_misses) as memcached does.

@@ -173,6 +173,17 @@ type Engine interface {
 	// metadata. A missing, expired or flushed key returns found == false.
 	Get(key, dst []byte, flags GetFlags) (meta Meta, value []byte, found bool, err error)
 
+	// View looks up key as Get does and, when it is found, calls fn
+	// once, before View returns, with the item's metadata (as Get
+	// returns it) and its value, or a nil value with GetNoValue. The
+	// value aliases engine memory: it is valid only during the call
+	// and must not be written to or retained. fn may run with engine
+	// locks held: it must not block and must not call the engine. View
+	// lets a caller that frames the value (a protocol reply with the
+	// value's length in a header) write the frame first and copy the
+	// value once, straight behind it.
+	View(key []byte, flags GetFlags, fn func(m Meta, value []byte)) (meta Meta, found bool, err error)
+
 	// Update runs m against the key's current item and applies its
 	// decision atomically. It returns the decision and, for OpStore and
 	// OpMeta, the metadata now stored (with the CAS that was assigned).

@@ -29,9 +29,13 @@
 // from it meanwhile, so its replies never hold more than flushThreshold
 // plus one reply: one item, or one stats cachedump (2 MB at most; the
 // engine's iteration cannot pause for a write). Sessions keep no value
-// buffer: a get copies the value from the cache straight into the reply
-// buffer, after room for its header line, so an idle connection holds no
-// copy of what it last read.
+// buffer: a text get learns the value's size from the engine first
+// (cache.Session.View) and copies the value once, behind its header line,
+// into the reply buffer; the last value of a get, from 64 KiB on, goes
+// from item memory straight to the socket behind the pending replies, in
+// one non-blocking writev (server.Conn.WriteThrough), and only what the
+// socket does not take is copied. An idle connection holds no copy of
+// what it last read.
 //
 // # Logging
 //

@@ -61,6 +61,16 @@ func TestRetrieval(t *testing.T) {
 				{advance: 1, send: "get k\r\n", want: "VALUE k 0 1\r\nv\r\nEND\r\n"},
 				{advance: 1, send: "get k\r\ngets k\r\ngat 100 k\r\n", want: "END\r\nEND\r\nEND\r\n"},
 			}},
+		{name: "gets with CAS disabled (-C) shows 0",
+			opts:  opts{noCAS: true},
+			steps: []step{{send: setAB + "gets a b\r\n", want: storedAB + "VALUE a 1 2 0\r\naa\r\nVALUE b 2 3 0\r\nbbb\r\nEND\r\n"}}},
+		one("values of changing sizes, larger and smaller than the last",
+			"set s 0 0 1\r\nx\r\nset m 4294967295 0 20\r\n"+strings.Repeat("m", 20)+"\r\nset l 7 0 20000\r\n"+strings.Repeat("L", 20000)+"\r\nset e 0 0 0\r\n\r\n"+
+				"get s l m\r\ngets e s l\r\nget l\r\n",
+			"STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n"+
+				"VALUE s 0 1\r\nx\r\nVALUE l 7 20000\r\n"+strings.Repeat("L", 20000)+"\r\nVALUE m 4294967295 20\r\n"+strings.Repeat("m", 20)+"\r\nEND\r\n"+
+				"VALUE e 0 0 4\r\n\r\nVALUE s 0 1 1\r\nx\r\nVALUE l 7 20000 3\r\n"+strings.Repeat("L", 20000)+"\r\nEND\r\n"+
+				"VALUE l 7 20000\r\n"+strings.Repeat("L", 20000)+"\r\nEND\r\n"),
 		one("pipelined gets",
 			"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nget a\r\n",
 			"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\nEND\r\nVALUE a 0 1\r\n1\r\nEND\r\n"),
@@ -83,4 +93,49 @@ func TestRetrievalLarge(t *testing.T) {
 	want.WriteString("END\r\n")
 	c.send("get" + keys.String() + "\r\n")
 	c.expect("8 x 500 KB multi-get", want.String())
+}
+
+// TestRetrievalWriteThrough covers large values sent from item memory
+// straight to the socket (server.Conn.WriteThrough): single-key gets of
+// values past writeThroughMin, behind pending replies, mixed with small
+// ones and misses, first while the client reads, then with the client
+// reading nothing until it has sent every request, so that the socket
+// fills and the rest of a value is copied into the reply buffer.
+func TestRetrievalWriteThrough(t *testing.T) {
+	srv := start(t, opts{})
+	c := dial(t, srv.addr)
+	big := make([]byte, 300_000)
+	for i := range big {
+		big[i] = byte('a' + i%23)
+	}
+	mid := strings.Repeat("m", 70_000)
+	c.send("set big 5 0 300000\r\n" + string(big) + "\r\nset mid 0 0 70000\r\n" + mid + "\r\nset s 0 0 1\r\nx\r\n")
+	c.expect("sets", "STORED\r\nSTORED\r\nSTORED\r\n")
+	bigReply := "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"
+	for _, tc := range []struct{ send, want string }{
+		{"get big\r\n", bigReply},
+		{"get s\r\nget big\r\nget nope\r\n", "VALUE s 0 1\r\nx\r\nEND\r\n" + bigReply + "END\r\n"},
+		{"get big s\r\n", "VALUE big 5 300000\r\n" + string(big) + "\r\nVALUE s 0 1\r\nx\r\nEND\r\n"},
+		{"get s big\r\n", "VALUE s 0 1\r\nx\r\n" + bigReply},
+		{"get big nope\r\n", "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"},
+		{"gets mid\r\n", "VALUE mid 0 70000 2\r\n" + mid + "\r\nEND\r\n"},
+		{"get mid\r\nget big\r\nget mid\r\n", "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n" + bigReply + "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n"},
+	} {
+		c.send(tc.send)
+		c.expect(tc.send, tc.want)
+	}
+
+	// 60 gets of 300 KB (18 MB) sent before reading anything.
+	const n = 60
+	var req, want strings.Builder
+	for i := range n {
+		if i%3 == 0 {
+			req.WriteString("get s\r\n")
+			want.WriteString("VALUE s 0 1\r\nx\r\nEND\r\n")
+		}
+		req.WriteString("get big\r\n")
+		want.WriteString(bigReply)
+	}
+	c.send(req.String())
+	c.expect("60 pipelined gets of 300 KB read late", want.String())
 }

@@ -49,7 +49,24 @@ type textWork struct {
 	// lastValue is the size of the last value read, the guess for the
 	// next one (see roomFor).
 	lastValue int
+
+	// A get's View (see frame): its connection, key and kind, and the
+	// size of the value framed; frameFn is w.frame, made once.
+	vc      *server.Conn
+	vkey    []byte
+	vcas    bool
+	vlast   bool // the request's last key: frame may send END with it
+	vend    bool // frame sent (or appended) END
+	vn      int
+	frameFn func(engine.Meta, []byte)
 }
+
+// writeThroughMin is the size from which a get's value goes from item
+// memory straight to the socket (server.Conn.WriteThrough), behind the
+// pending replies, in one writev, instead of being copied into the reply
+// buffer first. Below it the copy is cheaper than a system call of its
+// own (a batch of small replies goes out in one write).
+const writeThroughMin = 64 << 10
 
 // newTextWork is the Handler's pool constructor: a decoder with the
 // handler's settings.
@@ -57,6 +74,7 @@ func (h *Handler) newTextWork() any {
 	w := &textWork{dec: *text.NewDecoder(h.cfg.ItemSizeMax)}
 	opts := h.cfg.Cache.Options()
 	w.dec.NoCAS, w.dec.FlushDisabled = opts.DisableCAS, opts.DisableFlush
+	w.frameFn = w.frame
 	return w
 }
 
@@ -248,7 +266,7 @@ func (s *session) execute(c *server.Conn, r *text.Request) error {
 func (s *session) get(c *server.Conn, r *text.Request) error {
 	withCAS := r.Cmd == text.CmdGets || r.Cmd == text.CmdGats
 	touch := r.Cmd == text.CmdGat || r.Cmd == text.CmdGats
-	for _, key := range r.Keys {
+	for i, key := range r.Keys {
 		if err := flushIfFull(c); err != nil {
 			return err
 		}
@@ -257,14 +275,19 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 			ok  bool
 			err error
 		)
+		if !touch {
+			if err := s.getOne(c, r, key, withCAS, i == len(r.Keys)-1); err != nil {
+				return err
+			}
+			if s.vend {
+				return nil
+			}
+			continue
+		}
 		start := len(c.Out)
 		room := valueHeaderMax(len(key))
 		out := roomFor(c, room, s.lastValue)
-		if touch {
-			m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
-		} else {
-			m, out, ok, err = s.cs.Get(key, out)
-		}
+		m, out, ok, err = s.cs.GetAndTouch(key, out, r.Exptime)
 		s.h.detail.recordGet(key, ok)
 		s.h.recordGet(key, max(len(out)-start-room, 0))
 		if s.h.logs.on(logFetchers) && err == nil {
@@ -286,6 +309,66 @@ func (s *session) get(c *server.Conn, r *text.Request) error {
 	c.Out = append(c.Out, text.End...)
 	return nil
 }
+
+// getOne answers one key of a get or gets: the engine hands the value to
+// frame, which writes the reply's header and then the value behind it,
+// one copy.
+func (s *session) getOne(c *server.Conn, r *text.Request, key []byte, withCAS, last bool) error {
+	// Room for a value like the last one, made before the engine's
+	// locks are taken (frame grows Out only for a larger one).
+	if s.lastValue < writeThroughMin {
+		roomFor(c, valueHeaderMax(len(key)), s.lastValue)
+	}
+	// (-vv reads the reply back from Out: no write-through then.)
+	s.vc, s.vkey, s.vcas, s.vlast, s.vend, s.vn = c, key, withCAS, last && !s.h.verbose(), false, 0
+	m, ok, err := s.cs.View(key, s.frameFn)
+	s.vc, s.vkey = nil, nil
+	n := s.vn
+	s.h.detail.recordGet(key, ok)
+	s.h.recordGet(key, n)
+	if s.h.logs.on(logFetchers) && err == nil {
+		s.h.logGet(c.ID(), key, ok, n, m.Flags)
+	}
+	if err != nil {
+		s.replyErr(c, r, err, text.OutOfMemoryStoring)
+		return nil
+	}
+	if ok {
+		s.lastValue = n
+	}
+	return nil
+}
+
+// frame is the View function of getOne: it appends "VALUE <key> <flags>
+// <bytes>[ <cas>]\r\n", the value and "\r\n" to the reply.
+func (w *textWork) frame(m engine.Meta, v []byte) {
+	c := w.vc
+	w.vn = len(v)
+	if len(v) >= writeThroughMin && w.vlast {
+		// A large value, the request's last: the pending replies,
+		// the header, the value and "\r\nEND\r\n" go out in one
+		// writev, as far as the socket takes them now; the rest is
+		// copied into Out.
+		c.GrowOut(valueHeaderMax(len(w.vkey)))
+		c.Out = text.AppendValueHeader(c.Out, w.vkey, m.Flags, len(v), m.CAS, w.vcas)
+		n := c.WriteThrough(v, crlfEnd)
+		if n < len(v) {
+			c.GrowOut(len(v) - n + len(crlfEnd))
+			c.Out = append(c.Out, v[n:]...)
+			n = len(v)
+		}
+		c.Out = append(c.Out, crlfEnd[n-len(v):]...)
+		w.vend = true
+		return
+	}
+	c.GrowOut(valueHeaderMax(len(w.vkey)) + len(v) + len(crlf))
+	out := text.AppendValueHeader(c.Out, w.vkey, m.Flags, len(v), m.CAS, w.vcas)
+	out = append(out, v...)
+	c.Out = append(out, crlf...)
+}
+
+// crlfEnd ends the last value of a get reply, and the reply.
+var crlfEnd = []byte("\r\nEND\r\n")
 
 // valueHeaderMax is the longest "VALUE <key> <flags> <bytes> <cas>\r\n"
 // line for a key of klen bytes.

@@ -101,12 +101,12 @@ func (c *Conn) bareRead() (int, error) {
 		c.getPooledBuf()
 	}
 	for {
-		n, err := syscall.Read(int(c.fd), c.buf[c.w:])
+		n, err := sysRead(int(c.fd), c.buf[c.w:])
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			if c.w == 0 && c.bufp != nil {
+			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
 			return 0, err
@@ -125,7 +125,7 @@ func (c *Conn) bareRead() (int, error) {
 func (c *Conn) bareWrite(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, err := syscall.Write(int(c.fd), b[n:])
+		m, err := sysWrite(int(c.fd), b[n:])
 		if m > 0 {
 			n += m
 		}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -73,6 +75,85 @@ func TestLargeReplyAllocs(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { roundTrip(t, c, req, buf) }); a > 0.5 {
 		t.Errorf("%.2f allocations per batch of %d large replies", a, n)
+	}
+}
+
+// TestLargeRequestAllocs: a request larger than the read buffer is read
+// into a grown buffer that comes from a pool and goes back to it, so a
+// steady stream of large requests allocates nothing (before the pools,
+// one buffer of the request's size per request).
+func TestLargeRequestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	c, stop := dialBench(t, Config{})
+	defer stop()
+	const size = 300_000
+	req := append([]byte("big 300000\n"), bytes.Repeat([]byte("v"), size)...)
+	buf := make([]byte, 64)
+	var got []byte
+	trip := func() {
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		got = buf[:0]
+		for len(got) == 0 || got[len(got)-1] != '\n' {
+			n, err := c.Read(buf[len(got):cap(buf)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = buf[:len(got)+n]
+		}
+	}
+	for range 20 {
+		trip()
+	}
+	// The buffer held while serving: 300,000 bytes and the line, rounded
+	// up to their size class (growSize).
+	want, _ := growSize(size + len("big 300000\n"))
+	if w := "GOT 300000 buf=" + strconv.Itoa(want) + "\n"; string(got) != w {
+		t.Fatalf("reply %q, want %q", got, w)
+	}
+	if a := testing.AllocsPerRun(50, trip); a > 0.5 {
+		t.Errorf("%.2f allocations per request of %d bytes", a, size)
+	}
+}
+
+// TestGrowSize checks the size classes of grown read buffers: each fits
+// what was wanted with at most 12.5% to spare (above the smallest), and
+// a class names one size (up to 32 KiB, the multiples of 4 KiB).
+func TestGrowSize(t *testing.T) {
+	sizeOf := map[int]int{}
+	for want := 1; want <= maxGrowPooled+5<<20; want += 1 + want/97 {
+		size, class := growSize(want)
+		if size < want {
+			t.Fatalf("growSize(%d) = %d, smaller", want, size)
+		}
+		if want > 1<<minGrowShift && float64(size) > float64(want)*1.125+1 {
+			t.Errorf("growSize(%d) = %d: more than 12.5%% to spare", want, size)
+		}
+		if want <= 1<<minGrowShift && (size%4096 != 0 || size-want >= 4096) {
+			t.Errorf("growSize(%d) = %d, want the next multiple of 4096", want, size)
+		}
+		if class < 0 {
+			if want <= maxGrowPooled {
+				t.Errorf("growSize(%d): not pooled", want)
+			}
+			continue
+		}
+		if class >= growClasses {
+			t.Fatalf("growSize(%d): class %d of %d", want, class, growClasses)
+		}
+		if s, ok := sizeOf[class]; ok && s != size {
+			t.Fatalf("class %d has sizes %d and %d", class, s, size)
+		}
+		sizeOf[class] = size
+		if s2, c2 := growSize(size); s2 != size || c2 != class {
+			t.Errorf("growSize(%d) = %d, %d; want the class of its own size, %d", size, s2, c2, class)
+		}
+	}
+	if len(sizeOf) != growClasses {
+		t.Errorf("%d classes used, want all %d", len(sizeOf), growClasses)
 	}
 }
 

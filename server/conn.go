@@ -79,7 +79,7 @@ type Conn struct {
 	session Session
 
 	buf  []byte  // read buffer; buf[r:w] is unconsumed; len(buf) == cap(buf)
-	bufp *[]byte // pool box when buf is a pooled buffer, else nil
+	bufp *[]byte // pool box when buf is a pooled buffer (of ReadBufferSize, or grown), else nil
 	r, w int
 	need int
 	outp *[]byte // spare pool box for Out
@@ -454,6 +454,8 @@ func (c *Conn) write() error {
 		n, err = c.bareWrite(c.Out)
 	} else if c.raw != nil {
 		n, err = c.writeTLS(c.Out)
+	} else if c.rd != nil {
+		n, err = c.rawWrite(c.Out)
 	} else {
 		n, err = c.nc.Write(c.Out)
 	}
@@ -553,13 +555,21 @@ func (c *Conn) getPooledBuf() {
 // grown one to the garbage collector (and its bytes to the
 // ReadBufMemLimit budget).
 func (c *Conn) dropBuf() {
-	if c.bufp != nil {
+	switch {
+	case c.pooledBase():
 		c.srv.rpool.Put(c.bufp)
-	} else if c.buf != nil {
+	case c.buf != nil:
 		c.srv.grown.Add(-int64(cap(c.buf)))
+		c.srv.putGrown(c.buf, c.bufp)
 	}
 	c.buf, c.bufp = nil, nil
 	c.bufBytes.Store(0)
+}
+
+// pooledBase reports whether the read buffer is a pooled one of
+// Config.ReadBufferSize (not a grown one: grown buffers are larger).
+func (c *Conn) pooledBase() bool {
+	return c.bufp != nil && len(c.buf) == c.srv.cfg.ReadBufferSize
 }
 
 // settle tidies the buffers after a Serve call: it releases buffers the
@@ -574,7 +584,7 @@ func (c *Conn) settle() {
 			// keep the buffer, sized on the next fill.
 			return
 		}
-		if c.rd != nil || c.bare || c.bufp == nil {
+		if c.rd != nil || c.bare || !c.pooledBase() {
 			// Nothing buffered: give the buffer back (a descriptor
 			// wait needs none) or drop the grown one.
 			c.dropBuf()
@@ -583,10 +593,11 @@ func (c *Conn) settle() {
 		return
 	}
 	if len(c.buf) > base && u <= base && c.need <= base {
-		old := c.buf[c.r:c.w]
-		c.srv.grown.Add(-int64(cap(c.buf)))
+		grown, gp := c.buf, c.bufp
 		c.getPooledBuf()
-		copy(c.buf, old)
+		copy(c.buf, grown[c.r:c.w])
+		c.srv.grown.Add(-int64(cap(grown)))
+		c.srv.putGrown(grown, gp)
 		c.r, c.w = 0, u
 		return
 	}
@@ -624,14 +635,17 @@ func (c *Conn) reserve() error {
 		want = min(2*len(c.buf), max)
 	}
 	if want > len(c.buf) {
-		size := min((want+4095)&^4095, max)
+		size, class := growSize(want)
+		if size > max {
+			size, class = max, -1
+		}
 		if !c.srv.reserveGrown(size) {
 			return ErrReadBufLimit
 		}
-		nb := make([]byte, size)
+		nb, p := c.srv.getGrown(size, class)
 		copy(nb, c.buf[c.r:c.w])
 		c.dropBuf()
-		c.setBuf(nb, nil)
+		c.setBuf(nb, p)
 		c.r, c.w = 0, u
 	} else if c.w == len(c.buf) && c.r > 0 {
 		copy(c.buf, c.buf[c.r:c.w])
@@ -677,15 +691,72 @@ func (c *Conn) fill() error {
 	return err
 }
 
-// rawReader reads a connection's descriptor through Go's poller (a
-// separate object, so that a bare connection does not carry its fields).
+// rawReader reads and writes a connection's descriptor through Go's
+// poller (a separate object, so that a bare connection does not carry its
+// fields).
 type rawReader struct {
-	rc syscall.RawConn
-	fn func(fd uintptr) bool // c.rawRead
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // c.rawRead
+	wfn func(fd uintptr) bool // rd.write
+
+	// the write in progress (see rawWrite)
+	wb   []byte
+	wn   int
+	werr error
+
+	// WriteThrough's writev in progress
+	c         *Conn
+	vfn       func(fd uintptr) bool // rd.writev
+	vb, vtail []byte
+	vn        int
+	verr      error
 }
 
 func (c *Conn) newRawReader(rc syscall.RawConn) *rawReader {
-	return &rawReader{rc: rc, fn: c.rawRead}
+	rd := &rawReader{rc: rc, fn: c.rawRead, c: c}
+	rd.wfn = rd.write
+	rd.vfn = rd.writev
+	return rd
+}
+
+// rawWrite writes b to the descriptor with raw system calls (see
+// rawsys_linux.go); when the socket takes no more, it waits in Go's
+// poller for it to drain (under the write deadline).
+func (c *Conn) rawWrite(b []byte) (int, error) {
+	rd := c.rd
+	rd.wb, rd.wn, rd.werr = b, 0, nil
+	err := rd.rc.Write(rd.wfn)
+	n, werr := rd.wn, rd.werr
+	rd.wb, rd.werr = nil, nil
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// write is the function given to syscall.RawConn.Write: it writes rd.wb
+// from rd.wn on and returns false when the socket takes no more.
+func (rd *rawReader) write(fd uintptr) bool {
+	for rd.wn < len(rd.wb) {
+		m, err := sysWrite(int(fd), rd.wb[rd.wn:])
+		if m > 0 {
+			rd.wn += m
+		}
+		switch err {
+		case nil:
+			if m == 0 {
+				rd.werr = io.ErrShortWrite
+				return true
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			rd.werr = os.NewSyscallError("write", err)
+			return true
+		}
+	}
+	return true
 }
 
 // rawRead is the function given to syscall.RawConn.Read: it reads from
@@ -696,12 +767,12 @@ func (c *Conn) rawRead(fd uintptr) bool {
 		c.getPooledBuf()
 	}
 	for {
-		n, err := syscall.Read(int(fd), c.buf[c.w:])
+		n, err := sysRead(int(fd), c.buf[c.w:])
 		switch err {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if c.w == 0 && c.bufp != nil {
+			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
 			if c.w == c.r && c.need == 0 && c.flags&flagNoEager == 0 && c.fd >= 0 && c.srv.crowded() {

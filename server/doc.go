@@ -66,7 +66,10 @@
 // After each Serve call whatever is in c.Out is written with one write call,
 // so pipelined requests that arrive together are answered with one write per
 // batch. A Session that produces a large reply may call c.Flush to write
-// c.Out early. When Serve returns an error the connection is closed after
+// c.Out early, and c.WriteThrough to send c.Out and a large buffer it may
+// not keep (item memory under a lock) in one writev that never waits. On
+// Linux, reads and writes are raw system calls on the non-blocking socket
+// (see rawsys_linux.go). When Serve returns an error the connection is closed after
 // c.Out has been written; ErrClose is a normal close (a client that said
 // goodbye). A panic in Serve is recovered and logged; it closes that
 // connection only, and its partial reply is dropped. Close is called once

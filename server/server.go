@@ -289,9 +289,10 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
-	rpool sync.Pool // *[]byte of cfg.ReadBufferSize
-	opool sync.Pool // *[]byte reply buffers
-	lpool sync.Pool // *[]byte reply buffers of LargeReplyBuffer bytes
+	rpool sync.Pool              // *[]byte of cfg.ReadBufferSize
+	opool sync.Pool              // *[]byte reply buffers
+	lpool sync.Pool              // *[]byte reply buffers of LargeReplyBuffer bytes
+	gpool [growClasses]sync.Pool // *[]byte grown read buffers, by size class (growSize)
 
 	nextID   atomic.Uint64
 	grown    atomic.Int64  // bytes of grown read buffers held now

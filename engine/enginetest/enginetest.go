@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T, env engine.Env) engine.Engine) {
 		fn   func(*testing.T, *suite)
 	}{
 		{"Get", testGet},
+		{"View", testView},
 		{"Update", testUpdate},
 		{"Delete", testDelete},
 		{"Expiry", testExpiry},

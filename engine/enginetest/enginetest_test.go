@@ -111,6 +111,23 @@ func (e *mapEngine) lookup(key string, now int64) *mapItem {
 	return mi
 }
 
+func (e *mapEngine) View(key []byte, flags engine.GetFlags, fn func(engine.Meta, []byte)) (engine.Meta, bool, error) {
+	// Built on Get, as an engine without a cheaper way would.
+	m, v, found, err := e.Get(key, nil, flags)
+	if err != nil || !found {
+		return engine.Meta{}, false, err
+	}
+	if flags&engine.GetNoValue != 0 {
+		v = nil
+	} else if e.bug == "viewShort" && len(v) > 0 {
+		v = v[:len(v)-1]
+	}
+	if e.bug != "viewNoCall" {
+		fn(m, v)
+	}
+	return m, true, nil
+}
+
 func (e *mapEngine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byte, bool, error) {
 	if !e.validKey(key) {
 		return engine.Meta{}, dst, false, engine.ErrBadKey
@@ -403,6 +420,8 @@ var mutants = []struct {
 	{"closeNil", "Close"},
 	{"tooLargeDeletes", "Values"},
 	{"countDeleted", "Stats"},
+	{"viewShort", "View"},
+	{"viewNoCall", "View"},
 }
 
 // mutantEnv names the planted bug in a child process of TestMutants.

@@ -447,6 +447,56 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 	return m, dst, true, nil
 }
 
+// View implements engine.Engine: Get's lookup, with fn called under the
+// shard's read lock (a panic in fn releases it).
+func (e *Engine) View(key []byte, flags engine.GetFlags, fn func(engine.Meta, []byte)) (engine.Meta, bool, error) {
+	var m engine.Meta
+	if !engine.ValidKey(key) {
+		return m, false, engine.ErrBadKey
+	}
+	h := e.hash(key)
+	sh := e.shardOf(h)
+	now := e.clock.Now()
+	fm := e.flush.Load()
+	sh.mu.RLock()
+	if e.closed.Load() {
+		sh.mu.RUnlock()
+		return m, false, engine.ErrClosed
+	}
+	slot, ent := sh.find(e.mem, h&tagMask, key)
+	if slot < 0 {
+		sh.mu.RUnlock()
+		return m, false, nil
+	}
+	r := recAt(e.mem, entryOff(ent))
+	if invariants.Enabled {
+		e.assertRecord("view", entryOff(ent), key)
+	}
+	if e.dead(r, now, fm) {
+		sh.mu.RUnlock()
+		e.removeDead(sh, ent, now, fm)
+		return m, false, nil
+	}
+	readMeta(r, &m)
+	if flags&engine.GetTouch != 0 {
+		r.setAtime(clampTime(now))
+		r.touchBits()
+	}
+	viewLocked(sh, m, r, flags, fn)
+	return m, true, nil
+}
+
+// viewLocked calls fn with r's value and releases sh's read lock, also
+// when fn panics.
+func viewLocked(sh *shard, m engine.Meta, r rec, flags engine.GetFlags, fn func(engine.Meta, []byte)) {
+	defer sh.mu.RUnlock()
+	var v []byte
+	if flags&engine.GetNoValue == 0 {
+		v = r.value()
+	}
+	fn(m, v)
+}
+
 // countDeadLocked counts a lookup that met r dead, which the caller then
 // removes: memcached's get_flushed or get_expired (flushed first, as in
 // its do_item_get), counted once per item since the item is gone after.

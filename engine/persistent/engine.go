@@ -363,6 +363,41 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 	return e.readThrough(key, dst, flags)
 }
 
+// View implements engine.Engine as Get does: fn sees a memory hit under
+// the memory tier's lock, and an item read through from the queue or the
+// disk after it is loaded into memory.
+func (e *Engine) View(key []byte, flags engine.GetFlags, fn func(engine.Meta, []byte)) (engine.Meta, bool, error) {
+	var zero engine.Meta
+	if !engine.ValidKey(key) {
+		return zero, false, engine.ErrBadKey
+	}
+	for {
+		mt, err := e.tier()
+		if err != nil {
+			return zero, false, err
+		}
+		meta, found, err := mt.View(key, flags, fn)
+		if e.retry(err) {
+			continue
+		}
+		if err != nil || found {
+			return meta, found, err
+		}
+		break
+	}
+	var d diskItem
+	found, err := e.readThroughItem(key, flags, &d)
+	if err != nil || !found {
+		return zero, false, err
+	}
+	var v []byte
+	if flags&engine.GetNoValue == 0 {
+		v = d.value
+	}
+	fn(d.meta, v)
+	return d.meta, true, nil
+}
+
 // diskItem is an item read from the queue or the disk.
 type diskItem struct {
 	meta  engine.Meta
@@ -394,39 +429,49 @@ func (e *Engine) corrupt(key []byte, err error) {
 
 // readThrough serves a memory miss from the queue or the disk.
 func (e *Engine) readThrough(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byte, bool, error) {
-	var zero engine.Meta
+	var d diskItem
+	found, err := e.readThroughItem(key, flags, &d)
+	if err != nil || !found {
+		return engine.Meta{}, dst, false, err
+	}
+	if flags&engine.GetNoValue == 0 {
+		dst = append(dst, d.value...)
+	}
+	return d.meta, dst, true, nil
+}
+
+// readThroughItem reads key from the queue or the disk into d, loads a
+// live item into memory and reports whether it was found; d.value
+// aliases the record read.
+func (e *Engine) readThroughItem(key []byte, flags engine.GetFlags, d *diskItem) (bool, error) {
 	s := e.stripeOf(key)
 	s.mu.Lock()
 	rec, found, fromDisk, err := e.lookup(s, key, nil)
 	if err != nil {
 		s.mu.Unlock()
-		return zero, dst, false, err
+		return false, err
 	}
-	var d diskItem
-	e.decode(key, rec, found, &d)
+	e.decode(key, rec, found, d)
 	now := e.clock.Now()
 	if !d.found || !e.alive(&d.meta, now) {
 		s.mu.Unlock()
-		e.countDead(&d, now)
+		e.countDead(d, now)
 		if fromDisk {
 			e.st.diskMisses.Add(1)
 		}
-		return zero, dst, false, nil
+		return false, nil
 	}
 	if fromDisk {
 		e.st.diskHits.Add(1)
 	}
-	e.loadLocked(key, &d)
+	e.loadLocked(key, d)
 	s.mu.Unlock()
 	if flags&engine.GetTouch != 0 {
 		if mt, err := e.tier(); err == nil {
 			mt.Get(key, nil, engine.GetTouch|engine.GetNoValue)
 		}
 	}
-	if flags&engine.GetNoValue == 0 {
-		dst = append(dst, d.value...)
-	}
-	return d.meta, dst, true, nil
+	return true, nil
 }
 
 // lookup returns key's durable state, the newest of the pending queue,
