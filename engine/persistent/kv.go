@@ -749,10 +749,10 @@ func (p *pebbleKV) probe() error {
 // diskReserve is the free space a commit leaves on the disk. Below it a
 // commit fails with ErrDiskFull before it reaches Pebble: Pebble cannot
 // survive some write failures (a WAL that cannot be closed or created on
-// a memtable rotation panics with its mutex released, a fatal error of
-// the Go runtime, not a recoverable panic), so the engine stops writing
-// before the disk is full. Pebble's own flushes and compactions use the
-// reserve.
+// a memtable rotation, a MANIFEST that cannot be written), which fail
+// the store until a restart (see failure), so the engine stops writing
+// before the disk is full, and writes resume by themselves once space
+// is freed. Pebble's own flushes and compactions use the reserve.
 const diskReserve = 64 << 20
 
 // ErrDiskFull is the error of a commit refused because the disk has less
