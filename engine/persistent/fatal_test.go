@@ -18,11 +18,11 @@ import (
 // fatalFS wraps the OS's file system and injects the write errors that
 // Pebble treats as fatal: while armed, creating a write-ahead log fails
 // (logCreate), syncing one inside Pebble's rotateWAL fails (logClose),
-// or writing or syncing a MANIFEST fails (manifest). Each fails with
-// EIO.
+// writing one fails (logWrite), or writing or syncing a MANIFEST fails
+// (manifest). Each fails with EIO.
 type fatalFS struct {
 	vfs.FS
-	logCreate, logClose, manifest atomic.Bool
+	logCreate, logClose, logWrite, manifest atomic.Bool
 }
 
 var errIO = &os.PathError{Op: "write", Path: "(injected)", Err: syscall.EIO}
@@ -76,6 +76,9 @@ func (f *fatalFile) Write(p []byte) (int, error) {
 	if err := f.err(false); err != nil {
 		return 0, err
 	}
+	if isLog(f.name) && f.fs.logWrite.Load() {
+		return 0, errIO
+	}
 	return f.File.Write(p)
 }
 
@@ -114,7 +117,7 @@ func openFatal(t *testing.T, lb *logBuf, dir, config string) (*fx, *fatalFS) {
 	}
 	fs := &fatalFS{FS: vfs.Default}
 	ev := newPebbleEvents(env.Logger)
-	p, err := openPebbleFS(dir, cfg.CacheSize, env.Logger, ev, fs)
+	p, err := openPebbleSized(dir, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +257,26 @@ func TestWALRotationFails(t *testing.T) {
 			checkFailed(x, &lb, tc.cause, want)
 		})
 	}
+	// A batch larger than half a memtable is queued as a memtable of
+	// its own: the commit rotates the log right after writing the batch
+	// to it. When that write failed, the log's close at the rotation
+	// returned the error and rotateWAL panicked on it. (disk_size=4m
+	// makes memtables of 256 KiB.)
+	t.Run("write", func(t *testing.T) {
+		var lb logBuf
+		x, fs := fatalSetup(t, &lb, "durability=sync,warmup=false,sweep_interval=0,disk_size=4m")
+		fs.logWrite.Store(true)
+		_, _, err := x.e.Update([]byte("big"), storeM{engine.Item{Value: []byte(strings.Repeat("v", 200<<10))}})
+		if !errors.Is(err, ErrWrite) {
+			t.Fatalf("a write of 200 KiB with the log failing: %v, want ErrWrite", err)
+		}
+		t.Logf("write: %v", err)
+		want := map[string]string{"mem": "1"}
+		for i := range 10 {
+			want["disk"+strconv.Itoa(i)] = "d" + strconv.Itoa(i)
+		}
+		checkFailed(x, &lb, "closing the write-ahead log", want)
+	})
 }
 
 // TestManifestWriteFails makes the MANIFEST write of a flush fail. Pebble

@@ -359,13 +359,13 @@ func (g *guardFS) Unwrap() vfs.FS { return g.FS }
 type guardFile struct {
 	vfs.File
 	g     *guardFS
-	erred atomic.Bool // an operation on it failed
+	erred atomic.Pointer[error] // the first error of an operation on it
 }
 
 // note records err and passes it through guardFS.check.
 func (f *guardFile) note(err error) error {
 	if err != nil {
-		f.erred.Store(true)
+		f.erred.CompareAndSwap(nil, &err)
 		return f.g.check(err)
 	}
 	return nil
@@ -410,10 +410,10 @@ func (f *guardFile) SyncTo(n int64) (bool, error) {
 // fails the DB and parks.
 func (f *guardFile) Close() error {
 	err := f.File.Close()
-	if err != nil || f.erred.Load() {
+	if earlier := f.erred.Load(); err != nil || earlier != nil {
 		if _, rotating := fatalContext(); rotating {
-			if err == nil {
-				err = errors.New("an earlier write to the log failed")
+			if earlier != nil {
+				err = fmt.Errorf("an earlier write to it failed: %w", *earlier)
 			}
 			f.g.f.fail(fmt.Errorf("closing the write-ahead log: %w", err))
 			park()
