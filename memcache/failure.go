@@ -1,6 +1,8 @@
 package memcache
 
 import (
+	"time"
+
 	"github.com/mnemo-cache/mnemo/cache"
 	"github.com/mnemo-cache/mnemo/protocol/binary"
 	"github.com/mnemo-cache/mnemo/protocol/text"
@@ -38,9 +40,26 @@ var binaryFailures = [...]binary.Status{
 func (h *Handler) failure(err error) cache.Failure {
 	f := cache.Classify(err)
 	if f == cache.FailServer {
-		h.cfg.Logger.Error("engine error", "err", err)
+		h.logEngineError(err)
 	}
 	return f
+}
+
+// engineErrorEvery is the least time between two "engine error" log
+// lines: a failing disk fails every write (and the engine logs the
+// failure itself), so one line per failed command would flood the log.
+const engineErrorEvery = time.Second
+
+// logEngineError logs err, or counts it when the last line is less than
+// engineErrorEvery old; the next line says how many were not logged.
+func (h *Handler) logEngineError(err error) {
+	now := time.Now().UnixNano()
+	last := h.engineErrAt.Load()
+	if (last != 0 && now-last < int64(engineErrorEvery)) || !h.engineErrAt.CompareAndSwap(last, now) {
+		h.engineErrQuiet.Add(1)
+		return
+	}
+	h.cfg.Logger.Error("engine error", "err", err, "not_logged_since_last", h.engineErrQuiet.Swap(0))
 }
 
 // appendFailure appends the text or meta reply line to a command that

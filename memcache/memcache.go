@@ -111,6 +111,11 @@ type Handler struct {
 	vmu  sync.Mutex
 	vout io.Writer
 
+	// engineErrAt (unix ns) and engineErrQuiet rate-limit the log of
+	// engine errors (failure.go).
+	engineErrAt    atomic.Int64
+	engineErrQuiet atomic.Uint64
+
 	detail  detailStats
 	crawler crawlerState // lru_crawler enable/disable
 	// maxBytes is the memory limit cache_memlimit last set, in bytes;

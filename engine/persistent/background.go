@@ -163,6 +163,11 @@ func (e *Engine) sweepLoop() {
 			return
 		case <-t.C:
 		}
+		if e.kv.Failed() != nil {
+			// Nothing to sweep until a restart: the timer is not
+			// reset, so the loop only waits for Close.
+			continue
+		}
 		pressure := false
 		for e.queueBehind() {
 			pressure = true

@@ -269,6 +269,14 @@ func (e *Engine) budgetLoop() {
 		case <-t.C:
 		case <-e.budget.kick:
 		}
+		if e.kv.Failed() != nil {
+			// Nothing to evict until a restart: writers waiting for a
+			// step go on (to fail: the store takes no writes).
+			e.budget.over.Store(false)
+			ch := make(chan struct{})
+			close(*e.budget.stepped.Swap(&ch))
+			continue
+		}
 		for {
 			n := e.budgetStep()
 			e.stepDone()

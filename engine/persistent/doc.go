@@ -217,9 +217,7 @@
 // queued (back-pressure) until the queue is full, then writers get
 // SERVER_ERROR; reads go on; writes succeed again once space is freed,
 // without a restart. The reserve is there because Pebble cannot survive
-// every write failure: a WAL that cannot be closed or created when a
-// memtable rotates panics with its mutex released, a fatal error of the
-// Go runtime that no recover catches.
+// every write failure (below: the store fails until a restart).
 //
 // A failed write of Pebble's WAL (an I/O error, or ENOSPC that the check
 // did not foresee) breaks the Pebble DB (Pebble treats it as fatal): the
@@ -236,5 +234,41 @@
 // several times a second) are counted in persistent_background_errors
 // and logged once per episode. A data directory removed under a running
 // server fails writes the same way (they would go to an unlinked log,
-// and Pebble panics when it creates its next one there).
+// and Pebble could not create its next one there).
+//
+// Any other fatal error of Pebble fails the store until a restart.
+// Pebble calls Logger.Fatalf where it cannot go on: a MANIFEST write or
+// sync that failed (in a flush or compaction, on Pebble's own
+// goroutines), a broken invariant, and a write-ahead log that cannot be
+// closed or created when the memtable rotates makes it panic with its
+// mutex released. Each of these used to kill the process (a panic on a
+// goroutine nobody can recover, or a fatal error of the Go runtime).
+// Now the goroutine that hit the error parks forever (one inside a call
+// of the engine, other than in the log's rotation, returns the error to
+// it instead), every later write of that Pebble DB parks too (so the
+// directory stays as the failure left it), and the engine never calls
+// the DB again, not even to close it: Pebble's state is unknown and the
+// parked goroutine may hold its mutex. The failure is logged once, at
+// error level, with its cause ("THE DISK STORE FAILED"), counted in
+// persistent_fatal_errors, and persistent_store_failed becomes 1. From
+// then on: every write (set, delete, incr, touch, flush_all, in sync and
+// async mode) answers ErrWrite (SERVER_ERROR) at once, counted in
+// persistent_write_errors, and changes nothing (a sync write whose
+// commit was under way gets ErrWrite as soon as the store fails, and is
+// undone from memory); reads of what memory or the write-behind queue
+// holds go on; other keys are misses (not SERVER_ERROR: a cache may lose
+// any item, and the client then reads its source; refilling the cache
+// fails until the restart); the sweep and the evictor stop; stats
+// answer (the disk figures are the last known); Close returns an error
+// at once (it releases the directory's locks without closing the DB).
+// Async writes acknowledged but not yet committed when the store failed
+// (persistent_queue_items) are served from memory until the restart and
+// then lost, as in a crash. What the operator does: restart mnemo (after
+// looking at the disk, with the logged cause). The store opens as after
+// a crash: Pebble replays its write-ahead log, so every write that was
+// committed (every acknowledged sync write) is there, and the engine
+// serves normally (TestWALRotationFails, TestManifestWriteFails and
+// TestFatalForeground reopen the directory and read every acknowledged
+// write back). A fatal error while the store opens (a MANIFEST that
+// cannot be written) makes New return ErrOpen with the cause.
 package persistent

@@ -41,6 +41,11 @@ var (
 	ErrWrite = errors.New("persistent: disk write failed")
 	// ErrRead: an item could not be read from disk.
 	ErrRead = errors.New("persistent: disk read failed")
+	// ErrStoreFailed: the store failed for good (a fatal error of
+	// Pebble, see Faults in the package doc): writes fail with ErrWrite,
+	// reads of keys memory and the queue do not hold are misses, until
+	// mnemo is restarted.
+	ErrStoreFailed = errors.New("persistent: the disk store failed (a fatal error; restart mnemo)")
 )
 
 const (
@@ -517,6 +522,12 @@ func (e *Engine) diskGet(key, dst []byte) ([]byte, bool, error) {
 	}
 	e.st.diskReads.Add(1)
 	v, found, err := e.kv.Get(k, dst)
+	if errors.Is(err, ErrStoreFailed) {
+		// The store failed for good: what memory and the queue do not
+		// hold is a miss, as a cache answers for items it lost (the
+		// failure is logged once and shown by persistent_store_failed).
+		return dst, false, nil
+	}
 	if err != nil && pebble.IsCorruptionError(err) {
 		// A damaged block: a miss, as a cache answers for an item it
 		// lost (counted and logged by pebbleEvents.dataCorruption).
@@ -655,6 +666,12 @@ func (e *Engine) Update(key []byte, m engine.Mutator) (engine.Op, engine.Meta, e
 	}
 	if e.closed.Load() {
 		return engine.OpNone, zero, engine.ErrClosed
+	}
+	if err := e.kv.Failed(); err != nil {
+		// The store failed for good: no write can reach the disk, sync or
+		// async, so none is taken (memory is left as it is).
+		e.st.writeErrors.Add(1)
+		return engine.OpNone, zero, fmt.Errorf("%w: %v", ErrWrite, err)
 	}
 	if err := e.reserveCAS(); err != nil {
 		return engine.OpNone, zero, err

@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +48,11 @@ type kv interface {
 	Compact(lower, upper []byte) error
 	// Close releases the store.
 	Close() error
+	// Failed returns the error that stopped the store for good (an
+	// error matching ErrStoreFailed), or nil while it works: once it
+	// has failed every call fails at once and the store is not used
+	// again until a restart.
+	Failed() error
 }
 
 // kvOp is one write of a Commit: a set of Key to Value, a deletion of
@@ -63,24 +71,38 @@ const lockName = "mnemo.lock"
 // pebbleKV is the kv over a Pebble database.
 //
 // A failed WAL write (a full disk) is fatal to a Pebble DB: Pebble calls
-// Logger.Fatalf (pebbleLogger panics) and its commit pipeline cannot be
-// used again. Commit recovers that panic into an error and marks the
-// store broken: later commits fail at once while reads go on from the
-// broken DB (they do not write). At most once a second a commit probes
-// the disk by writing a small file; once that succeeds (space returned)
-// it closes the DB and opens it again (the WAL's synced writes are
-// replayed), and writes succeed again without a restart.
+// Logger.Fatalf from the commit that saw it, and its commit pipeline
+// cannot be used again. pebbleLogger turns that Fatalf into a panic,
+// Commit recovers it into an error and marks the store broken: later
+// commits fail at once while reads go on from the broken DB (they do not
+// write). At most once a second a commit probes the disk by writing a
+// small file; once that succeeds (space returned) it closes the DB and
+// opens it again (the WAL's synced writes are replayed), and writes
+// succeed again without a restart.
+//
+// Every other fatal error fails the store for good (see failure):
+// Pebble's state is then unknown and the goroutine that hit it may hold
+// Pebble's mutexes, so the DB is never called again, not even to close
+// it; every method fails at once with ErrStoreFailed until a restart.
+// The calls that may wait on Pebble's mutexes or background work
+// (Commit, Compact, Close, the metrics) run on a goroutine of their own
+// (await), so that they return when the store fails instead of waiting
+// forever.
 type pebbleKV struct {
 	mu     sync.RWMutex // write-held while the DB is reopened
 	db     *pebble.DB
-	broken error // the fatal error that broke db; nil: healthy
+	dead   atomic.Pointer[failure] // db's failure state
+	broken error                   // the fatal error that broke db; nil: healthy
 	tried  time.Time
 	full   atomic.Bool // the last space check found the disk full
 	lock   *os.File
 	dir    string
 	fs     vfs.FS
 	log    *slog.Logger
-	mkOpts func() *pebble.Options
+	ev     *pebbleEvents
+	mkOpts func(*failure) *pebble.Options
+	// The last figures the metrics gave, for stats after a failure.
+	usage, tables atomic.Uint64
 }
 
 // pebbleFatal is what pebbleLogger.Fatalf panics with.
@@ -93,6 +115,312 @@ const reopenEvery = time.Second
 
 // probeSize is the size of the file written to probe the disk.
 const probeSize = 1 << 20
+
+// failure is the fatal state of one Pebble DB. Pebble calls
+// Logger.Fatalf, or panics, where it cannot go on (a MANIFEST write or
+// sync that failed, a write-ahead log that cannot be closed or created
+// when the memtable rotates, a broken invariant), often on one of its
+// own goroutines, where a panic cannot be recovered and kills the
+// process, and sometimes with its mutex released (a panic then unlocks
+// an unlocked mutex, a fatal error of the Go runtime). Instead, fail
+// marks the DB failed and the goroutine that hit the error parks
+// forever (park): the process goes on, the engine stops calling the DB
+// and serves from memory. guardFS parks every later write of the DB's
+// goroutines, so the failed DB leaves the directory as it was and a
+// restart replays its write-ahead log.
+type failure struct {
+	ch   chan struct{} // closed when the DB fails
+	once sync.Once
+	err  error // set before ch is closed
+	ev   *pebbleEvents
+	log  *slog.Logger
+	// lock is Pebble's lock of the directory (guardFS.Lock), which
+	// pebbleKV.Close releases when the DB failed (Pebble would release
+	// it in DB.Close).
+	lock atomic.Pointer[io.Closer]
+}
+
+func newFailure(log *slog.Logger, ev *pebbleEvents) *failure {
+	return &failure{ch: make(chan struct{}), log: log, ev: ev}
+}
+
+// fail marks the DB failed with cause (the first cause is kept), and
+// counts and logs it once.
+func (f *failure) fail(cause error) {
+	f.once.Do(func() {
+		f.err = fmt.Errorf("%w: %v", ErrStoreFailed, cause)
+		st := f.ev.target.Load()
+		st.fatalErrors.Add(1)
+		st.storeFailed.Store(1)
+		f.log.Error("persistent: THE DISK STORE FAILED: writes answer SERVER_ERROR and keys not in memory read as misses until mnemo is restarted (the store reopens at start and replays its log)",
+			"err", cause.Error())
+		close(f.ch)
+	})
+}
+
+// failed returns the failure's error, or nil while the DB works.
+func (f *failure) failed() error {
+	select {
+	case <-f.ch:
+		return f.err
+	default:
+		return nil
+	}
+}
+
+// park blocks the calling goroutine forever: one that hit a fatal error
+// inside Pebble, whose state it must not touch again.
+func park() {
+	select {}
+}
+
+// Names of the frames fatalContext looks for.
+var (
+	ownFrame    = reflect.TypeOf(pebbleKV{}).PkgPath() + ".(*pebbleKV)."
+	openFrame   = reflect.TypeOf(pebbleKV{}).PkgPath() + ".openPebbleSized"
+	rotateFrame = reflect.TypeOf(pebble.DB{}).PkgPath() + ".(*DB).rotateWAL"
+)
+
+// fatalContext reports whether the calling goroutine runs a call of this
+// package into Pebble (a pebbleKV method or the open, each of which
+// recovers a pebbleFatal panic), and whether it is inside Pebble's
+// rotateWAL (which releases DB.mu, so a panic there would unlock an
+// unlocked mutex on its way out: a fatal error no recover catches).
+func fatalContext() (ours, rotating bool) {
+	var pcs [128]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		fr, more := frames.Next()
+		switch {
+		case fr.Function == rotateFrame:
+			rotating = true
+		case strings.HasPrefix(fr.Function, ownFrame) || fr.Function == openFrame:
+			ours = true
+		}
+		if !more {
+			return ours, rotating
+		}
+	}
+}
+
+// await runs fn, a call into the DB whose failure state is f, on a
+// goroutine of its own and returns its error, or f's error as soon as
+// the DB fails: fn may then be parked, or wait forever for a mutex a
+// parked goroutine holds. A panic of fn other than a pebbleFatal fails
+// the DB (its state is unknown).
+func (p *pebbleKV) await(f *failure, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { done <- err }()
+		defer func() {
+			if r := recover(); r != nil {
+				if fe, ok := r.(pebbleFatal); ok {
+					err = fe
+					return
+				}
+				f.fail(fmt.Errorf("panic: %v", r))
+				err = f.failed()
+			}
+		}()
+		err = fn()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-f.ch:
+		select {
+		case err := <-done:
+			return err // it ended as the DB failed
+		default:
+			return f.err
+		}
+	}
+}
+
+// Failed implements kv.
+func (p *pebbleKV) Failed() error {
+	return p.dead.Load().failed()
+}
+
+// guardFS is the file system a Pebble DB runs on: the engine's (the OS's
+// or a test's) with two guards, for the fatal errors Pebble raises
+// outside Logger.Fatalf. An error of a write-ahead log's rotation (the
+// old log's close or the new one's creation fails) makes Pebble's
+// rotateWAL panic with DB.mu released, a fatal error of the Go runtime:
+// guardFS sees the error first, fails the DB and parks the goroutine
+// instead of returning it. And once the DB failed, every write to the
+// directory parks the goroutine that tries it (the failed DB's flushes,
+// compactions and file deletions), so that nothing changes the store
+// after the failure.
+type guardFS struct {
+	vfs.FS
+	f *failure
+}
+
+// fence parks the caller once the DB failed.
+func (g *guardFS) fence() {
+	if g.f.failed() != nil {
+		park()
+	}
+}
+
+// check parks the caller, failing the DB, when err happened inside
+// rotateWAL; otherwise it returns err.
+func (g *guardFS) check(err error) error {
+	if err != nil {
+		if _, rotating := fatalContext(); rotating {
+			g.f.fail(fmt.Errorf("rotating the write-ahead log: %w", err))
+			park()
+		}
+	}
+	return err
+}
+
+func (g *guardFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err := g.check(err); err != nil {
+		return nil, err
+	}
+	return &guardFile{File: f, g: g}, nil
+}
+
+func (g *guardFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	g.fence()
+	return g.wrap(g.FS.Create(name, cat))
+}
+
+func (g *guardFS) ReuseForWrite(old, new string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	g.fence()
+	return g.wrap(g.FS.ReuseForWrite(old, new, cat))
+}
+
+func (g *guardFS) OpenReadWrite(name string, cat vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	g.fence()
+	return g.wrap(g.FS.OpenReadWrite(name, cat, opts...))
+}
+
+func (g *guardFS) OpenDir(name string) (vfs.File, error) {
+	return g.wrap(g.FS.OpenDir(name))
+}
+
+func (g *guardFS) Link(oldname, newname string) error {
+	g.fence()
+	return g.check(g.FS.Link(oldname, newname))
+}
+
+func (g *guardFS) Remove(name string) error {
+	g.fence()
+	return g.check(g.FS.Remove(name))
+}
+
+func (g *guardFS) RemoveAll(name string) error {
+	g.fence()
+	return g.check(g.FS.RemoveAll(name))
+}
+
+func (g *guardFS) Rename(oldname, newname string) error {
+	g.fence()
+	return g.check(g.FS.Rename(oldname, newname))
+}
+
+func (g *guardFS) MkdirAll(dir string, perm os.FileMode) error {
+	g.fence()
+	return g.check(g.FS.MkdirAll(dir, perm))
+}
+
+// Lock takes Pebble's lock of the directory and keeps it, for Close to
+// release when the DB failed.
+func (g *guardFS) Lock(name string) (io.Closer, error) {
+	c, err := g.FS.Lock(name)
+	if err != nil {
+		return nil, err
+	}
+	var oc io.Closer = &onceCloser{c: c}
+	g.f.lock.Store(&oc)
+	return oc, nil
+}
+
+// onceCloser closes c once, whoever closes it first (Pebble, or Close
+// abandoning a failed DB); the lock's own Close panics the second time.
+type onceCloser struct {
+	once sync.Once
+	c    io.Closer
+	err  error
+}
+
+func (o *onceCloser) Close() error {
+	o.once.Do(func() { o.err = o.c.Close() })
+	return o.err
+}
+
+func (g *guardFS) Unwrap() vfs.FS { return g.FS }
+
+// guardFile is a file opened through guardFS.
+type guardFile struct {
+	vfs.File
+	g     *guardFS
+	erred atomic.Pointer[error] // the first error of an operation on it
+}
+
+// note records err and passes it through guardFS.check.
+func (f *guardFile) note(err error) error {
+	if err != nil {
+		f.erred.CompareAndSwap(nil, &err)
+		return f.g.check(err)
+	}
+	return nil
+}
+
+func (f *guardFile) Write(p []byte) (int, error) {
+	f.g.fence()
+	n, err := f.File.Write(p)
+	return n, f.note(err)
+}
+
+func (f *guardFile) WriteAt(p []byte, off int64) (int, error) {
+	f.g.fence()
+	n, err := f.File.WriteAt(p, off)
+	return n, f.note(err)
+}
+
+func (f *guardFile) Preallocate(off, n int64) error {
+	f.g.fence()
+	return f.note(f.File.Preallocate(off, n))
+}
+
+func (f *guardFile) Sync() error {
+	f.g.fence()
+	return f.note(f.File.Sync())
+}
+
+func (f *guardFile) SyncData() error {
+	f.g.fence()
+	return f.note(f.File.SyncData())
+}
+
+func (f *guardFile) SyncTo(n int64) (bool, error) {
+	f.g.fence()
+	full, err := f.File.SyncTo(n)
+	return full, f.note(err)
+}
+
+// Close closes the file. A write-ahead log's writer returns the error of
+// an earlier write (from its flushing goroutine) at its close, and
+// rotateWAL panics on it: closing a file that failed inside rotateWAL
+// fails the DB and parks.
+func (f *guardFile) Close() error {
+	err := f.File.Close()
+	if earlier := f.erred.Load(); err != nil || earlier != nil {
+		if _, rotating := fatalContext(); rotating {
+			if earlier != nil {
+				err = fmt.Errorf("an earlier write to it failed: %w", *earlier)
+			}
+			f.g.f.fail(fmt.Errorf("closing the write-ahead log: %w", err))
+			park()
+		}
+	}
+	return err
+}
 
 // pebbleEvents receives Pebble's event callbacks. They may fire before
 // the engine exists (while Pebble opens the store) and from any
@@ -135,6 +463,10 @@ func (ev *pebbleEvents) attach(st *counters) {
 	st.bgErrors.Add(old.bgErrors.Load())
 	st.corruptBlocks.Add(old.corruptBlocks.Load())
 	st.walDamaged.Add(old.walDamaged.Load())
+	st.fatalErrors.Add(old.fatalErrors.Load())
+	if old.storeFailed.Load() != 0 {
+		st.storeFailed.Store(1)
+	}
 	st.compactionsRunning.Add(old.compactionsRunning.Load())
 	st.compactions.Add(old.compactions.Load())
 }
@@ -213,12 +545,12 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 	if fs == nil {
 		fs = vfs.Default
 	}
-	mkOpts := func() *pebble.Options {
+	mkOpts := func(f *failure) *pebble.Options {
 		opts := &pebble.Options{
-			FS:                 fs,
+			FS:                 &guardFS{FS: fs, f: f},
 			CacheSize:          cacheSize,
 			FormatMajorVersion: pebble.FormatNewest,
-			Logger:             pebbleLogger{log},
+			Logger:             pebbleLogger{log: log, f: f},
 			EventListener: &pebble.EventListener{
 				BackgroundError: ev.backgroundError,
 				DataCorruption:  ev.dataCorruption,
@@ -248,26 +580,52 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 		return opts
 	}
 	checkWAL(dir, fs, log, ev)
-	db, err := pebble.Open(dir, mkOpts())
+	f := newFailure(log, ev)
+	db, err := openDB(dir, mkOpts(f))
+	if ferr := f.failed(); ferr != nil {
+		err = ferr // a fatal error, in Open or on a goroutine of the DB
+	}
 	if err != nil {
+		if errors.Is(err, ErrStoreFailed) {
+			// The DB is not closed: its state is unknown after a fatal
+			// error (its lock is released: by Open when it failed).
+			if c := f.lock.Swap(nil); c != nil {
+				(*c).Close()
+			}
+			lf.Close()
+			return nil, fmt.Errorf("%w: %s: %w (check the disk)", ErrOpen, dir, err)
+		}
 		lf.Close()
 		if pebble.IsCorruptionError(err) {
 			return nil, fmt.Errorf("%w: %s: %v; move the directory aside to start with an empty cache", ErrCorrupt, dir, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v (a damaged store: move the directory aside to start with an empty cache)", ErrOpen, dir, err)
 	}
-	return &pebbleKV{db: db, lock: lf, dir: dir, fs: fs, log: log, mkOpts: mkOpts}, nil
+	p := &pebbleKV{db: db, lock: lf, dir: dir, fs: fs, log: log, ev: ev, mkOpts: mkOpts}
+	p.dead.Store(f)
+	return p, nil
+}
+
+// openDB opens a Pebble DB, turning a fatal error (pebbleLogger panics
+// on this goroutine) into an error.
+func openDB(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
+	defer recoverFatal(&err)
+	return pebble.Open(dir, opts)
 }
 
 // errNoStore is the error of a read while a failed reopen left no DB.
 var errNoStore = errors.New("persistent: the store is closed after a write failure and could not be reopened yet")
 
-func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
+func (p *pebbleKV) Get(key, dst []byte) (_ []byte, _ bool, err error) {
+	if err := p.Failed(); err != nil {
+		return dst, false, err
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.db == nil {
 		return dst, false, errNoStore
 	}
+	defer p.recoverRead(&err)
 	v, closer, err := p.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dst, false, nil
@@ -281,13 +639,19 @@ func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
 }
 
 func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
+	if err := p.Failed(); err != nil {
+		return err
+	}
 	p.mu.RLock()
-	broken := p.broken
+	broken, f := p.broken, p.dead.Load()
 	var err error
 	if broken == nil {
-		err = p.commit(ops, sync)
+		err = p.await(f, func() error { return p.commit(ops, sync) })
 	}
 	p.mu.RUnlock()
+	if ferr := f.failed(); ferr != nil && err != nil {
+		return ferr
+	}
 	if broken == nil {
 		var fatal pebbleFatal
 		if errors.As(err, &fatal) {
@@ -310,7 +674,11 @@ func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
 	if p.broken != nil {
 		return p.broken
 	}
-	return p.commit(ops, sync)
+	if err := p.Failed(); err != nil {
+		return err
+	}
+	f = p.dead.Load()
+	return p.await(f, func() error { return p.commit(ops, sync) })
 }
 
 // reopen probes the disk (at most once per reopenEvery) and, when it
@@ -328,17 +696,30 @@ func (p *pebbleKV) reopen() error {
 	if err := p.probe(); err != nil {
 		return fmt.Errorf("%w (the disk still refuses writes: %v)", p.broken, err)
 	}
-	func() {
-		defer func() { _ = recover() }() // a broken DB may fail to close
-		p.db.Close()
-	}()
-	db, err := pebble.Open(p.dir, p.mkOpts())
+	if f := p.dead.Load(); f.failed() == nil {
+		// A broken DB may fail to close (an error or a panic, which
+		// await turns into an error).
+		_ = p.await(f, p.db.Close)
+	}
+	if err := p.Failed(); err != nil {
+		return err // it failed closing: it is left as it is
+	}
+	f := newFailure(p.log, p.ev)
+	db, err := openDB(p.dir, p.mkOpts(f))
+	if ferr := f.failed(); ferr != nil {
+		err = ferr
+	}
 	if err != nil {
 		// Nothing to read from now: Get and Scan fail until a reopen works.
 		p.db = nil
+		if errors.Is(err, ErrStoreFailed) {
+			p.dead.Store(f)
+			return err
+		}
 		return fmt.Errorf("%w (reopening the store: %v)", p.broken, err)
 	}
 	p.db, p.broken = db, nil
+	p.dead.Store(f)
 	p.log.Warn("persistent: the store writes again (reopened after a write failure)")
 	return nil
 }
@@ -366,10 +747,10 @@ func (p *pebbleKV) probe() error {
 // diskReserve is the free space a commit leaves on the disk. Below it a
 // commit fails with ErrDiskFull before it reaches Pebble: Pebble cannot
 // survive some write failures (a WAL that cannot be closed or created on
-// a memtable rotation panics with its mutex released, a fatal error of
-// the Go runtime, not a recoverable panic), so the engine stops writing
-// before the disk is full. Pebble's own flushes and compactions use the
-// reserve.
+// a memtable rotation, a MANIFEST that cannot be written), which fail
+// the store until a restart (see failure), so the engine stops writing
+// before the disk is full, and writes resume by themselves once space
+// is freed. Pebble's own flushes and compactions use the reserve.
 const diskReserve = 64 << 20
 
 // ErrDiskFull is the error of a commit refused because the disk has less
@@ -419,6 +800,21 @@ func recoverFatal(err *error) {
 // record framing, so the flusher's commits allocate no new buffer.
 const batchRetain = 4 << 20
 
+// recoverRead, deferred by a read, turns Pebble's fatal panic into *err:
+// the store's failure (a fatal error in a read fails the store).
+func (p *pebbleKV) recoverRead(err *error) {
+	if r := recover(); r != nil {
+		f, ok := r.(pebbleFatal)
+		if !ok {
+			panic(r)
+		}
+		*err = f
+		if ferr := p.Failed(); ferr != nil {
+			*err = ferr
+		}
+	}
+}
+
 // commit commits ops to db, turning Pebble's fatal panic into an error.
 func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	n := 0
@@ -454,12 +850,16 @@ func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	return b.Commit(wo)
 }
 
-func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) error {
+func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) (err error) {
+	if err := p.Failed(); err != nil {
+		return err
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.db == nil {
 		return errNoStore
 	}
+	defer p.recoverRead(&err)
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
@@ -481,12 +881,16 @@ func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) er
 	return err
 }
 
-func (p *pebbleKV) Last(lower, upper []byte) ([]byte, bool, error) {
+func (p *pebbleKV) Last(lower, upper []byte) (_ []byte, _ bool, err error) {
+	if err := p.Failed(); err != nil {
+		return nil, false, err
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.db == nil {
 		return nil, false, errNoStore
 	}
+	defer p.recoverRead(&err)
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, false, err
@@ -503,40 +907,81 @@ func (p *pebbleKV) Last(lower, upper []byte) ([]byte, bool, error) {
 	return key, ok && err == nil, err
 }
 
-func (p *pebbleKV) Compact(lower, upper []byte) (err error) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.db == nil || p.broken != nil {
-		return errNoStore
-	}
-	defer recoverFatal(&err)
-	return p.db.Compact(context.Background(), lower, upper, false)
+func (p *pebbleKV) Compact(lower, upper []byte) error {
+	return p.CompactRange(context.Background(), lower, upper)
 }
 
 func (p *pebbleKV) DiskUsage() uint64 {
+	if p.Failed() != nil {
+		return p.usage.Load()
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.db == nil {
 		return 0
 	}
-	return p.db.Metrics().DiskSpaceUsage()
+	p.await(p.dead.Load(), func() error {
+		m := p.db.Metrics()
+		t := m.Table.Local
+		p.usage.Store(m.DiskSpaceUsage())
+		p.tables.Store(t.LiveSize + t.ObsoleteSize + t.ZombieSize)
+		return nil
+	})
+	return p.usage.Load()
 }
 
 // Close closes the DB. A DB broken by a failed write may fail to close:
-// that is an error, not a panic.
-func (p *pebbleKV) Close() (err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	defer p.lock.Close() // releases the flock
-	if p.db == nil {
-		return nil
+// that is an error, not a panic. A failed DB is not closed (its state
+// is unknown, and its parked goroutines may hold its mutexes or p.mu):
+// Close releases the directory (abandon) and returns the failure.
+func (p *pebbleKV) Close() error {
+	f := p.dead.Load()
+	locked := make(chan struct{})
+	go func() {
+		p.mu.Lock()
+		close(locked)
+	}()
+	select {
+	case <-locked:
+	case <-f.ch:
+		// The goroutine above may take p.mu later, or never; no call
+		// uses it after Close.
+		return p.abandon(f)
 	}
-	defer recoverFatal(&err)
-	return p.db.Close()
+	defer p.mu.Unlock()
+	if p.db == nil {
+		return p.lock.Close() // releases the flock
+	}
+	f = p.dead.Load()
+	if f.failed() == nil {
+		err := p.await(f, p.db.Close)
+		if f.failed() == nil {
+			p.lock.Close()
+			return err
+		}
+	}
+	return p.abandon(f)
 }
 
-// pebbleLogger sends Pebble's log lines to the engine's logger.
-type pebbleLogger struct{ log *slog.Logger }
+// abandon releases the directory of a failed DB without closing the DB:
+// Pebble's lock and the engine's flock (guardFS parks the DB's writes,
+// so a restart, or a test opening the directory again, finds it as the
+// failure left it). The DB's memory and open files stay until the
+// process exits.
+func (p *pebbleKV) abandon(f *failure) error {
+	if c := f.lock.Swap(nil); c != nil {
+		(*c).Close()
+	}
+	p.lock.Close()
+	return fmt.Errorf("persistent: the store was not closed: %w", f.err)
+}
+
+// pebbleLogger sends Pebble's log lines to the engine's logger, and
+// handles its fatal errors (Fatalf) for the DB whose failure state is f.
+type pebbleLogger struct {
+	log *slog.Logger
+	f   *failure
+}
 
 func (l pebbleLogger) Infof(format string, args ...any) {
 	l.log.Debug("persistent: pebble: " + fmt.Sprintf(format, args...))
@@ -546,12 +991,33 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 	l.log.Error("persistent: pebble: " + fmt.Sprintf(format, args...))
 }
 
+// commitFatal begins the message of the Fatalf a failed commit makes
+// (the write-ahead log could not be written or synced), the one fatal
+// error a reopen repairs (see pebbleKV).
+const commitFatal = "pebble: fatal commit error"
+
 // Fatalf is called by Pebble on an unrecoverable internal error; Pebble
-// does not expect it to return.
+// does not expect it to return, and it does not. On a goroutine of a
+// call of this package into Pebble (which recovers the panic) it panics
+// with a pebbleFatal: the call returns an error. A failed commit only
+// breaks the store (Commit reopens it later); any other fatal error
+// fails it for good first. Elsewhere (Pebble's own goroutines, where a
+// panic would kill the process, and rotateWAL, where it would unlock an
+// unlocked mutex) it fails the store and parks the goroutine.
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	l.log.Error("persistent: pebble: fatal: " + msg)
-	panic(pebbleFatal{msg})
+	ours, rotating := fatalContext()
+	if ours && !rotating {
+		if strings.HasPrefix(msg, commitFatal) {
+			l.f.ev.target.Load().fatalErrors.Add(1)
+			l.log.Error("persistent: pebble: fatal: " + msg)
+		} else {
+			l.f.fail(pebbleFatal{msg})
+		}
+		panic(pebbleFatal{msg})
+	}
+	l.f.fail(pebbleFatal{msg})
+	park()
 }
 
 // pastDamage returns, when err reports a damaged store file with known

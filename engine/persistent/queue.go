@@ -664,7 +664,7 @@ func (q *queue) failed(err error, since int64) {
 	e.st.commitErrors.Add(1)
 	e.st.writeErrors.Add(uint64(len(q.ops)))
 	q.failing++
-	if t := time.Now(); t.Sub(q.lastLog) >= time.Second {
+	if t := time.Now(); t.Sub(q.lastLog) >= time.Second && !errors.Is(err, ErrStoreFailed) {
 		q.lastLog = t
 		e.log.Error("persistent: DISK WRITE FAILED: writes are not reaching the disk",
 			"err", err.Error(), "durability", e.cfg.Durability.String(), "batch_items", len(q.ops),

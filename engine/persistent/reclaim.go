@@ -30,6 +30,9 @@ type rangeCompacter interface {
 
 // CompactRange implements rangeCompacter.
 func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error {
+	if err := p.Failed(); err != nil {
+		return err
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.db == nil {
@@ -38,7 +41,7 @@ func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error 
 	if p.broken != nil {
 		return p.broken
 	}
-	return p.db.Compact(ctx, lower, upper, false)
+	return p.await(p.dead.Load(), func() error { return p.db.Compact(ctx, lower, upper, false) })
 }
 
 // tableSizer is a kv that reports the size of its tables alone (not its
@@ -47,15 +50,11 @@ type tableSizer interface {
 	TableBytes() uint64
 }
 
-// TableBytes implements tableSizer: live, obsolete and zombie tables.
+// TableBytes implements tableSizer: live, obsolete and zombie tables
+// (after a failure, as the metrics last gave them).
 func (p *pebbleKV) TableBytes() uint64 {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.db == nil {
-		return 0
-	}
-	t := p.db.Metrics().Table.Local
-	return t.LiveSize + t.ObsoleteSize + t.ZombieSize
+	p.DiskUsage()
+	return p.tables.Load()
 }
 
 // passDead is what a sweep pass removed: how many, and the span of

@@ -16,6 +16,7 @@ type counters struct {
 	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors, corruptBlocks    atomic.Uint64
 	walDamaged                                      atomic.Uint64
+	fatalErrors, storeFailed                        atomic.Uint64 // kv.go: failure
 	diskEvictions, diskEvictedBytes                 atomic.Uint64 // budget.go
 	manualCompactions, compactions, budgetWaits     atomic.Uint64
 	compactionsRunning                              atomic.Int64
@@ -70,6 +71,8 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_corrupt_blocks      damaged store blocks read (their keys read as misses)
 //	persistent_wal_damaged         write-ahead logs found damaged at start (writes lost)
 //	persistent_background_errors   errors of the store's background work
+//	persistent_fatal_errors        fatal errors of the store (Pebble's Fatalf, a failed log rotation)
+//	persistent_store_failed        1 once the store failed for good (until a restart; see Faults in the package doc)
 //	persistent_disk_bytes          the store's size on disk
 //	persistent_disk_table_bytes    ... of which its tables (the rest: write-ahead logs, kept for reuse, and the manifest)
 //	persistent_disk_limit_bytes    disk_size= (0: no budget)
@@ -144,6 +147,8 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_corrupt_blocks", utoa(st.corruptBlocks.Load()))
 	add("persistent_wal_damaged", utoa(st.walDamaged.Load()))
 	add("persistent_background_errors", utoa(st.bgErrors.Load()))
+	add("persistent_fatal_errors", utoa(st.fatalErrors.Load()))
+	add("persistent_store_failed", utoa(st.storeFailed.Load()))
 	var disk, tables uint64
 	e.kvmu.RLock()
 	if !e.closed.Load() {

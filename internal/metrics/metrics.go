@@ -101,6 +101,7 @@ var engineCounters = map[string]bool{
 	"persistent_background_errors":  true,
 	"persistent_corrupt_blocks":     true,
 	"persistent_wal_damaged":        true,
+	"persistent_fatal_errors":       true,
 	"persistent_sweep_passes":       true,
 	"persistent_sweep_scanned":      true,
 	"persistent_sweep_removed":      true,
