@@ -91,7 +91,7 @@ for size in $SIZES; do
 		taskset -c "$SERVER_CPUS" "${cmd[@]}" >>"$OUT/$s-$size.log" 2>&1 &
 		PID=$!
 		wait_port "$p"
-		(while :; do du -s -B1 "$d" 2>/dev/null | cut -f1; sleep 0.2; done) >"$OUT/$s-$size.du" &
+		(set +e; while :; do du -s -B1 "$d" 2>/dev/null | cut -f1; sleep 0.2; done) >"$OUT/$s-$size.du" &
 		SAMPLER=$!
 		$PY - "$p" "$PID" "$(bytes "$size")" "$TIMES" "$VSIZE" >"$OUT/$s-$size.json" <<'EOF'
 import json, os, socket, sys, time
@@ -135,8 +135,8 @@ newest = max(1, budget // 4 // vsize)
 print(json.dumps({"written": n * vsize, "secs": secs, "disk_writes": w1 - w0, "cpu": c1 - c0,
                   "hit_all": hits(range(0, n, step)), "hit_newest": hits(range(n - newest, n))}))
 EOF
-		kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=""
-		settled=$(du -s -B1 "$d" | cut -f1)
+		kill "$SAMPLER" || true; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=""
+		settled=$(du -s -B1 "$d" 2>/dev/null | cut -f1 || true)
 		kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 		$PY - "$OUT/$s-$size" "$(bytes "$size")" "$settled" "$s" "$size" >>"$OUT/results.md" <<'EOF'
 import json, statistics, sys
