@@ -150,7 +150,8 @@
 // 19% with uniform keys (about what fits: the items are kept at 5/8 to
 // 3/4 of the budget). The eviction marks count the items' key, record
 // and index bytes as written (before compression), against the budget
-// less two memtables' worth of write-ahead log; the rest of the budget
+// less room for Pebble's write-ahead logs (five memtables, at most a
+// quarter of the budget); the rest of the budget
 // is room for deletions and overwrites Pebble has not compacted away,
 // its logs and manifest. When the directory passes the budget, the
 // evictor compacts the store piece by piece (about budget/16 bytes of
