@@ -18,7 +18,8 @@
 # memcached: memcached -m MB -o ext_path=DIR/extstore:SIZE (its ext_path
 #            size is rounded up to whole 64 MiB pages: at 8m it is one page)
 # Environment: BIN (/tmp/mnemo-bench-bin), NOBUILD=1, DIR (a directory on
-# the disk, default a new one under /var/tmp), SERVER_CPUS (0).
+# the disk, default a new one under /var/tmp), SERVER_CPUS (0), EXTOPTS
+# (more memcached -o options, such as ext_item_age=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,7 +84,7 @@ for size in $SIZES; do
 		mkdir -p "$d"
 		p=$(port)
 		if [ "$s" = memcached ]; then
-			cmd=(memcached "${USER_FLAG[@]}" -l 127.0.0.1 -p "$p" -m "$MEM" -o "ext_path=$d/extstore:$size")
+			cmd=(memcached "${USER_FLAG[@]}" -l 127.0.0.1 -p "$p" -m "$MEM" -o "${EXTOPTS:+$EXTOPTS,}ext_path=$d/extstore:$size")
 		else
 			cmd=("$BIN/mnemo" "${USER_FLAG[@]}" -l 127.0.0.1 -p "$p" -m "$MEM" --engine persistent --engine-config "path=$d,disk_size=$size,warmup=false")
 		fi
