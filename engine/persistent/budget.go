@@ -2,8 +2,10 @@ package persistent
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -144,6 +146,7 @@ func indexKey(dst []byte, seq uint64) []byte {
 type budget struct {
 	seq         uint64 // the last index seq handed out; flusher only (after start)
 	ops         []kvOp // flusher only: the batch with index entries
+	order       []int  // flusher only: the batch's items in CAS order
 	kick        chan struct{}
 	compactKick chan struct{}
 	// indexed counts the bytes of the writes that have index entries
@@ -288,11 +291,21 @@ func (e *Engine) withIndex(ops []kvOp) []kvOp {
 	}
 	buf := make([]byte, 0, n) // the batch's index keys and values; kept by nothing after Commit
 	b.ops = append(b.ops[:0], ops...)
+	// The queue's batch is not in write order: the entries take their
+	// seqs in CAS order (the engine gives every write a new, larger
+	// CAS), so that eviction goes by write order within a batch too.
+	order := b.order[:0]
 	for i := range ops {
-		op := &ops[i]
-		if op.Delete || len(op.Value) < recHdrSize {
-			continue
+		if !ops[i].Delete && len(ops[i].Value) >= recHdrSize {
+			order = append(order, i)
 		}
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		return cmp.Compare(binary.LittleEndian.Uint64(ops[i].Value[offCAS:]), binary.LittleEndian.Uint64(ops[j].Value[offCAS:]))
+	})
+	b.order = order
+	for _, i := range order {
+		op := &ops[i]
 		b.seq++
 		k := len(buf)
 		buf = indexKey(buf, b.seq)
