@@ -568,6 +568,7 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 			// is 64 MiB), so that compactions move deletions down to
 			// the items they delete while the store is near its budget.
 			opts.LBaseMaxBytes = min(64<<20, max(diskSize/8, 1<<20))
+			budgetTableSizes(opts, diskSize)
 		}
 		for i := range opts.Levels {
 			// Bloom filters on every level: a miss then reads no data block.

@@ -3,6 +3,9 @@ package persistent
 import (
 	"bytes"
 	"context"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Reclaiming the sweep's space. A deletion is a tombstone: the dead
@@ -116,4 +119,71 @@ func (e *Engine) reclaim(scanned int64) bool {
 	}
 	e.st.sweepCompactions.Add(1)
 	return true
+}
+
+// tableSplitter is a kv that can tell where to split a key range into
+// pieces of about a given size on disk. pebbleKV is one.
+type tableSplitter interface {
+	// NextSplit returns the first key after lower at which the tables
+	// between lower and it hold at least piece bytes, or upper when those
+	// below upper hold less, and the bytes of the tables below it.
+	NextSplit(lower, upper []byte, piece int64) ([]byte, int64, error)
+}
+
+// NextSplit implements tableSplitter from the tables' bounds (Pebble's
+// metadata; no table is read). It adds up the sizes of the tables of
+// every level that start at or after lower, in the order of their
+// smallest keys, and splits before the table that brings the sum to
+// piece; a table that starts before lower and reaches into the range
+// counts too.
+func (p *pebbleKV) NextSplit(lower, upper []byte, piece int64) ([]byte, int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil || p.broken != nil {
+		return nil, 0, errNoStore
+	}
+	levels, err := p.db.SSTables()
+	if err != nil {
+		return nil, 0, err
+	}
+	type table struct {
+		start []byte
+		size  int64
+	}
+	var tables []table
+	var sum int64
+	for _, l := range levels {
+		for _, t := range l {
+			lo, hi := t.Smallest.UserKey, t.Largest.UserKey
+			if bytes.Compare(hi, lower) < 0 || bytes.Compare(lo, upper) >= 0 {
+				continue
+			}
+			if bytes.Compare(lo, lower) <= 0 {
+				sum += int64(t.Size) // already in the first piece
+				continue
+			}
+			tables = append(tables, table{lo, int64(t.Size)})
+		}
+	}
+	slices.SortFunc(tables, func(a, b table) int { return bytes.Compare(a.start, b.start) })
+	for _, t := range tables {
+		if sum >= piece {
+			return bytes.Clone(t.start), sum, nil
+		}
+		sum += t.size
+	}
+	return upper, sum, nil
+}
+
+// budgetTableSizes caps Pebble's table files at budget/compactPieces/2
+// (256 KiB at least; Pebble's defaults are 2 MiB for L0 and twice the
+// level above's below it, up to 128 MiB): the evictor's compaction
+// pieces (compactStep) are made of whole tables, and the space a piece
+// needs while it is compacted is that of its tables.
+func budgetTableSizes(opts *pebble.Options, diskSize int64) {
+	size := max(diskSize/compactPieces/2, 256<<10)
+	for i := range opts.TargetFileSizes {
+		def := int64(2<<20) << i
+		opts.TargetFileSizes[i] = min(def, size)
+	}
 }
