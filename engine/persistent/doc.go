@@ -89,8 +89,9 @@
 // one write per writer, and one over half a memtable is handed to Pebble
 // whole (a "flushable batch", kept until it is flushed). An async commit
 // stays below that size (maxCommitFor), so Pebble copies it into its
-// memtable and reuses its buffer; a disk budget under 64 MiB has smaller
-// memtables (a sixteenth of the budget) and keeps commits of 1 MiB. After
+// memtable and reuses its buffer; a disk budget under 512 MiB has smaller
+// memtables (a 64th of the budget, at least 256 KiB) and keeps commits
+// of 1 MiB. After
 // a write burst (8 MiB committed) the first idle round gives the free
 // heap back to the OS (debug.FreeOSMemory, at most once per 10 s,
 // persistent_heap_releases): the garbage of a burst would otherwise stay
