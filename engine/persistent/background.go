@@ -240,6 +240,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 			return false
 		}
 		seen++
+		e.sweepYield(seen)
 		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
 			dead = append(dead, bytes.Clone(k[1:]))
 		} else {
@@ -276,6 +277,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.sweepHook()
 	}
 	removed = 0
+	tried := 0
 	// A stripe's counter also moves when the flusher commits any key of
 	// it, so a key whose stripe moved is read again (below) rather than
 	// skipped until the next pass.
@@ -296,6 +298,8 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 				}
 			}
 			s.mu.Unlock()
+			tried++
+			e.sweepYield(tried)
 		}
 		if len(moved) == 0 || try == 2 {
 			break
@@ -334,8 +338,10 @@ func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 		// beside it, costs far less than a point read each.
 		lo := append([]byte{prefixData}, keys[0]...)
 		hi := append(append([]byte{prefixData}, keys[len(keys)-1]...), 0)
-		j := 0
+		j, read := 0, 0
 		err := e.kv.Scan(lo, hi, func(k, v []byte) bool {
+			read++
+			e.sweepYield(read)
 			k = k[1:]
 			for j < len(keys) && bytes.Compare(keys[j], k) < 0 {
 				j++ // not on disk any more
