@@ -220,6 +220,8 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	e.stripeSeqs(seqs)
 	var (
 		dead  [][]byte
+		keys  []byte // the dead keys, one after another: one allocation, not one per key
+		ends  []int  // where each dead key ends in keys
 		live  int64
 		more  bool
 		m     engine.Meta
@@ -242,13 +244,22 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		seen++
 		e.sweepYield(seen)
 		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
-			dead = append(dead, bytes.Clone(k[1:]))
+			keys = append(keys, k[1:]...)
+			ends = append(ends, len(keys))
 		} else {
 			live++
 		}
 		return true
 	})
 	e.kvmu.RUnlock()
+	if len(ends) > 0 {
+		dead = make([][]byte, len(ends))
+		from := 0
+		for i, end := range ends {
+			dead[i] = keys[from:end:end]
+			from = end
+		}
+	}
 	if next, ok := pastDamage(err, start); err != nil && ok {
 		// A damaged store file (counted and logged by pebbleEvents):
 		// the next step resumes after it; the dead items found before
