@@ -14,7 +14,10 @@
 #
 # With PPROF=HOST:PORT, mnemo serves pprof there and the poller saves a
 # goroutine dump when stats takes over 2 s to answer (stall-*.txt), and
-# 3 s and 8 s after the expiry (expiry+*-goroutines.txt).
+# 3 s and 8 s after the expiry (expiry+*-goroutines.txt). With PPROF and
+# TRACE=SECONDS, it also saves two runtime traces of that many seconds
+# (go tool trace): one ending 2 s before the expiry (steady.trace) and one
+# from 1 s after it (expiry.trace).
 #
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
@@ -95,8 +98,19 @@ bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT"
 # poll FILE: every 0.5 s, a line of stats figures (t is unix seconds).
 poll() {
 	$PY - "$PORT" "${PPROF:-}" "$OUT" "$2" >"$1" <<'EOF' &
-import socket, sys, time, urllib.request
+import os, socket, sys, threading, time, urllib.request
 pprof, out, dumps, exp_at, timed = sys.argv[2], sys.argv[3], 0, float(sys.argv[4]), [3, 8]
+tsecs = int(os.environ.get("TRACE", "0") or 0)
+def trace(name, at):
+    time.sleep(max(0, at - time.time()))
+    try:
+        d = urllib.request.urlopen(f"http://{pprof}/debug/pprof/trace?seconds={tsecs}", timeout=tsecs + 30).read()
+        open(f"{out}/{name}.trace", "wb").write(d)
+    except Exception as e:
+        print("# trace:", e, flush=True)
+if pprof and tsecs:
+    for name, at in (("steady", exp_at - 2 - tsecs), ("expiry", exp_at + 1)):
+        threading.Thread(target=trace, args=(name, at), daemon=True).start()
 names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
          "persistent_sweep_backoffs", "persistent_disk_items", "persistent_queue_lag_us", "persistent_queue_lag_max_us",
          "persistent_queue_items", "persistent_commits", "curr_items", "rusage_user", "rusage_system"]

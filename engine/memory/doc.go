@@ -147,7 +147,8 @@
 // index when met (Get, Update, Delete). A background goroutine, started by
 // New and stopped by Close, visits sweep_slots slots of every shard each
 // sweep_interval and removes dead entries, so curr_items stays accurate
-// and reclaim skips their records. Get, Update and Delete read env.Clock
+// and reclaim skips their records; it holds a shard's lock for at most 128
+// slots and yields its processor after each hold. Get, Update and Delete read env.Clock
 // once each.
 //
 // Flush sets a mark, never scans. An immediate flush at time now records

@@ -196,6 +196,7 @@ type Engine struct {
 	scratch   sync.Pool   // *scratch
 	stopSweep chan struct{}
 	sweepDone chan struct{}
+	yieldHook func() // tests: runs in place of the sweep's runtime.Gosched (sweep.go)
 
 	inv *invState // invariant checker's scratch, under amu; nil unless invariants.Enabled
 

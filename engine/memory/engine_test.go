@@ -559,3 +559,42 @@ func TestItemSizeLimit(t *testing.T) {
 		t.Errorf("ItemSize = %d, want %d", got, want)
 	}
 }
+
+// TestSweepYields: the expiry sweep yields its processor after each hold
+// of a shard's lock (sweepChunk probes), with no shard lock held, so that
+// with one P a request woken meanwhile runs without waiting for the whole
+// sweep.
+func TestSweepYields(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "shards=4,sweep_interval=0")
+	for i := range 4000 {
+		set(t, e, "k"+strconv.Itoa(i), "v", t0+5)
+	}
+	clock.Set(t0 + 5)
+	yields := 0
+	e.yieldHook = func() {
+		yields++
+		for i := range e.shards {
+			if !e.shards[i].mu.TryLock() {
+				t.Fatalf("the sweep yielded holding shard %d's lock", i)
+			}
+			e.shards[i].mu.Unlock()
+		}
+	}
+	slots := 0
+	for i := range e.shards {
+		slots += len(e.shards[i].tab)
+	}
+	// One sweep probes every slot once, in holds of at most sweepChunk
+	// probes (a removal's probe stays on its slot, so some expired items
+	// are left to the next sweeps).
+	removed := e.sweep(1 << 20)
+	if min := slots / sweepChunk; yields < min {
+		t.Errorf("the sweep yielded %d times probing %d slots, want at least %d (one per %d)", yields, slots, min, sweepChunk)
+	}
+	for range 10 {
+		removed += e.sweep(1 << 20)
+	}
+	if removed != 4000 {
+		t.Fatalf("the sweeps removed %d, want 4000", removed)
+	}
+}

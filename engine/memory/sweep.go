@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,8 +41,20 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 // sweepChunk is how many index slots the sweep probes per hold of a
 // shard's lock: short holds, so that a request for that shard never waits
 // long behind the sweep (nor behind a sweep whose thread the OS
-// descheduled while it held the lock).
+// descheduled while it held the lock). After each hold the sweep yields
+// its processor (runtime.Gosched): with one P (-t 1, or a one-core
+// affinity mask) a request woken by the network otherwise waits for the
+// whole sweep, or for the scheduler's 10 ms preemption.
 const sweepChunk = 128
+
+// sweepYield yields the processor between two of the sweep's holds.
+func (e *Engine) sweepYield() {
+	if e.yieldHook != nil {
+		e.yieldHook()
+		return
+	}
+	runtime.Gosched()
+}
 
 // sweep visits up to slots index slots of every shard, continuing where the
 // previous sweep stopped, and removes entries whose items are expired or
@@ -64,6 +77,7 @@ func (e *Engine) sweep(slots int) int {
 			if !ok {
 				return removed
 			}
+			e.sweepYield()
 			limit = min(limit, size)
 		}
 	}

@@ -225,6 +225,8 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	e.stripeSeqs(seqs)
 	var (
 		dead  [][]byte
+		keys  []byte // the dead keys, one after another: one allocation, not one per key
+		ends  []int  // where each dead key ends in keys
 		live  int64
 		more  bool
 		m     engine.Meta
@@ -245,14 +247,24 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 			return false
 		}
 		seen++
+		e.sweepYield(seen)
 		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
-			dead = append(dead, bytes.Clone(k[1:]))
+			keys = append(keys, k[1:]...)
+			ends = append(ends, len(keys))
 		} else {
 			live++
 		}
 		return true
 	})
 	e.kvmu.RUnlock()
+	if len(ends) > 0 {
+		dead = make([][]byte, len(ends))
+		from := 0
+		for i, end := range ends {
+			dead[i] = keys[from:end:end]
+			from = end
+		}
+	}
 	if next, ok := pastDamage(err, start); err != nil && ok {
 		// A damaged store file (counted and logged by pebbleEvents):
 		// the next step resumes after it; the dead items found before
@@ -281,6 +293,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.sweepHook()
 	}
 	removed = 0
+	tried := 0
 	// A stripe's counter also moves when the flusher commits any key of
 	// it, so a key whose stripe moved is read again (below) rather than
 	// skipped until the next pass.
@@ -301,6 +314,8 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 				}
 			}
 			s.mu.Unlock()
+			tried++
+			e.sweepYield(tried)
 		}
 		if len(moved) == 0 || try == 2 {
 			break
@@ -339,8 +354,10 @@ func (e *Engine) stillDead(keys [][]byte, seqs []uint64, now int64) [][]byte {
 		// beside it, costs far less than a point read each.
 		lo := append([]byte{prefixData}, keys[0]...)
 		hi := append(append([]byte{prefixData}, keys[len(keys)-1]...), 0)
-		j := 0
+		j, read := 0, 0
 		err := e.kv.Scan(lo, hi, func(k, v []byte) bool {
+			read++
+			e.sweepYield(read)
 			k = k[1:]
 			for j < len(keys) && bytes.Compare(keys[j], k) < 0 {
 				j++ // not on disk any more

@@ -131,7 +131,9 @@
 // the base), halved each second while they find little; while the write-behind queue
 // is behind (a quarter full, or its oldest write twice interval old) it
 // queues nothing and slows down (persistent_sweep_backoffs), so its
-// deletions never make a writer wait; it takes at most a quarter of a core. A
+// deletions never make a writer wait; it takes at most a quarter of a core,
+// and yields its processor every 64 items it reads or deletes, so that
+// requests scheduled on the same P run between. A
 // pass that removed a quarter or more of what it read compacts the span
 // of keys it removed (reclaim.go; persistent_sweep_compactions): Pebble
 // would otherwise keep the dead items' tables, tombstoned, for minutes.

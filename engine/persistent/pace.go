@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -102,4 +103,26 @@ func (p *pacer) observe(seen, dead int, elapsed time.Duration, ttlWrites uint64,
 		p.rate *= math.Exp2(-elapsed.Seconds() / decayHalfLife.Seconds())
 	}
 	p.rate = max(p.rate, p.floor)
+}
+
+// yieldEvery is how many items the sweep reads or deletes between two
+// yields of its processor (runtime.Gosched), about 50-100 µs of work. The
+// server often runs with one P (-t 1, or a one-core affinity mask): a
+// reader woken by the network then waits for the goroutine that holds
+// the P, and a sweep step that ran for tens of milliseconds without
+// blocking kept it until the scheduler preempted it (10 ms slices) or
+// the step ended. Yielding this often lets woken readers run promptly.
+const yieldEvery = 64
+
+// sweepYield yields the processor after every yieldEvery-th item (n
+// counts them).
+func (e *Engine) sweepYield(n int) {
+	if n%yieldEvery != 0 {
+		return
+	}
+	if e.yieldHook != nil {
+		e.yieldHook()
+		return
+	}
+	runtime.Gosched()
 }

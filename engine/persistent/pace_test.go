@@ -410,3 +410,44 @@ func TestLagBound(t *testing.T) {
 	<-done
 	x.mustHave("b", "2")
 }
+
+// TestSweepYields: a sweep step yields its processor after every
+// yieldEvery items it reads and every yieldEvery deletions it queues, and
+// never while it holds a stripe's lock, so that with one P a reader
+// woken meanwhile runs without waiting for the whole step.
+func TestSweepYields(t *testing.T) {
+	x := newFx(t, engine.Env{MemoryLimit: 64 << 20}, "warmup=false,sweep_interval=0,interval=1h")
+	now := x.clock.Now()
+	const n, live = 4000, 1000
+	for i := range n {
+		exp := now + 10
+		if i%(n/live) == 0 {
+			exp = 0
+		}
+		x.store("y"+strconv.Itoa(i), []byte("v"), 0, exp)
+	}
+	x.flushQueue()
+	x.clock.Advance(10)
+	yields := 0
+	x.e.yieldHook = func() {
+		yields++
+		for i := range x.e.stripes {
+			if !x.e.stripes[i].mu.TryLock() {
+				t.Fatalf("the sweep yielded holding stripe %d's lock", i)
+			}
+			x.e.stripes[i].mu.Unlock()
+		}
+	}
+	seen, found, removed := x.e.sweep(n)
+	if seen != n || found != n-live || removed != n-live {
+		t.Fatalf("sweep: seen %d, found %d dead, removed %d; want %d, %d, %d", seen, found, removed, n, n-live, n-live)
+	}
+	if want := seen/yieldEvery + removed/yieldEvery; yields < want {
+		t.Errorf("the sweep yielded %d times reading %d items and deleting %d, want at least %d (one per %d)",
+			yields, seen, removed, want, yieldEvery)
+	}
+	x.flushQueue()
+	if all, dead := x.diskCount(); all != live || dead != 0 {
+		t.Errorf("%d items on disk (%d dead), want the %d live ones", all, dead, live)
+	}
+}

@@ -504,12 +504,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	// -t: the cores that run Go code, like memcached's worker threads,
-	// but never more than the cores the process may use (more would only
-	// add scheduling on the same cores). Set here and not in Start, so that
-	// a server started in-process by a test does not change its process.
+	// -t: the cores that run Go code (procs). Set here and not in Start,
+	// so that a server started in-process by a test does not change its
+	// process.
 	if cfg.Threads > 0 {
-		runtime.GOMAXPROCS(min(cfg.Threads, runtime.GOMAXPROCS(0)))
+		runtime.GOMAXPROCS(procs(cfg.Threads, runtime.GOMAXPROCS(0), cfg.Engine))
 	}
 	d, err := startServer(cfg, stderr, true)
 	if err != nil {
@@ -524,6 +523,33 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// backgroundProcs is how many Ps the persistent engine's background
+// work gets beside -t's: Pebble's compaction and flush, the write-behind
+// flusher and the expiry sweep can all be runnable at once.
+const backgroundProcs = 3
+
+// procs is GOMAXPROCS for -t threads when the process may use usable
+// cores: threads, like memcached's worker threads, but never more than
+// the usable cores (more would only add scheduling on the same cores);
+// with the persistent engine, backgroundProcs more for its background
+// work, like memcached's background threads (LRU crawler and
+// maintainer, extstore's IO and compaction threads) beside its workers.
+// Go cannot keep those Ps for that work, but they matter even on one
+// core: while every P has runnable goroutines the runtime looks at the
+// network only from sysmon, every 10 ms or so, so during the compactions,
+// flushes and commits of a mass expiry (CPU-bound goroutines, always
+// runnable) a woken reader waited tens of milliseconds for a P
+// (BENCHMARKS.md, "Mass expiry"). With a P to spare, an idle P's thread
+// waits in the network poller and the kernel wakes it when a request
+// arrives.
+func procs(threads, usable int, engineName string) int {
+	n := min(threads, usable)
+	if engineName == config.ExtPathEngine {
+		n += backgroundProcs
+	}
+	return n
 }
 
 // reload is SIGHUP: the server keeps serving, and the ascii

@@ -279,3 +279,26 @@ func TestListenIPv4Any(t *testing.T) {
 		t.Errorf("stats conns does not list tcp:%s", wild)
 	}
 }
+
+// TestProcs: -t sets the Ps, capped at the usable cores; the persistent
+// engine (also chosen by -o ext_path) gets backgroundProcs more for its
+// background work.
+func TestProcs(t *testing.T) {
+	for _, c := range []struct {
+		threads, usable int
+		engine          string
+		want            int
+	}{
+		{4, 16, "memory", 4},
+		{4, 1, "memory", 1},
+		{1, 16, "memory", 1},
+		{4, 16, "persistent", 7},
+		{4, 1, "persistent", 4},
+		{1, 1, "persistent", 4},
+		{1, 16, config.ExtPathEngine, 4},
+	} {
+		if got := procs(c.threads, c.usable, c.engine); got != c.want {
+			t.Errorf("procs(%d, %d, %q) = %d, want %d", c.threads, c.usable, c.engine, got, c.want)
+		}
+	}
+}
