@@ -409,40 +409,12 @@ func clampTime(t int64) uint32 {
 // Get implements engine.Engine. Read hits take only their shard's read
 // lock; a touching read updates the record's access word atomically.
 func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byte, bool, error) {
-	var m engine.Meta
-	if !engine.ValidKey(key) {
-		return m, dst, false, engine.ErrBadKey
+	sh, r, m, ok, err := e.lookup(key, flags, "get")
+	if !ok {
+		return m, dst, false, err
 	}
-	h := e.hash(key)
-	sh := e.shardOf(h)
-	now := e.clock.Now()
-	fm := e.flush.Load()
-	sh.mu.RLock()
-	if e.closed.Load() {
-		sh.mu.RUnlock()
-		return m, dst, false, engine.ErrClosed
-	}
-	slot, ent := sh.find(e.mem, h&tagMask, key)
-	if slot < 0 {
-		sh.mu.RUnlock()
-		return m, dst, false, nil
-	}
-	r := recAt(e.mem, entryOff(ent))
-	if invariants.Enabled {
-		e.assertRecord("get", entryOff(ent), key)
-	}
-	if e.dead(r, now, fm) {
-		sh.mu.RUnlock()
-		e.removeDead(sh, ent, now, fm)
-		return m, dst, false, nil
-	}
-	readMeta(r, &m)
 	if flags&engine.GetNoValue == 0 {
 		dst = append(dst, r.value()...)
-	}
-	if flags&engine.GetTouch != 0 {
-		r.setAtime(clampTime(now))
-		r.touchBits()
 	}
 	sh.mu.RUnlock()
 	return m, dst, true, nil
@@ -451,40 +423,53 @@ func (e *Engine) Get(key, dst []byte, flags engine.GetFlags) (engine.Meta, []byt
 // View implements engine.Engine: Get's lookup, with fn called under the
 // shard's read lock (a panic in fn releases it).
 func (e *Engine) View(key []byte, flags engine.GetFlags, fn func(engine.Meta, []byte)) (engine.Meta, bool, error) {
-	var m engine.Meta
+	sh, r, m, ok, err := e.lookup(key, flags, "view")
+	if !ok {
+		return m, false, err
+	}
+	viewLocked(sh, m, r, flags, fn)
+	return m, true, nil
+}
+
+// lookup finds key's live record for Get and View (op names the caller
+// in invariant failures). When it finds one it returns with the shard's
+// read lock held, for the caller to release, the record's metadata in m,
+// and the access word touched if flags has GetTouch; a missing, expired
+// or flushed key (the last two removed) or an error returns found false
+// and no lock held.
+func (e *Engine) lookup(key []byte, flags engine.GetFlags, op string) (sh *shard, r rec, m engine.Meta, found bool, err error) {
 	if !engine.ValidKey(key) {
-		return m, false, engine.ErrBadKey
+		return nil, r, m, false, engine.ErrBadKey
 	}
 	h := e.hash(key)
-	sh := e.shardOf(h)
+	sh = e.shardOf(h)
 	now := e.clock.Now()
 	fm := e.flush.Load()
 	sh.mu.RLock()
 	if e.closed.Load() {
 		sh.mu.RUnlock()
-		return m, false, engine.ErrClosed
+		return nil, r, m, false, engine.ErrClosed
 	}
 	slot, ent := sh.find(e.mem, h&tagMask, key)
 	if slot < 0 {
 		sh.mu.RUnlock()
-		return m, false, nil
+		return nil, r, m, false, nil
 	}
-	r := recAt(e.mem, entryOff(ent))
+	r = recAt(e.mem, entryOff(ent))
 	if invariants.Enabled {
-		e.assertRecord("view", entryOff(ent), key)
+		e.assertRecord(op, entryOff(ent), key)
 	}
 	if e.dead(r, now, fm) {
 		sh.mu.RUnlock()
 		e.removeDead(sh, ent, now, fm)
-		return m, false, nil
+		return nil, r, m, false, nil
 	}
 	readMeta(r, &m)
 	if flags&engine.GetTouch != 0 {
 		r.setAtime(clampTime(now))
 		r.touchBits()
 	}
-	viewLocked(sh, m, r, flags, fn)
-	return m, true, nil
+	return sh, r, m, true, nil
 }
 
 // viewLocked calls fn with r's value and releases sh's read lock, also
