@@ -118,25 +118,8 @@ func openFull(t *testing.T, lb *logBuf, config string) (*fx, *fullFS) {
 	t.Helper()
 	dir := t.TempDir()
 	env := engine.Env{Logger: slog.New(slog.NewTextHandler(lb, nil))}.WithDefaults()
-	cfg, err := ParseConfig("path=" + dir + "," + config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(env.MemoryLimit); err != nil {
-		t.Fatal(err)
-	}
 	fs := &fullFS{FS: vfs.Default}
-	ev := newPebbleEvents(env.Logger)
-	p, err := openPebbleFS(dir, cfg.CacheSize, env.Logger, ev, fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &faultKV{kv: p}
-	e, err := newEngine(env, cfg, f, ev)
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	e, f := openAtFS(t, dir, env, config, fs)
 	x := &fx{t: t, e: e, f: f, dir: dir, env: env, cfg: config}
 	t.Cleanup(func() { x.e.Close() })
 	return x, fs

@@ -108,25 +108,8 @@ func (f *fatalFile) SyncTo(n int64) (bool, error) {
 func openFatal(t *testing.T, lb *logBuf, dir, config string) (*fx, *fatalFS) {
 	t.Helper()
 	env := engine.Env{Logger: slog.New(slog.NewTextHandler(lb, nil))}.WithDefaults()
-	cfg, err := ParseConfig("path=" + dir + "," + config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(env.MemoryLimit); err != nil {
-		t.Fatal(err)
-	}
 	fs := &fatalFS{FS: vfs.Default}
-	ev := newPebbleEvents(env.Logger)
-	p, err := openPebbleSized(dir, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &faultKV{kv: p}
-	e, err := newEngine(env, cfg, f, ev)
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
+	e, f := openAtFS(t, dir, env, config, fs)
 	return &fx{t: t, e: e, f: f, dir: dir, env: env, cfg: config}, fs
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/engine/enginetest"
 )
@@ -56,6 +57,12 @@ var errDiskFull = errors.New("no space left on device (injected)")
 // faultKV, and returns both. The caller closes the engine.
 func openAt(t testing.TB, dir string, env engine.Env, config string) (*Engine, *faultKV) {
 	t.Helper()
+	return openAtFS(t, dir, env, config, nil)
+}
+
+// openAtFS is openAt with Pebble over fs (nil: the OS's file system).
+func openAtFS(t testing.TB, dir string, env engine.Env, config string, fs vfs.FS) (*Engine, *faultKV) {
+	t.Helper()
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -71,7 +78,7 @@ func openAt(t testing.TB, dir string, env engine.Env, config string) (*Engine, *
 		t.Fatal(err)
 	}
 	ev := newPebbleEvents(env.Logger)
-	p, err := openPebbleSized(dir, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, nil)
+	p, err := openPebbleSized(dir, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
