@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net"
 	"runtime"
 	"strings"
@@ -241,4 +242,33 @@ func TestParkingCrowded(t *testing.T) {
 		c.expectEOF()
 	}
 	noLeaks(t, base)
+}
+
+// TestShutdownRightAfterServe: a Shutdown that races a Serve's start
+// stops the poller and sweeper that the Serve starts. (stop once read the
+// poller before startPoller set it: the poller then ran on, and Shutdown
+// waited for it forever; under -race the two accesses were reported.)
+func TestShutdownRightAfterServe(t *testing.T) {
+	for range 50 {
+		l, err := Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := New(newLineHandler(), Config{ParkIdleAfter: time.Millisecond})
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(l) }()
+		stopped := make(chan error, 1)
+		go func() { stopped <- s.Shutdown(context.Background()) }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("Shutdown did not return: a poller started after stop runs on")
+		}
+		if err := <-served; err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	}
 }

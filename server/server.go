@@ -550,12 +550,22 @@ func (s *Server) stop(fn func(c *Conn)) error {
 
 // startPoller starts the poller and the sweeper that park idle
 // connections, unless parking is off or unavailable.
+//
+// It runs under s.mu, as stop does: a stop between a Serve's start and
+// its startPoller would otherwise find no poller to stop, the poller
+// would then start, and Shutdown would wait for it forever.
 func (s *Server) startPoller() {
-	if s.cfg.ParkIdleAfter <= 0 || s.stopping.Load() {
+	if s.cfg.ParkIdleAfter <= 0 {
 		return
 	}
 	p := newPoller()
 	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		p.close()
 		return
 	}
 	s.poller = p
