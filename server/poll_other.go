@@ -13,6 +13,7 @@ func (*poller) arm(*Conn) bool  { return false }
 func (*poller) forget(*Conn)    {}
 func (*poller) run(done func()) { done() }
 func (*poller) stop()           {}
+func (*poller) close()          {}
 
 // dupCloexec is not needed where nothing parks.
 func dupCloexec(int) int { return -1 }
