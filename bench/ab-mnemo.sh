@@ -7,21 +7,23 @@
 #
 # Usage: bench/ab-mnemo.sh OLD_MNEMO NEW_MNEMO MNEMO_BENCH [ROUNDS]
 set -euo pipefail
-OLD=$1 NEW=$2 BENCHBIN=$3 ROUNDS=${4:-4}
+OLD=$(realpath "$1") NEW=$(realpath "$2") BENCHBIN=$(realpath "$3") ROUNDS=${4:-4}
+cd "$(dirname "$0")/.."
+. bench/lib.sh
 OUT=$(mktemp -d /tmp/ab-mnemo.XXXXXX)
 ulimit -n "$(ulimit -Hn)"
-# mnemo, like memcached, refuses to run as root without -u.
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
 L=(-conns 50 -ratio 1:10 -keys 100000 -key-size 15 -value-size 100)
-declare -A BIN=([old]=$OLD [new]=$NEW) PORT=([old]=24101 [new]=24102) PID
+declare -A BIN=([old]=$OLD [new]=$NEW) PORT PID
 for v in old new; do
+	PORT[$v]=$(free_port)
 	taskset -c 0 "${BIN[$v]}" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "${PORT[$v]}" -t 1 -m 1024 -c 4096 >"$OUT/$v.log" 2>&1 &
 	PID[$v]=$!
 done
 stop() { kill "${PID[old]}" "${PID[new]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT
-sleep 1
+for v in old new; do
+	wait_port "${PORT[$v]}"
+done
 for v in old new; do
 	taskset -c 1 "$BENCHBIN" -server "127.0.0.1:${PORT[$v]}" "${L[@]}" -fill -duration 2s -pipeline 1 >/dev/null
 done
@@ -33,7 +35,7 @@ for i in $(seq 1 "$ROUNDS"); do
 		done
 	done
 done
-python3 - "$OUT" "$ROUNDS" <<'PY'
+"$PY" - "$OUT" "$ROUNDS" <<'PY'
 import json, statistics as st, sys
 out, n = sys.argv[1], int(sys.argv[2])
 for pl in (1, 16):

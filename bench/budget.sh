@@ -44,11 +44,9 @@ BIN=${BIN:-/tmp/mnemo-bench-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/budget-$(date +%Y%m%d-%H%M%S)}
 DIR=${DIR:-$(mktemp -d /var/tmp/mnemo-budget.XXXXXX)}
 SERVER_CPUS=${SERVER_CPUS:-0}
-PY=/usr/bin/python3
-mkdir -p "$OUT" "$BIN"
-[ "${NOBUILD:-}" = 1 ] || CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
+. bench/lib.sh
+mkdir -p "$OUT"
+build_bins "$BIN"
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "host: $(uname -srm), $(nproc) CPUs (shared); disk: $(df -h "$DIR" | awk 'NR==2{print $1, $2}')"
@@ -64,15 +62,6 @@ cleanup() {
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
-port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 1 400); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
 bytes() { $PY -c 'import sys; s=sys.argv[1].lower(); m={"k":1<<10,"m":1<<20,"g":1<<30}.get(s[-1],1); print(int(s.rstrip("kmg"))*m)' "$1"; }
 
 echo "| server | budget | written | peak / budget | steady / budget | settled / budget | disk writes / bytes stored | server CPU s | hit ratio, all keys | hit ratio, newest budget/4 |" >"$OUT/results.md"
@@ -82,7 +71,7 @@ for size in $SIZES; do
 		d=$DIR/$s-$size
 		rm -rf "$d"
 		mkdir -p "$d"
-		p=$(port)
+		p=$(free_port)
 		if [ "$s" = memcached ]; then
 			cmd=(memcached "${USER_FLAG[@]}" -l 127.0.0.1 -p "$p" -m "$MEM" -o "${EXTOPTS:+$EXTOPTS,}ext_path=$d/extstore:$size")
 		else

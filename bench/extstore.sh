@@ -46,15 +46,9 @@ MEMCACHED=${MEMCACHED:-memcached}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/extstore-$(date +%Y%m%d-%H%M%S)}
 DIR=${DIR:-$(mktemp -d /var/tmp/mnemo-extstore.XXXXXX)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
-mkdir -p "$OUT" "$BIN"
-if [ "${NOBUILD:-}" != 1 ]; then
-	CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-	CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-fi
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
+. bench/lib.sh
+mkdir -p "$OUT"
+build_bins "$BIN" mnemo-bench
 EXTSIZE=$(( (ITEMS * (VSIZE + 64) * 4 >> 20) + 64 ))M
 {
 	echo "date: $(date -u +%FT%TZ)"
@@ -66,20 +60,11 @@ EXTSIZE=$(( (ITEMS * (VSIZE + 64) * 4 >> 20) + 64 ))M
 
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DIR"' EXIT
-port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 1 400); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
 
 LOAD=(-conns 50 -keys "$ITEMS" -key-size 15 -value-size "$VSIZE")
 declare -A port pid dir
 for s in memcached mnemo; do
-	port[$s]=$(port)
+	port[$s]=$(free_port)
 	dir[$s]=$DIR/$s
 	mkdir -p "${dir[$s]}"
 	if [ $s = memcached ]; then

@@ -53,11 +53,10 @@ VALUE_SIZE=${VALUE_SIZE:-100}
 KEYS=${KEYS:-100000}
 MEM=${MEM:-1024}
 OUT=${OUT:-/tmp/mnemo-memtier/$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT" "$BIN"
+mkdir -p "$OUT"
 command -v "$MEMTIER" >/dev/null || { echo "memtier.sh: $MEMTIER not found (see the header)" >&2; exit 1; }
-[ "${NOBUILD:-}" = 1 ] || CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
+. bench/lib.sh
+build_bins "$BIN"
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "host: $(uname -srm), $(nproc) CPUs"
@@ -69,21 +68,12 @@ USER_FLAG=()
 
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-port() { echo $((20000 + RANDOM % 12000)); }
-wait_port() {
-	for _ in $(seq 1 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
 # cpu PID: the process's user+system CPU time in clock ticks.
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 declare -A port pid
 for s in memcached mnemo; do
-	port[$s]=$(port)
+	port[$s]=$(free_port)
 	bin=$MEMCACHED
 	[ $s = mnemo ] && bin=$BIN/mnemo
 	cmd=("$bin" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "${port[$s]}" -t "$THREADS" -m "$MEM" -c 4096)

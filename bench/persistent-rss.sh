@@ -29,26 +29,12 @@ CLIENT_CPUS=${CLIENT_CPUS:-1}
 REST=${REST:-5}
 BIN=${BIN:-/tmp/mnemo-rss-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/persistent-rss-$(date +%Y%m%d-%H%M%S)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
-mkdir -p "$OUT" "$BIN"
-if [ -z "${NOBUILD:-}" ]; then
-	CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-	CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-fi
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-u root)
+mkdir -p "$OUT"
+. bench/lib.sh
+build_bins "$BIN" mnemo-bench
 
 PID=""
-stop() {
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=""
-}
-trap stop EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap stop_server EXIT
 
 # one NAME ENGINEARGS...: one measured run.
 one() {
@@ -58,13 +44,10 @@ one() {
 	port=$(free_port)
 	pport=$(free_port)
 	dir=$(mktemp -d)
-	taskset -c "$SERVER_CPUS" "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -p "$port" -m 64 \
+	taskset -c "$SERVER_CPUS" "$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p "$port" -m 64 \
 		--pprof "127.0.0.1:$pport" "${@//DIR/$dir}" >"$OUT/$name.log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do
-		$PY -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_port "$port"
 	local t0 t1
 	t0=$(date +%s.%N)
 	taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$port" -keys "$ITEMS" -value-size 100 \
@@ -85,7 +68,7 @@ for line in t.splitlines():
 EOF
 	} >"$OUT/$name.txt"
 	curl -s -o "$OUT/$name.heap.pb.gz" "http://127.0.0.1:$pport/debug/pprof/heap" || true
-	stop
+	stop_server
 	rm -rf "$dir"
 }
 

@@ -23,18 +23,10 @@ done
 SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 OUT=${OUT:-/tmp/mnemo-bench-results/persistent-sets-$(date +%Y%m%d-%H%M%S)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
 mkdir -p "$OUT"
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-u root)
+. bench/lib.sh
 PID=""
-stop() {
-	if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-	PID=""
-}
-trap stop EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap stop_server EXIT
 
 # one FILE BIN ENGINEARGS...
 one() {
@@ -42,15 +34,12 @@ one() {
 	shift 2
 	port=$(free_port)
 	dir=$(mktemp -d)
-	taskset -c "$SERVER_CPUS" "$bin/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 64 -p "$port" "${@//DIR/$dir}" >"$OUT/$file.log" 2>&1 &
+	taskset -c "$SERVER_CPUS" "$bin/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -m 64 -p "$port" "${@//DIR/$dir}" >"$OUT/$file.log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do
-		$PY -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-		sleep 0.05
-	done
+	wait_port "$port"
 	taskset -c "$CLIENT_CPUS" "$NEW/mnemo-bench" -server "127.0.0.1:$port" -server-pid "$PID" -json -conns 50 -pipeline 1 \
 		-keys 100000 -value-size 100 -duration "$DUR" -ratio 1:0 >"$OUT/$file.json"
-	stop
+	stop_server
 	rm -rf "$dir"
 }
 

@@ -28,44 +28,13 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/persistent-$(date +%Y%m%d-%H%M%S)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
-mkdir -p "$OUT" "$BIN"
-CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-u root)
+. bench/lib.sh
+mkdir -p "$OUT"
+build_bins "$BIN" mnemo-bench
 
 PID=""
 PORT=""
-stop() {
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=""
-}
-trap stop EXIT
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start NAME CMD...: starts a server on $PORT and waits until it answers.
-start() {
-	local name=$1
-	shift
-	PORT=$(free_port)
-	taskset -c "$SERVER_CPUS" "$@" -p "$PORT" >"$OUT/$name.log" 2>&1 &
-	PID=$!
-	for _ in $(seq 100); do
-		if $PY -c "import socket; socket.create_connection(('127.0.0.1',$PORT),0.2)" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "persistent.sh: $name did not start" >&2
-	cat "$OUT/$name.log" >&2
-	exit 1
-}
+trap stop_server EXIT
 
 # load FILE ARGS...: runs the load generator against the current server.
 load() {
@@ -75,53 +44,40 @@ load() {
 }
 
 # stat NAME: one value of the current server's stats.
-stat() {
-	$PY - "$PORT" "$1" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"stats\r\n")
-buf = b""
-while not buf.endswith(b"END\r\n"):
-    buf += s.recv(65536)
-for line in buf.decode().split("\r\n"):
-    p = line.split(" ")
-    if len(p) == 3 and p[1] == sys.argv[2]:
-        print(p[2])
-EOF
-}
+stat() { server_stat "$PORT" "$1"; }
 
 COMMON=(-conns 50 -pipeline 1 -keys 100000 -value-size 100 -duration "$DUR")
 declare -A SERVERS=(
-	[memcached]="memcached -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]}"
-	[memory]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]}"
-	[async]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]} --engine persistent --engine-config path=DIR,durability=async"
-	[sync]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${ROOTFLAG[*]} --engine persistent --engine-config path=DIR,durability=sync"
+	[memcached]="memcached -U 0 -l 127.0.0.1 -m 64 ${USER_FLAG[*]}"
+	[memory]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${USER_FLAG[*]}"
+	[async]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${USER_FLAG[*]} --engine persistent --engine-config path=DIR,durability=async"
+	[sync]="$BIN/mnemo -U 0 -l 127.0.0.1 -m 64 ${USER_FLAG[*]} --engine persistent --engine-config path=DIR,durability=sync"
 )
 
 # Throughput: get hits (all keys stored first) and sets, per server.
 for run in $(seq "$RUNS"); do
 	for srv in memcached memory async; do
 		dir=$(mktemp -d)
-		start "$srv" ${SERVERS[$srv]//DIR/$dir}
+		start_server "$srv" ${SERVERS[$srv]//DIR/$dir}
 		load "get-$srv-$run" "${COMMON[@]}" -fill -ratio 0:1
 		load "set-$srv-$run" "${COMMON[@]}" -ratio 1:0
-		stop
+		stop_server
 		rm -rf "$dir"
 	done
 	dir=$(mktemp -d)
-	start sync ${SERVERS[sync]//DIR/$dir}
+	start_server sync ${SERVERS[sync]//DIR/$dir}
 	load "set-sync-$run" "${COMMON[@]}" -ratio 1:0
-	stop
+	stop_server
 	rm -rf "$dir"
 done
 
 # Warm-up: 1M items (15 B keys, 100 B values) stored, graceful stop, start
 # again, and the time until memory holds them all.
 dir=$(mktemp -d)
-start warm-fill "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
+start_server warm-fill "$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
 load warm-fill -conns 16 -keys 1000000 -value-size 100 -fill -fill-pipeline 64 -requests 1 -ratio 0:1
-stop
-start warm "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
+stop_server
+start_server warm "$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -m 512 --engine persistent --engine-config "path=$dir"
 for _ in $(seq 600); do
 	state=$(stat persistent_warmup_state)
 	[ "$state" = running ] || break
@@ -132,18 +88,18 @@ done
 	echo "items=$(stat persistent_warmup_items)"
 	echo "seconds=$(stat persistent_warmup_seconds)"
 } >"$OUT/warmup.txt"
-stop
+stop_server
 rm -rf "$dir"
 
 # Read-through: a 64 MB data set (450k items of 100 B) behind -m 16.
 dir=$(mktemp -d)
-start readthrough "$BIN/mnemo" "${ROOTFLAG[@]}" -U 0 -l 127.0.0.1 -m 16 --engine persistent --engine-config "path=$dir,warmup=false"
+start_server readthrough "$BIN/mnemo" "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -m 16 --engine persistent --engine-config "path=$dir,warmup=false"
 load rt-fill -conns 16 -keys 450000 -value-size 100 -fill -requests 1 -ratio 0:1
 for run in $(seq "$RUNS"); do
 	load "rt-$run" -conns 50 -pipeline 1 -keys 450000 -value-size 100 -ratio 0:1 -duration "$DUR"
 done
 echo "disk_reads=$(stat persistent_disk_reads) disk_hits=$(stat persistent_disk_hits)" >>"$OUT/warmup.txt"
-stop
+stop_server
 rm -rf "$dir"
 
 $PY - "$OUT" "$RUNS" >"$OUT/results.md" <<'EOF'

@@ -19,18 +19,15 @@ MEMCACHED=${MEMCACHED:-memcached}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 PORT=${PORT:-22122}
 MEM=$(( ITEMS / 1000000 * 256 + 256 ))
-mkdir -p "$BIN"
-CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-u root)
+. bench/lib.sh
+build_bins "$BIN" mnemo-bench
 FILE=/dev/shm/restart-bench.$$
 trap 'rm -f $FILE; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 # ready PID: waits until the server answers a get of the last key with a
 # hit and prints the seconds since START_NS; then counts hits in a sample.
 ready() {
-	/usr/bin/python3 - "$PORT" "$ITEMS" "$START_NS" <<'PY'
+	"$PY" - "$PORT" "$ITEMS" "$START_NS" <<'PY'
 import socket, sys, time
 port, items, start = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 last = b"key:%011d" % (items - 1)
@@ -79,6 +76,6 @@ run() { # name stop-signal command...
 }
 
 echo "$ITEMS items, -m $MEM, file on /dev/shm"
-run "mnemo after SIGUSR1" USR1 "$BIN/mnemo" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${ROOTFLAG[@]}"
-run "mnemo after SIGKILL" KILL "$BIN/mnemo" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${ROOTFLAG[@]}"
-run "memcached after SIGUSR1" USR1 "$MEMCACHED" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${ROOTFLAG[@]}"
+run "mnemo after SIGUSR1" USR1 "$BIN/mnemo" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${USER_FLAG[@]}"
+run "mnemo after SIGKILL" KILL "$BIN/mnemo" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${USER_FLAG[@]}"
+run "memcached after SIGUSR1" USR1 "$MEMCACHED" -p $PORT -U 0 -l 127.0.0.1 -m $MEM -e $FILE "${USER_FLAG[@]}"

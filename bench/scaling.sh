@@ -35,9 +35,9 @@ if [ ${#THREADS[@]} -eq 0 ]; then
 fi
 OUT=${OUT:-/tmp/mnemo-scaling/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
-mkdir -p "$OUT" "$BIN"
-CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
+mkdir -p "$OUT"
+. bench/lib.sh
+build_bins "$BIN" mnemo-bench
 : >"$OUT/cpus.txt"
 for n in "${THREADS[@]}"; do
 	if [ "$n" -gt "$NCPU" ]; then
@@ -56,6 +56,4 @@ for n in "${THREADS[@]}"; do
 	SERVER_CPUS=$server CLIENT_CPUS=$client NOBUILD=1 BIN=$BIN \
 		bench/compare.sh -r "$RUNS" -d "$DUR" -o "$OUT/t$n" "tput-t$n-p$PIPE"
 done
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
 "$PY" bench/scaling.py "$OUT" | tee "$OUT/results.md"
