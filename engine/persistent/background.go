@@ -224,18 +224,24 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	seqs := make([]uint64, nStripes)
 	e.stripeSeqs(seqs)
 	var (
-		dead  [][]byte
-		keys  []byte // the dead keys, one after another: one allocation, not one per key
-		ends  []int  // where each dead key ends in keys
-		live  int64
-		more  bool
-		m     engine.Meta
-		start = e.sweepFrom
+		dead   [][]byte
+		ranged []sweptRange
+		keys   []byte // the dead keys, one after another: one allocation, not one per key
+		ends   []int  // where each dead key ends in keys
+		runs   []int  // where each run of dead keys (no live key between) starts in ends
+		prev   = true // the last item looked at was live
+		live   int64
+		more   bool
+		m      engine.Meta
+		start  = e.sweepFrom
 	)
 	if start == nil {
 		start = dataLower
 	}
 	now := e.clock.Now()
+	// Before the scan's snapshot: a range of dead keys is committed as
+	// it is only if no item was committed since (sweeprange.go).
+	gen := e.q.setGen.Load()
 	e.kvmu.RLock()
 	if e.closed.Load() {
 		e.kvmu.RUnlock()
@@ -249,20 +255,45 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		seen++
 		e.sweepYield(seen)
 		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
+			if prev {
+				runs = append(runs, len(ends))
+			}
+			prev = false
 			keys = append(keys, k[1:]...)
 			ends = append(ends, len(keys))
 		} else {
+			prev = true
 			live++
 		}
 		return true
 	})
 	e.kvmu.RUnlock()
 	if len(ends) > 0 {
-		dead = make([][]byte, len(ends))
-		from := 0
-		for i, end := range ends {
-			dead[i] = keys[from:end:end]
-			from = end
+		dead = make([][]byte, 0, len(ends))
+		keyAt := func(i int) []byte {
+			from := 0
+			if i > 0 {
+				from = ends[i-1]
+			}
+			return keys[from:ends[i]:ends[i]]
+		}
+		// Runs of at least minRangeRun dead keys become range
+		// deletions; the other keys are deleted one by one (below).
+		runs = append(runs, len(ends))
+		for j := 0; j+1 < len(runs); j++ {
+			a, b := runs[j], runs[j+1]
+			if b-a < minRangeRun {
+				for i := a; i < b; i++ {
+					dead = append(dead, keyAt(i))
+				}
+				continue
+			}
+			ranged = append(ranged, sweptRange{
+				lo:  append([]byte{prefixData}, keyAt(a)...),
+				hi:  append(append([]byte{prefixData}, keyAt(b-1)...), 0),
+				n:   b - a,
+				gen: gen,
+			})
 		}
 	}
 	if next, ok := pastDamage(err, start); err != nil && ok {
@@ -276,7 +307,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.log.Error("persistent: sweep read failed", "err", err)
 		return seen, 0, 0
 	}
-	found = len(dead)
+	found = len(ends)
 	e.st.sweepScanned.Add(uint64(seen))
 	e.sweepLive += live
 	e.st.sweepPassScanned.Add(uint64(seen))
@@ -293,6 +324,13 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.sweepHook()
 	}
 	removed = 0
+	if !e.closed.Load() {
+		for _, r := range ranged {
+			e.q.enqueueRange(r)
+			removed += r.n
+			e.sweepDead.noteRange(r.lo, r.hi, r.n)
+		}
+	}
 	tried := 0
 	// A stripe's counter also moves when the flusher commits any key of
 	// it, so a key whose stripe moved is read again (below) rather than

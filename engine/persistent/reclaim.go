@@ -78,6 +78,14 @@ func (d *passDead) note(key []byte) {
 	}
 }
 
+// noteRange records the removal of the n items in the store keys [lo,
+// hi) (hi is the last one's key and a 0 byte).
+func (d *passDead) noteRange(lo, hi []byte, n int) {
+	d.n += n - 2
+	d.note(lo[1:])
+	d.note(hi[1 : len(hi)-1])
+}
+
 // reclaim runs at the end of a sweep pass that looked at scanned items:
 // if the pass removed enough, it waits for the deletions to reach the
 // disk and compacts their span. It returns whether it compacted.
