@@ -226,17 +226,28 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	var (
 		dead   [][]byte
 		ranged []sweptRange
-		keys   []byte // the dead keys, one after another: one allocation, not one per key
-		ends   []int  // where each dead key ends in keys
-		runs   []int  // where each run of dead keys (no live key between) starts in ends
-		prev   = true // the last item looked at was live
-		live   int64
-		more   bool
-		m      engine.Meta
-		start  = e.sweepFrom
+		keys   []byte // the dead keys to delete one by one: one allocation, not one per key
+		ends   []int  // where each of them ends in keys
+		// The run of dead keys being read (no live key between them):
+		// its keys are in keys from ends[run] on until it is
+		// minRangeRun long, then it becomes a range from lo to last.
+		run      = -1
+		runLen   int
+		lo, last []byte
+		live     int64
+		more     bool
+		m        engine.Meta
+		start    = e.sweepFrom
 	)
 	if start == nil {
 		start = dataLower
+	}
+	endRun := func() {
+		if lo != nil {
+			ranged = append(ranged, sweptRange{lo: lo, hi: append(append(make([]byte, 0, len(last)+1), last...), 0), n: runLen})
+			lo = nil
+		}
+		run = -1
 	}
 	now := e.clock.Now()
 	// Before the scan's snapshot: a range of dead keys is committed as
@@ -254,46 +265,47 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		}
 		seen++
 		e.sweepYield(seen)
-		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
-			if prev {
-				runs = append(runs, len(ends))
+		if recordMeta(v, &m) == nil && e.alive(&m, now) {
+			live++
+			endRun()
+			return true
+		}
+		switch {
+		case lo != nil:
+			last = append(last[:0], k...)
+		case run < 0 || runLen < minRangeRun-1:
+			if run < 0 {
+				run, runLen = len(ends), 0
 			}
-			prev = false
 			keys = append(keys, k[1:]...)
 			ends = append(ends, len(keys))
-		} else {
-			prev = true
-			live++
+		default:
+			// The run's minRangeRun-th key: its keys leave the list
+			// and the run becomes a range.
+			from := 0
+			if run > 0 {
+				from = ends[run-1]
+			}
+			lo = append([]byte{prefixData}, keys[from:ends[run]]...)
+			last = append(last[:0], k...)
+			keys, ends = keys[:from], ends[:run]
 		}
+		runLen++
 		return true
 	})
+	endRun()
 	e.kvmu.RUnlock()
+	found = len(ends)
+	for i := range ranged {
+		ranged[i].gen = gen
+		found += ranged[i].n
+	}
 	if len(ends) > 0 {
-		dead = make([][]byte, 0, len(ends))
-		keyAt := func(i int) []byte {
-			from := 0
-			if i > 0 {
-				from = ends[i-1]
-			}
-			return keys[from:ends[i]:ends[i]]
-		}
-		// Runs of at least minRangeRun dead keys become range
-		// deletions; the other keys are deleted one by one (below).
-		runs = append(runs, len(ends))
-		for j := 0; j+1 < len(runs); j++ {
-			a, b := runs[j], runs[j+1]
-			if b-a < minRangeRun {
-				for i := a; i < b; i++ {
-					dead = append(dead, keyAt(i))
-				}
-				continue
-			}
-			ranged = append(ranged, sweptRange{
-				lo:  append([]byte{prefixData}, keyAt(a)...),
-				hi:  append(append([]byte{prefixData}, keyAt(b-1)...), 0),
-				n:   b - a,
-				gen: gen,
-			})
+		dead = make([][]byte, len(ends))
+		from := 0
+		for i, end := range ends {
+			dead[i] = keys[from:end:end]
+			from = end
 		}
 	}
 	if next, ok := pastDamage(err, start); err != nil && ok {
@@ -307,7 +319,6 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.log.Error("persistent: sweep read failed", "err", err)
 		return seen, 0, 0
 	}
-	found = len(ends)
 	e.st.sweepScanned.Add(uint64(seen))
 	e.sweepLive += live
 	e.st.sweepPassScanned.Add(uint64(seen))

@@ -2,6 +2,7 @@ package persistent
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
 	"time"
 
@@ -131,6 +132,7 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 		m        engine.Meta
 		lo, last []byte // the run of dead records being read; last is reused
 		kept     int
+		read     int
 	)
 	now := e.clock.Now()
 	emit := func() {
@@ -142,6 +144,9 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 		}
 	}
 	err := e.kv.Scan(r.lo, r.hi, func(k, v []byte) bool {
+		if read++; read%yieldEvery == 0 {
+			runtime.Gosched() // as the sweep does (pace.go)
+		}
 		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
 			if lo == nil {
 				lo = bytes.Clone(k)
