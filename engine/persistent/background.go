@@ -242,9 +242,20 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	if start == nil {
 		start = dataLower
 	}
-	endRun := func() {
+	// endRun ends the run at next, the store key read after it (nil:
+	// none; the range then ends just after its last key). A range that
+	// ends at the next key read covers the same items, and the ranges of
+	// a run that goes on into the next step abut, so Pebble sees one
+	// span and can drop whole tables under it (delete-only compactions).
+	endRun := func(next []byte) {
 		if lo != nil {
-			ranged = append(ranged, sweptRange{lo: lo, hi: append(append(make([]byte, 0, len(last)+1), last...), 0), n: runLen})
+			var hi []byte
+			if next != nil {
+				hi = bytes.Clone(next)
+			} else {
+				hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
+			}
+			ranged = append(ranged, sweptRange{lo: lo, hi: hi, n: runLen})
 			lo = nil
 		}
 		run = -1
@@ -261,13 +272,14 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	err := e.kv.Scan(start, dataUpper, func(k, v []byte) bool {
 		if seen == n {
 			e.sweepFrom, more = bytes.Clone(k), true
+			endRun(k)
 			return false
 		}
 		seen++
 		e.sweepYield(seen)
 		if recordMeta(v, &m) == nil && e.alive(&m, now) {
 			live++
-			endRun()
+			endRun(k)
 			return true
 		}
 		switch {
@@ -293,7 +305,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		runLen++
 		return true
 	})
-	endRun()
+	endRun(nil)
 	e.kvmu.RUnlock()
 	found = len(ends)
 	for i := range ranged {
@@ -340,6 +352,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 			e.q.enqueueRange(r)
 			removed += r.n
 			e.sweepDead.noteRange(r.lo, r.hi, r.n)
+			e.sweepRanged++
 		}
 	}
 	tried := 0

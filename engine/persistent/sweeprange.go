@@ -19,8 +19,10 @@ import (
 // expired items, 2M of each on the core the readers need. A run of at
 // least minRangeRun dead keys (adjacent among the keys a sweep step read:
 // no live key between them) is deleted instead with one range deletion
-// of [first key, last key + "\x00"), which covers exactly the keys the
-// step read and any key written into the span since.
+// from its first key up to the next key the step read (or just past its
+// last key), which covers exactly the run's keys and any key written into
+// the span since; the ranges of a run that spans several steps abut, so
+// Pebble sees one span and can drop the tables under it whole.
 //
 // That last part is why the sweep cannot commit a range itself: a key
 // written into the span after the sweep's scan would be erased. The sweep
@@ -135,9 +137,11 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 		read     int
 	)
 	now := e.clock.Now()
-	emit := func() {
+	emit := func(end []byte) {
 		if lo != nil {
-			end := append(append(make([]byte, 0, len(last)+1), last...), 0)
+			if end == nil {
+				end = append(append(make([]byte, 0, len(last)+1), last...), 0)
+			}
 			ops = append(ops, kvOp{Key: lo, End: end, Delete: true})
 			e.st.sweepRanges.Add(1)
 			lo = nil
@@ -155,7 +159,7 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 			return true
 		}
 		kept++
-		emit()
+		emit(nil)
 		return true
 	})
 	if err != nil {
@@ -163,7 +167,7 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 		// the sweep's next pass finds its dead keys again.
 		return ops
 	}
-	emit()
+	emit(r.hi) // the run reaches the end of the span
 	e.st.sweepRangeKept.Add(uint64(kept))
 	return ops
 }
