@@ -224,18 +224,46 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	seqs := make([]uint64, nStripes)
 	e.stripeSeqs(seqs)
 	var (
-		dead  [][]byte
-		keys  []byte // the dead keys, one after another: one allocation, not one per key
-		ends  []int  // where each dead key ends in keys
-		live  int64
-		more  bool
-		m     engine.Meta
-		start = e.sweepFrom
+		dead   [][]byte
+		ranged []sweptRange
+		keys   []byte // the dead keys to delete one by one: one allocation, not one per key
+		ends   []int  // where each of them ends in keys
+		// The run of dead keys being read (no live key between them):
+		// its keys are in keys from ends[run] on until it is
+		// minRangeRun long, then it becomes a range from lo to last.
+		run      = -1
+		runLen   int
+		lo, last []byte
+		live     int64
+		more     bool
+		m        engine.Meta
+		start    = e.sweepFrom
 	)
 	if start == nil {
 		start = dataLower
 	}
+	// endRun ends the run at next, the store key read after it (nil:
+	// none; the range then ends just after its last key). A range that
+	// ends at the next key read covers the same items, and the ranges of
+	// a run that goes on into the next step abut, so Pebble sees one
+	// span and can drop whole tables under it (delete-only compactions).
+	endRun := func(next []byte) {
+		if lo != nil {
+			var hi []byte
+			if next != nil {
+				hi = bytes.Clone(next)
+			} else {
+				hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
+			}
+			ranged = append(ranged, sweptRange{lo: lo, hi: hi, n: runLen})
+			lo = nil
+		}
+		run = -1
+	}
 	now := e.clock.Now()
+	// Before the scan's snapshot: a range of dead keys is committed as
+	// it is only if no item was committed since (sweeprange.go).
+	gen := e.q.setGen.Load()
 	e.kvmu.RLock()
 	if e.closed.Load() {
 		e.kvmu.RUnlock()
@@ -244,19 +272,46 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 	err := e.kv.Scan(start, dataUpper, func(k, v []byte) bool {
 		if seen == n {
 			e.sweepFrom, more = bytes.Clone(k), true
+			endRun(k)
 			return false
 		}
 		seen++
 		e.sweepYield(seen)
-		if recordMeta(v, &m) != nil || !e.alive(&m, now) {
+		if recordMeta(v, &m) == nil && e.alive(&m, now) {
+			live++
+			endRun(k)
+			return true
+		}
+		switch {
+		case lo != nil:
+			last = append(last[:0], k...)
+		case run < 0 || runLen < minRangeRun-1:
+			if run < 0 {
+				run, runLen = len(ends), 0
+			}
 			keys = append(keys, k[1:]...)
 			ends = append(ends, len(keys))
-		} else {
-			live++
+		default:
+			// The run's minRangeRun-th key: its keys leave the list
+			// and the run becomes a range.
+			from := 0
+			if run > 0 {
+				from = ends[run-1]
+			}
+			lo = append([]byte{prefixData}, keys[from:ends[run]]...)
+			last = append(last[:0], k...)
+			keys, ends = keys[:from], ends[:run]
 		}
+		runLen++
 		return true
 	})
+	endRun(nil)
 	e.kvmu.RUnlock()
+	found = len(ends)
+	for i := range ranged {
+		ranged[i].gen = gen
+		found += ranged[i].n
+	}
 	if len(ends) > 0 {
 		dead = make([][]byte, len(ends))
 		from := 0
@@ -276,7 +331,6 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.log.Error("persistent: sweep read failed", "err", err)
 		return seen, 0, 0
 	}
-	found = len(dead)
 	e.st.sweepScanned.Add(uint64(seen))
 	e.sweepLive += live
 	e.st.sweepPassScanned.Add(uint64(seen))
@@ -293,6 +347,14 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.sweepHook()
 	}
 	removed = 0
+	if !e.closed.Load() {
+		for _, r := range ranged {
+			e.q.enqueueRange(r)
+			removed += r.n
+			e.sweepDead.noteRange(r.lo, r.hi, r.n)
+			e.sweepRanged++
+		}
+	}
 	tried := 0
 	// A stripe's counter also moves when the flusher commits any key of
 	// it, so a key whose stripe moved is read again (below) rather than

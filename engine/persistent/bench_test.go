@@ -1,6 +1,7 @@
 package persistent
 
 import (
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -158,3 +159,64 @@ func BenchmarkWarmup1M(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// benchDeleted reads from a store of n keys of which every 64th is live
+// and the others were deleted, one by one (ranges false) or as the
+// sweep deletes runs of dead keys, one range deletion per run (true):
+// the cost of the range deletions' fragments on reads. Half the reads
+// are of live keys, half of deleted ones.
+func benchDeleted(b *testing.B, ranges bool) {
+	const n, every = 128 << 10, 64
+	dir := b.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	p, err := openPebbleSized(dir, 16<<20, 0, log, newPebbleEvents(log), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	key := func(i int) []byte { return []byte("dexp:" + strconv.Itoa(1_000_000+i)) }
+	val := make([]byte, 100)
+	var ops []kvOp
+	for i := range n {
+		ops = append(ops, kvOp{Key: key(i), Value: val})
+	}
+	if err := p.Commit(ops, false); err != nil {
+		b.Fatal(err)
+	}
+	ops = ops[:0]
+	for i := range n {
+		switch {
+		case i%every == 0:
+		case !ranges:
+			ops = append(ops, kvOp{Key: key(i), Delete: true})
+		case i%every == 1:
+			ops = append(ops, kvOp{Key: key(i), End: append(key(i+every-2), 0), Delete: true})
+		}
+		if len(ops) >= 4096 || i == n-1 {
+			if err := p.Commit(ops, false); err != nil {
+				b.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	var dst []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := r.IntN(n/every) * every
+		if i%2 == 1 {
+			j += 1 + r.IntN(every-1)
+		}
+		var found bool
+		dst, found, err = p.Get(key(j), dst[:0])
+		if err != nil || found != (j%every == 0) {
+			b.Fatalf("Get %d: found %v, %v", j, found, err)
+		}
+	}
+}
+
+// BenchmarkReadPointDeleted and BenchmarkReadRangeDeleted: see
+// benchDeleted.
+func BenchmarkReadPointDeleted(b *testing.B) { benchDeleted(b, false) }
+func BenchmarkReadRangeDeleted(b *testing.B) { benchDeleted(b, true) }

@@ -124,7 +124,12 @@
 // on every read, so nothing deleted, expired or flushed is served, after
 // an eviction or a restart. A paced background sweep deletes dead items
 // from disk, never a newer write of the key (it checks the stripe's
-// change counter), and counts the live ones (persistent_disk_items). Its
+// change counter), and counts the live ones (persistent_disk_items). A
+// run of 32 or more dead keys (no live key between them) is deleted with
+// one range deletion, which the flusher checks at commit time against the
+// writes committed since the sweep read the span (sweeprange.go;
+// persistent_sweep_ranges): a mass expiry then costs the queue, the WAL
+// and the compactions a few entries instead of one per item. Its
 // pace (pace.go; persistent_sweep_pace) starts at sweep_batch items per
 // sweep_interval and adapts: at least 4 times the rate of TTL'd writes,
 // doubled while its steps find a quarter or more dead (up to 20 times

@@ -101,8 +101,10 @@ type Engine struct {
 	sweepFrom []byte   // the sweep's cursor; sweep goroutine only
 	sweepLive int64    // live items seen in the current pass
 	sweepDead passDead // dead items removed in the current pass (reclaim.go)
-	sweepHook func()   // tests: runs between a sweep step's scan and its deletions
-	yieldHook func()   // tests: runs in place of the sweep's runtime.Gosched (pace.go)
+	// sweepRanged counts the range deletions the current pass queued.
+	sweepRanged int
+	sweepHook   func() // tests: runs between a sweep step's scan and its deletions
+	yieldHook   func() // tests: runs in place of the sweep's runtime.Gosched (pace.go)
 
 	st      counters
 	memBase map[string]uint64 // cumulative counters of retired memory tiers; under fmu

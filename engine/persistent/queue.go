@@ -101,6 +101,12 @@ type queue struct {
 	maxCommit  int64
 	indexExtra int64
 
+	// The sweep's range deletions (sweeprange.go); setGen counts the
+	// commits that write items, odd while one is under way (written by
+	// the flusher only).
+	ranges rangeQueue
+	setGen atomic.Uint64
+
 	// Flusher only.
 	ops       []kvOp
 	keys      []byte // the batch's store keys, reused
@@ -543,7 +549,8 @@ func (q *queue) flush() error {
 	if q.capped && left != math.MaxInt64 {
 		q.noteOldest(left)
 	}
-	q.idle = len(q.touched) == 0
+	nranges := q.takeRanges()
+	q.idle = len(q.touched) == 0 && nranges == 0
 	if q.idle {
 		q.settle(r, nil)
 		return nil
@@ -563,17 +570,28 @@ func (q *queue) flush() error {
 		q.ops = nil
 	}
 	q.ops = q.ops[:0]
+	e.kvmu.RLock()
+	// The sweep's range deletions first: every write of the batch is
+	// newer than them (sweeprange.go).
+	q.ops = q.appendRanges(q.ops)
+	sets := false
 	for _, i := range q.touched {
 		for k, v := range e.stripes[i].inflight {
 			n := len(keys)
 			keys = append(append(keys, prefixData), k...)
 			q.ops = append(q.ops, kvOp{Key: keys[n:len(keys):len(keys)], Value: v, Delete: v == nil})
+			sets = sets || v != nil
 		}
 	}
 	q.keys = keys[:0]
+	if sets {
+		q.setGen.Add(1)
+	}
 	start := time.Now()
-	e.kvmu.RLock()
 	err := e.kv.Commit(e.withIndex(q.ops), true)
+	if sets {
+		q.setGen.Add(1)
+	}
 	e.kvmu.RUnlock()
 	done := time.Now()
 	if err == nil {
@@ -611,6 +629,7 @@ func (q *queue) flush() error {
 			s.mu.Unlock()
 		}
 	}
+	q.endRanges()
 	q.inflightSince.Store(0)
 	q.settle(r, err)
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -47,6 +48,60 @@ func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error 
 	return p.await(p.dead.Load(), func() error { return p.db.Compact(ctx, lower, upper, false) })
 }
 
+// settleWait bounds how long reclaim waits for Pebble's delete-only
+// compactions before it compacts what is left of the span.
+const settleWait = 2 * time.Second
+
+// flushSettler is a kv that can flush its memtable and wait for its
+// background compactions to settle. pebbleKV is one.
+type flushSettler interface {
+	// FlushSettle flushes the memtable, then waits until no table's
+	// statistics are pending and no compaction runs (at most max, or
+	// until ctx is done).
+	FlushSettle(ctx context.Context, max time.Duration) error
+}
+
+// FlushSettle implements flushSettler. After a flush of range deletions
+// Pebble reads the new table's statistics and, where a range deletion
+// covers whole tables of the levels below, drops them without reading
+// them (a delete-only compaction); a compaction of the span then has
+// only the rest to read and rewrite.
+func (p *pebbleKV) FlushSettle(ctx context.Context, max time.Duration) error {
+	if err := p.Failed(); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return errNoStore
+	}
+	if p.broken != nil {
+		return p.broken
+	}
+	return p.await(p.dead.Load(), func() error {
+		if err := p.db.Flush(); err != nil {
+			return err
+		}
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		deadline := time.Now().Add(max)
+		for quiet := 0; quiet < 2 && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+			m := p.db.Metrics()
+			if m.Table.PendingStatsCollectionCount == 0 && m.Compact.NumInProgress == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+		}
+		return nil
+	})
+}
+
 // tableSizer is a kv that reports the size of its tables alone (not its
 // write-ahead logs, which Pebble keeps for reuse). pebbleKV is one.
 type tableSizer interface {
@@ -78,12 +133,20 @@ func (d *passDead) note(key []byte) {
 	}
 }
 
+// noteRange records the removal of the n items in the store keys [lo,
+// hi) (the span compacted then reaches hi: one key more, at most).
+func (d *passDead) noteRange(lo, hi []byte, n int) {
+	d.n += n - 2
+	d.note(lo[1:])
+	d.note(hi[1:])
+}
+
 // reclaim runs at the end of a sweep pass that looked at scanned items:
 // if the pass removed enough, it waits for the deletions to reach the
 // disk and compacts their span. It returns whether it compacted.
 func (e *Engine) reclaim(scanned int64) bool {
 	d := &e.sweepDead
-	defer func() { d.n = 0; d.first = d.first[:0:0]; d.last = d.last[:0:0] }()
+	defer func() { d.n = 0; d.first = d.first[:0:0]; d.last = d.last[:0:0]; e.sweepRanged = 0 }()
 	if d.n < reclaimMin || int64(d.n)*reclaimShare < scanned {
 		return false
 	}
@@ -109,6 +172,12 @@ func (e *Engine) reclaim(scanned int64) bool {
 	defer e.kvmu.RUnlock()
 	if e.closed.Load() {
 		return false
+	}
+	if f, ok := e.kv.(flushSettler); ok && e.sweepRanged > 0 {
+		// The pass deleted runs with range deletions: let Pebble drop
+		// the tables they cover whole before the compaction reads the
+		// rest (an error here only leaves more to the compaction).
+		f.FlushSettle(ctx, settleWait)
 	}
 	if err := c.CompactRange(ctx, d.first, append(d.last, 0)); err != nil {
 		if ctx.Err() == nil {

@@ -24,8 +24,9 @@ type counters struct {
 	sweepPassScanned                                atomic.Uint64
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
 	sweepCompactions, lagWaits, heapReleases        atomic.Uint64
-	sweepPace                                       atomic.Int64 // items/s (pace.go)
-	diskItems                                       atomic.Int64 // -1 (unknown) until a sweep pass ends
+	sweepRanges, sweepRangeChecks, sweepRangeKept   atomic.Uint64 // sweeprange.go
+	sweepPace                                       atomic.Int64  // items/s (pace.go)
+	diskItems                                       atomic.Int64  // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
 	warmItems, warmBytes                            atomic.Uint64
 	warmStart, warmEnd                              atomic.Int64 // unix ns
@@ -84,7 +85,10 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_sweep_passes        sweep passes completed
 //	persistent_sweep_scanned       items the sweep looked at
 //	persistent_sweep_pass_scanned  ... in the current pass
-//	persistent_sweep_removed       dead items it deleted from disk
+//	persistent_sweep_removed       dead items it deleted from disk (queued for deletion)
+//	persistent_sweep_ranges        range deletions committed for runs of dead items (sweeprange.go)
+//	persistent_sweep_range_checks  ranges read again at commit because items were written since the sweep read them
+//	persistent_sweep_range_kept    items those reads found live again (left out of the range)
 //	persistent_sweep_pace          its current pace, items looked at per second (pace.go)
 //	persistent_sweep_backoffs      times it waited for a commit because the queue was behind
 //	persistent_sweep_compactions   compactions of the key span of a pass that removed much (reclaim.go)
@@ -170,6 +174,9 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_sweep_scanned", utoa(st.sweepScanned.Load()))
 	add("persistent_sweep_pass_scanned", utoa(st.sweepPassScanned.Load()))
 	add("persistent_sweep_removed", utoa(st.sweepRemoved.Load()))
+	add("persistent_sweep_ranges", utoa(st.sweepRanges.Load()))
+	add("persistent_sweep_range_checks", utoa(st.sweepRangeChecks.Load()))
+	add("persistent_sweep_range_kept", utoa(st.sweepRangeKept.Load()))
 	add("persistent_sweep_pace", itoa(st.sweepPace.Load()))
 	add("persistent_sweep_backoffs", utoa(st.sweepBackoffs.Load()))
 	add("persistent_sweep_compactions", utoa(st.sweepCompactions.Load()))

@@ -115,6 +115,9 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_compactions":  true,
 	"persistent_queue_lag_waits":    true,
 	"persistent_heap_releases":      true,
+	"persistent_sweep_ranges":       true,
+	"persistent_sweep_range_checks": true,
+	"persistent_sweep_range_kept":   true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
