@@ -145,3 +145,28 @@ func binaryRoundTrip(t *testing.T, c net.Conn, req, value, buf []byte) {
 		t.Fatalf("reply %q", buf[:n])
 	}
 }
+
+// TestLargeValueAllocs counts the heap allocations per set and per get
+// of a 16 KB value, whose get is written from item memory with writev
+// (memcache's writeThroughLone) when it is the last request buffered,
+// and copied into the reply buffer when more requests follow it.
+func TestLargeValueAllocs(t *testing.T) {
+	s := startServer(t, "-t", "2")
+	value := bytes.Repeat([]byte("w"), 16384)
+	set := append(append([]byte("set big:0000042 3 0 16384\r\n"), value...), "\r\n"...)
+	hit := append(append([]byte("VALUE big:0000042 3 16384\r\n"), value...), "\r\nEND\r\n"...)
+	get := []byte("get big:0000042\r\n")
+	get2 := append(append([]byte{}, get...), "get key:00000043\r\n"...)
+	hit2 := append(append([]byte{}, hit...), "END\r\n"...)
+	s.buf = make([]byte, 2*len(hit))
+	for range 200 {
+		roundTrip(t, s.c, set, []byte("STORED\r\n"), s.buf)
+		roundTrip(t, s.c, get, hit, s.buf)
+		roundTrip(t, s.c, get2, hit2, s.buf)
+	}
+	s.checkAllocs(t, " of 16 KB", []allocCase{
+		{"set", set, []byte("STORED\r\n"), nil},
+		{"get", get, hit, nil},
+		{"get, then a miss", get2, hit2, nil},
+	})
+}
