@@ -164,9 +164,20 @@ func TestLargeValueAllocs(t *testing.T) {
 		roundTrip(t, s.c, get, hit, s.buf)
 		roundTrip(t, s.c, get2, hit2, s.buf)
 	}
-	s.checkAllocs(t, " of 16 KB", []allocCase{
+	// Under the race detector sync.Pool drops items at random, and a
+	// 16 KB request goes through two pools (grown read buffers, large
+	// reply buffers): up to 2 there (measured), 0 otherwise.
+	limit := 0.0
+	if raceEnabled {
+		limit = 3
+	}
+	for _, tc := range []allocCase{
 		{"set", set, []byte("STORED\r\n"), nil},
 		{"get", get, hit, nil},
 		{"get, then a miss", get2, hit2, nil},
-	})
+	} {
+		if n := testing.AllocsPerRun(2000, func() { roundTrip(t, s.c, tc.req, tc.want, s.buf) }); n > limit {
+			t.Errorf("%s: %v heap allocations per request of 16 KB, want %v", tc.name, n, limit)
+		}
+	}
 }
