@@ -31,9 +31,11 @@
 // engine's iteration cannot pause for a write). Sessions keep no value
 // buffer: a text get learns the value's size from the engine first
 // (cache.Session.View) and copies the value once, behind its header line,
-// into the reply buffer; the last value of a get, from 64 KiB on, goes
-// from item memory straight to the socket behind the pending replies, in
-// one non-blocking writev (server.Conn.WriteThrough), and only what the
+// into the reply buffer; the last value of a get, from 64 KiB on (from
+// 8 KiB when the get is the last request buffered, whose replies are
+// written next anyway: pipeline 1, or a batch's end), goes from item
+// memory straight to the socket behind the pending replies, in one
+// non-blocking writev (server.Conn.WriteThrough), and only what the
 // socket does not take is copied. An idle connection holds no copy of
 // what it last read.
 //

@@ -98,9 +98,12 @@ func TestRetrievalLarge(t *testing.T) {
 // TestRetrievalWriteThrough covers large values sent from item memory
 // straight to the socket (server.Conn.WriteThrough): single-key gets of
 // values past writeThroughMin, behind pending replies, mixed with small
-// ones and misses, first while the client reads, then with the client
-// reading nothing until it has sent every request, so that the socket
-// fills and the rest of a value is copied into the reply buffer.
+// ones and misses; values past writeThroughLone (16 KB), which go through
+// only as the last value of the last request buffered, alone, at the end
+// of a batch, in a batch's middle and in multi-gets; first while the
+// client reads, then with the client reading nothing until it has sent
+// every request, so that the socket fills and the rest of a value is
+// copied into the reply buffer.
 func TestRetrievalWriteThrough(t *testing.T) {
 	srv := start(t, opts{})
 	c := dial(t, srv.addr)
@@ -109,9 +112,12 @@ func TestRetrievalWriteThrough(t *testing.T) {
 		big[i] = byte('a' + i%23)
 	}
 	mid := strings.Repeat("m", 70_000)
-	c.send("set big 5 0 300000\r\n" + string(big) + "\r\nset mid 0 0 70000\r\n" + mid + "\r\nset s 0 0 1\r\nx\r\n")
-	c.expect("sets", "STORED\r\nSTORED\r\nSTORED\r\n")
+	k16 := string(big[:16384])
+	c.send("set big 5 0 300000\r\n" + string(big) + "\r\nset mid 0 0 70000\r\n" + mid + "\r\nset s 0 0 1\r\nx\r\n" +
+		"set k16 7 0 16384\r\n" + k16 + "\r\n")
+	c.expect("sets", "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
 	bigReply := "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"
+	k16Reply := "VALUE k16 7 16384\r\n" + k16 + "\r\nEND\r\n"
 	for _, tc := range []struct{ send, want string }{
 		{"get big\r\n", bigReply},
 		{"get s\r\nget big\r\nget nope\r\n", "VALUE s 0 1\r\nx\r\nEND\r\n" + bigReply + "END\r\n"},
@@ -120,6 +126,14 @@ func TestRetrievalWriteThrough(t *testing.T) {
 		{"get big nope\r\n", "VALUE big 5 300000\r\n" + string(big) + "\r\nEND\r\n"},
 		{"gets mid\r\n", "VALUE mid 0 70000 2\r\n" + mid + "\r\nEND\r\n"},
 		{"get mid\r\nget big\r\nget mid\r\n", "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n" + bigReply + "VALUE mid 0 70000\r\n" + mid + "\r\nEND\r\n"},
+		{"get k16\r\n", k16Reply},
+		{"gets k16\r\n", "VALUE k16 7 16384 4\r\n" + k16 + "\r\nEND\r\n"},
+		{"get s\r\nget k16\r\n", "VALUE s 0 1\r\nx\r\nEND\r\n" + k16Reply},
+		{"get k16\r\nget s\r\n", k16Reply + "VALUE s 0 1\r\nx\r\nEND\r\n"},
+		{"get k16\r\nget k16\r\nget k16\r\n", k16Reply + k16Reply + k16Reply},
+		{"get k16 k16\r\n", "VALUE k16 7 16384\r\n" + k16 + "\r\n" + k16Reply},
+		{"get k16 s\r\n", "VALUE k16 7 16384\r\n" + k16 + "\r\nVALUE s 0 1\r\nx\r\nEND\r\n"},
+		{"get k16 nope\r\n", k16Reply},
 	} {
 		c.send(tc.send)
 		c.expect(tc.send, tc.want)
@@ -133,9 +147,9 @@ func TestRetrievalWriteThrough(t *testing.T) {
 			req.WriteString("get s\r\n")
 			want.WriteString("VALUE s 0 1\r\nx\r\nEND\r\n")
 		}
-		req.WriteString("get big\r\n")
-		want.WriteString(bigReply)
+		req.WriteString("get big\r\nget k16\r\n")
+		want.WriteString(bigReply + k16Reply)
 	}
 	c.send(req.String())
-	c.expect("60 pipelined gets of 300 KB read late", want.String())
+	c.expect("60 pipelined gets of 300 KB and of 16 KB read late", want.String())
 }
