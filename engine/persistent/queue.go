@@ -73,6 +73,14 @@ type queue struct {
 	e *Engine
 
 	items, bytes atomic.Int64 // queued and in-flight entries
+	// cbytes is what the queued and in-flight entries count in commits
+	// (commitSize): the work left to the flusher, which late compares
+	// with the drain rate.
+	cbytes atomic.Int64
+	// drain is the rate at which the flusher empties the queue, in
+	// commit bytes per second of the flusher's time (math.Float64bits;
+	// 0: not measured yet): see noteRate.
+	drain atomic.Uint64
 	// cur is the round that will collect the writes queued now. A
 	// writer reads it under its stripe lock when it queues; the flusher
 	// replaces it before it collects any stripe, so a writer may wait
@@ -113,13 +121,20 @@ type queue struct {
 	touched   []int
 	dirtyList []int
 	cursor    int     // stripe where the next capped round starts
-	rate      float64 // commit rate, queue bytes per second of commit time (EWMA)
+	rate      float64 // commit rate, commit bytes per second of commit time (EWMA)
 	capped    bool    // the last round left collectable writes behind
 	lastLog   time.Time
 	failing   int
 	idle      bool      // the last round found nothing to commit
 	burst     int64     // commit bytes since the heap was last given back
 	released  time.Time // when it was
+
+	// The drain rate (noteRate): whether the last successful round was
+	// capped (the next one followed it at once), when it ended, and the
+	// decayed sums of commit bytes and seconds.
+	chained               bool
+	lastDone              time.Time
+	drainBytes, drainTime float64
 }
 
 // An Async round collects at most commitCap() commit bytes: what the
@@ -181,9 +196,14 @@ func maxCommitFor(m uint64) int64 {
 // store key is the key and a prefix byte), with the disk budget's index
 // entry for a stored item.
 func (q *queue) commitSize(key, rec []byte) int64 {
-	n := int64(1 + len(key) + len(rec) + memtableEntryOverhead)
+	return q.commitLen(len(key), rec)
+}
+
+// commitLen is commitSize for a key of klen bytes.
+func (q *queue) commitLen(klen int, rec []byte) int64 {
+	n := int64(1 + klen + len(rec) + memtableEntryOverhead)
 	if rec != nil {
-		n += q.indexExtra + int64(len(key))
+		n += q.indexExtra + int64(klen)
 	}
 	return n
 }
@@ -194,9 +214,20 @@ func (q *queue) commitCap() int64 {
 	return min(q.maxCommit, max(minCommit, int64(q.rate*q.e.cfg.Interval.Seconds())))
 }
 
-// noteRate updates the commit rate with a commit of n commit bytes that
-// took d.
+// noteRate updates the commit rate with a successful commit of n commit
+// bytes that took d, and the drain rate that late uses. The drain rate
+// counts a round's whole time when it followed a capped one at once
+// (the flusher behind: collecting the stripes, building the batch,
+// waiting for the processor, as well as the commit), so that it is the
+// rate at which a queue that outruns the disk empties; otherwise the
+// commit's time.
 func (q *queue) noteRate(n int64, d time.Duration) {
+	now := time.Now()
+	round := d
+	if q.chained {
+		round = max(round, now.Sub(q.lastDone))
+	}
+	q.chained, q.lastDone = q.capped, now
 	if n < minCommit/4 || d <= 0 {
 		return // small commits are fsync-bound: they say little of the rate
 	}
@@ -206,7 +237,21 @@ func (q *queue) noteRate(n int64, d time.Duration) {
 	} else {
 		q.rate += (r - q.rate) / 4
 	}
+	f := math.Exp(-round.Seconds() / drainWindow.Seconds())
+	q.drainBytes = q.drainBytes*f + float64(n)
+	q.drainTime = q.drainTime*f + round.Seconds()
+	q.drain.Store(math.Float64bits(q.drainBytes / q.drainTime))
 }
+
+// drainWindow is how far back the drain rate looks: each commit counts
+// with a weight that halves every 0.7 drainWindow of commit rounds after
+// it. The rate is the bytes of those commits over their time (not an
+// average of each commit's rate): Pebble's commits alternate between a
+// few milliseconds for 3 MiB (into the memtable) and a stall of 100-500
+// ms while a full memtable is flushed, and an average of the rates
+// (0.4-0.9 GB/s) counted the stalls for almost nothing, where the
+// queue emptied at 30-60 MB/s.
+const drainWindow = 2 * time.Second
 
 // noteOldest records t (unix ns) as the time of a queued write not yet
 // collected, if it is older than the one recorded.
@@ -258,13 +303,17 @@ func (q *queue) enqueueLocked(s *stripe, key, rec []byte) *round {
 	if old, ok := s.pending[string(key)]; ok {
 		q.bytes.Add(int64(len(rec) - len(old)))
 		s.pbytes += int64(len(rec) - len(old))
-		s.cbytes += q.commitSize(key, rec) - q.commitSize(key, old)
+		c := q.commitSize(key, rec) - q.commitSize(key, old)
+		s.cbytes += c
+		q.cbytes.Add(c)
 		q.e.st.coalesced.Add(1)
 	} else {
 		q.items.Add(1)
 		q.bytes.Add(int64(len(key) + len(rec) + entryOverhead))
 		s.pbytes += int64(len(key) + len(rec) + entryOverhead)
-		s.cbytes += q.commitSize(key, rec)
+		c := q.commitSize(key, rec)
+		s.cbytes += c
+		q.cbytes.Add(c)
 		if len(s.pending) == 0 {
 			i := s.index
 			q.dirty[i/64].Or(1 << (i % 64))
@@ -299,22 +348,49 @@ func (q *queue) wait(r *round) error {
 	return nil
 }
 
-// lagFactor bounds the async loss window: while commits succeed, a
-// writer waits while the oldest write not yet on disk is older than
-// lagFactor times Interval, so no write is acknowledged while an older
-// one has waited that long; what a crash loses was acknowledged at most
-// that long before it, plus the commit under way (capped at about one
-// Interval of the disk's commit rate).
-// Without it, writes faster than the disk filled the queue (up to 64 MiB)
-// and the oldest waited seconds.
+// lagFactor bounds the async loss window: while commits succeed, no
+// write waits for the disk longer than lagFactor times Interval (plus
+// what a commit takes beyond the rate measured), so what a crash loses
+// was acknowledged at most that long before it. A writer waits (late)
+// while the oldest write not yet on disk, given the time the flusher
+// needs to commit everything queued at its measured drain rate, would
+// pass that age. Without it, writes faster than the disk filled the
+// queue (up to 64 MiB) and the oldest waited seconds; with a bound on
+// the oldest write's age alone, writers stopped only once it was passed,
+// with up to `queue` bytes already queued, and the oldest then waited
+// for them (1.8-2.0 s with 32 KB values, BENCHMARKS.md).
 const lagFactor = 5
 
-// late reports whether an async writer must wait for the lag bound: the
-// oldest write not yet on disk is older than lagFactor*Interval and the
-// last commit succeeded (on a failing disk the queue's bound applies).
+// late reports whether an async writer must wait for the lag bound:
+// the last commit succeeded (on a failing disk the queue's bound
+// applies), and the oldest write not yet on disk is lagFactor*Interval
+// old, or would be before the flusher commits what is queued (cbytes)
+// at its drain rate (assumedDrain until a commit measured it). The
+// queue is committed in stripe order from a
+// cursor, not oldest first, so the oldest write may be in the last
+// commit of all that is queued: the whole queue counts.
 func (q *queue) late() bool {
-	return q.e.cfg.Durability == Async && q.healthy.Load() && q.lag() > lagFactor*q.e.cfg.Interval
+	if q.e.cfg.Durability != Async || !q.healthy.Load() {
+		return false
+	}
+	lag, bound := q.lag(), lagFactor*q.e.cfg.Interval
+	if lag == 0 {
+		return false
+	}
+	r := math.Float64frombits(q.drain.Load())
+	if r == 0 {
+		r = assumedDrain
+	}
+	lag += time.Duration(float64(q.cbytes.Load()) / r * float64(time.Second))
+	return lag > bound
 }
+
+// assumedDrain is the drain rate late assumes before a commit measured
+// it (commit bytes per second): a slow disk's. Writers at memory speed
+// otherwise filled the queue before the first commit ended (16 MiB in
+// 50 ms in TestLagBoundQueued), and the oldest write then waited for all
+// of it.
+const assumedDrain = 10 << 20
 
 // waitRoom makes a writer wait while the queue is full or late
 // (back-pressure). It gives up with ErrWrite when a commit fails while
@@ -637,12 +713,14 @@ func (q *queue) flush() error {
 
 // drop takes the entries of m out of the queue's counts.
 func (q *queue) drop(m map[string][]byte) {
-	var b int64
+	var b, c int64
 	for k, v := range m {
 		b += int64(len(k) + len(v) + entryOverhead)
+		c += q.commitLen(len(k), v)
 	}
 	q.items.Add(-int64(len(m)))
 	q.bytes.Add(-b)
+	q.cbytes.Add(-c)
 }
 
 // maxSpare is the most entries a stripe's committed map may have held to
@@ -686,6 +764,7 @@ func (q *queue) failed(err error, since int64) {
 	e.st.commitErrors.Add(1)
 	e.st.writeErrors.Add(uint64(len(q.ops)))
 	q.failing++
+	q.chained = false
 	if t := time.Now(); t.Sub(q.lastLog) >= time.Second && !errors.Is(err, ErrStoreFailed) {
 		q.lastLog = t
 		e.log.Error("persistent: DISK WRITE FAILED: writes are not reaching the disk",
