@@ -34,6 +34,12 @@ type rangeCompacter interface {
 
 // CompactRange implements rangeCompacter.
 func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error {
+	return p.awaitOpen(func() error { return p.db.Compact(ctx, lower, upper, false) })
+}
+
+// awaitOpen runs fn through await while the store is open, not failed
+// and not broken (under p.mu's read lock), and returns its error.
+func (p *pebbleKV) awaitOpen(fn func() error) error {
 	if err := p.Failed(); err != nil {
 		return err
 	}
@@ -45,7 +51,7 @@ func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error 
 	if p.broken != nil {
 		return p.broken
 	}
-	return p.await(p.dead.Load(), func() error { return p.db.Compact(ctx, lower, upper, false) })
+	return p.await(p.dead.Load(), fn)
 }
 
 // settleWait bounds how long reclaim waits for Pebble's delete-only
@@ -67,18 +73,7 @@ type flushSettler interface {
 // them (a delete-only compaction); a compaction of the span then has
 // only the rest to read and rewrite.
 func (p *pebbleKV) FlushSettle(ctx context.Context, max time.Duration) error {
-	if err := p.Failed(); err != nil {
-		return err
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.db == nil {
-		return errNoStore
-	}
-	if p.broken != nil {
-		return p.broken
-	}
-	return p.await(p.dead.Load(), func() error {
+	return p.awaitOpen(func() error {
 		if err := p.db.Flush(); err != nil {
 			return err
 		}
