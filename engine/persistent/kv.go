@@ -617,12 +617,7 @@ func openDB(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
 // errNoStore is the error of a read while a failed reopen left no DB.
 var errNoStore = errors.New("persistent: the store is closed after a write failure and could not be reopened yet")
 
-// Get reads on a goroutine of its own (read) and returns the store's
-// failure as soon as the DB fails: a read already inside Pebble then may
-// wait forever for a mutex that the parked goroutine holds (the DB's
-// mutex, taken by a read to release its view of the tables). A disk read
-// costs microseconds more for it; a memory hit never comes here.
-func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
+func (p *pebbleKV) Get(key, dst []byte) (_ []byte, _ bool, err error) {
 	if err := p.Failed(); err != nil {
 		return dst, false, err
 	}
@@ -631,100 +626,17 @@ func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
 	if p.db == nil {
 		return dst, false, errNoStore
 	}
-	f := p.dead.Load()
-	r := readReqs.Get().(*readReq)
-	r.db, r.key, r.dst = p.db, key, dst
-	r.state.Store(readRunning)
-	go p.read(r)
-	select {
-	case <-r.done:
-	case <-f.ch:
-		if r.state.CompareAndSwap(readRunning, readAbandoned) {
-			// The read is left to itself: it never touches dst, and r
-			// is not reused.
-			return dst, false, f.err
-		}
-		<-r.done // it was copying the value (memory only)
-	}
-	v, found, err, pv := r.dst, r.found, r.err, r.panic
-	*r = readReq{done: r.done}
-	readReqs.Put(r)
-	if pv != nil {
-		panic(pv) // as if the read had run on this goroutine
+	defer p.recoverRead(&err)
+	v, closer, err := p.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return dst, false, nil
 	}
 	if err != nil {
 		return dst, false, err
 	}
-	return v, found, nil
-}
-
-// readReq is a read of Get, handed to its goroutine (read). state says
-// who owns the caller's buffer dst: the reader may append to it only by
-// moving state from readRunning to readCopying, and Get stops waiting
-// only by moving it from readRunning to readAbandoned.
-type readReq struct {
-	db       *pebble.DB
-	key, dst []byte
-	found    bool
-	err      error
-	panic    any // a panic of the read other than Pebble's Fatalf, for Get to raise
-	state    atomic.Int32
-	done     chan struct{} // capacity 1: the reader's one send, once the result is set
-}
-
-const (
-	readRunning = iota
-	readCopying
-	readAbandoned
-)
-
-var readReqs = sync.Pool{New: func() any { return &readReq{done: make(chan struct{}, 1)} }}
-
-// read runs r on the DB, and hands its result to Get unless Get left
-// (the DB failed meanwhile). It is a pebbleKV method so that
-// fatalContext knows it as a call of this package: Pebble's Fatalf in
-// it panics, and the panic becomes the read's error (as recoverRead
-// does); another panic is raised again by Get, on the caller's
-// goroutine (whose connection the server then closes), instead of
-// killing the process here. The value's closer is called after the
-// result is handed over: it may take the DB's mutex.
-func (p *pebbleKV) read(r *readReq) {
-	var (
-		v      []byte
-		closer io.Closer
-		err    error
-		pv     any
-	)
-	func() {
-		defer func() {
-			if x := recover(); x != nil {
-				if fe, ok := x.(pebbleFatal); ok {
-					err = fe
-					if ferr := p.Failed(); ferr != nil {
-						err = ferr
-					}
-				} else {
-					pv = x
-				}
-			}
-		}()
-		v, closer, err = r.db.Get(r.key)
-	}()
-	if r.state.CompareAndSwap(readRunning, readCopying) {
-		switch {
-		case pv != nil:
-			r.panic = pv
-		case errors.Is(err, pebble.ErrNotFound):
-		case err != nil:
-			r.err = err
-		default:
-			r.dst, r.found = append(r.dst, v...), true
-		}
-		r.done <- struct{}{}
-	}
-	if closer != nil {
-		closer.Close()
-	}
+	dst = append(dst, v...)
+	closer.Close()
+	return dst, true, nil
 }
 
 func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
