@@ -19,9 +19,8 @@ cd "$(dirname "$0")/.."
 WHICH=$1 VS=$2 KEYS=$3 PIPE=$4
 shift 4
 BIN=${BIN:-/tmp/mnemo-bench-bin}
-P=$((20000 + RANDOM % 10000))
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
+. bench/lib.sh
+P=$(free_port)
 if [ "$WHICH" = memcached ]; then
 	taskset -c 0 memcached "${USER_FLAG[@]}" -U 0 -l 127.0.0.1 -p $P -t 1 -m 2048 -c 4096 "$@" &
 else
@@ -29,15 +28,12 @@ else
 fi
 SP=$!
 trap 'kill $SP 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break
-	sleep 0.05
-done
+wait_port "$P"
 LOAD=(-conns 50 -ratio 1:10 -keys "$KEYS" -key-size 15 -value-size "$VS")
 taskset -c 1 "$BIN/mnemo-bench" -server 127.0.0.1:$P "${LOAD[@]}" -fill -fill-pipeline 16 -duration 1s -pipeline "$PIPE" >/dev/null
 taskset -c 1 "$BIN/mnemo-bench" -server 127.0.0.1:$P "${LOAD[@]}" -pipeline "$PIPE" -duration 9s -warmup 1s >/dev/null &
 BP=$!
 sleep 2
 echo -n "$WHICH: "
-python3 bench/perreq.py $P $SP 6
+"$PY" bench/perreq.py $P $SP 6
 wait $BP

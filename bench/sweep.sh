@@ -50,13 +50,9 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/sweep-$(date +%Y%m%d-%H%M%S)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
-mkdir -p "$OUT" "$BIN"
-CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-u root)
+mkdir -p "$OUT"
+. bench/lib.sh
+build_bins "$BIN" mnemo-bench
 
 PID=""
 PORT=""
@@ -64,34 +60,11 @@ POLLER=""
 DIR=""
 cleanup() {
 	[ -n "$POLLER" ] && kill "$POLLER" 2>/dev/null || true
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=""
+	stop_server
 	[ -n "$DIR" ] && rm -rf "$DIR"
 	DIR=""
 }
 trap cleanup EXIT
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start() {
-	local name=$1
-	shift
-	PORT=$(free_port)
-	taskset -c "$SERVER_CPUS" "$@" -p "$PORT" >"$OUT/$name.log" 2>&1 &
-	PID=$!
-	for _ in $(seq 100); do
-		if $PY -c "import socket; socket.create_connection(('127.0.0.1',$PORT),0.2)" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "sweep.sh: $name did not start" >&2
-	cat "$OUT/$name.log" >&2
-	exit 1
-}
 
 bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT" -json "$@"; }
 
@@ -156,26 +129,13 @@ EOF
 	POLLER=$!
 }
 
-stat() {
-	$PY - "$PORT" "$1" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"stats\r\n")
-buf = b""
-while not buf.endswith(b"END\r\n"):
-    buf += s.recv(65536)
-for line in buf.decode().split("\r\n"):
-    p = line.split(" ")
-    if len(p) == 3 and p[1] == sys.argv[2]:
-        print(p[2])
-EOF
-}
+stat() { server_stat "$PORT" "$1"; }
 
 # scenario NAME CMD...: the whole scenario against one server.
 scenario() {
 	local name=$1
 	shift
-	start "$name" "$@"
+	start_server "$name" "$@"
 	bench -keys "$LIVE" -key-prefix live: -value-size 100 -fill -requests 1 -ratio 0:1 -conns 16 >"$OUT/$name-fill-live.json"
 	local live_bytes=""
 	if [ "$name" = mnemo ]; then
@@ -216,9 +176,9 @@ scenario() {
 DIR=$(mktemp -d)
 PPROFFLAG=()
 [ -n "${PPROF:-}" ] && PPROFFLAG=(--pprof "$PPROF")
-scenario mnemo "$BIN/mnemo" "${ROOTFLAG[@]}" "${PPROFFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
+scenario mnemo "$BIN/mnemo" "${USER_FLAG[@]}" "${PPROFFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
 if [ "$MEMCACHED" = 1 ]; then
-	scenario memcached memcached -U 0 -l 127.0.0.1 -m 1024 "${ROOTFLAG[@]}"
+	scenario memcached memcached -U 0 -l 127.0.0.1 -m 1024 "${USER_FLAG[@]}"
 fi
 
 $PY - "$OUT" <<'EOF' | tee "$OUT/results.md"
