@@ -253,7 +253,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 			if next != nil {
 				hi = bytes.Clone(next)
 			} else {
-				hi = append(append(make([]byte, 0, len(last)+1), last...), 0)
+				hi = keyAfter(last)
 			}
 			ranged = append(ranged, sweptRange{lo: lo, hi: hi, n: runLen})
 			lo = nil

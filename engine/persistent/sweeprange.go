@@ -51,6 +51,12 @@ import (
 // Shorter runs are deleted point by point through the stripes, as before.
 const minRangeRun = 32
 
+// keyAfter returns, in a new slice, the least key greater than k (k and
+// a zero byte): a range that ends there covers k and nothing after it.
+func keyAfter(k []byte) []byte {
+	return append(append(make([]byte, 0, len(k)+1), k...), 0)
+}
+
 // sweptRange is a span of dead keys the sweep found: store keys in [lo,
 // hi).
 type sweptRange struct {
@@ -140,7 +146,7 @@ func (q *queue) checkRange(ops []kvOp, r *sweptRange) []kvOp {
 	emit := func(end []byte) {
 		if lo != nil {
 			if end == nil {
-				end = append(append(make([]byte, 0, len(last)+1), last...), 0)
+				end = keyAfter(last)
 			}
 			ops = append(ops, kvOp{Key: lo, End: end, Delete: true})
 			e.st.sweepRanges.Add(1)
