@@ -3,7 +3,8 @@
 # Reads `go tool trace -d=parsed` on stdin; reports, per kind of
 # goroutine, how long it waited runnable, and for the connection goroutines'
 # waits over 1 ms, which kinds of goroutine held the P meanwhile.
-import sys, re, collections
+import sys, re, collections, signal
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # piped into head: stop quietly
 tr = re.compile(r'^M=(-?\d+) P=(-?\d+) G=(-?\d+) StateTransition Time=(\d+) GoID=(\d+) (\w+)->(\w+)')
 def kind(stack):
     if 'mnemo/server.' in stack or 'mnemo/protocol' in stack: return 'conn'
@@ -62,6 +63,8 @@ for line in sys.stdin:
             segs.append((r[1], t, goid)); del running[P]
 flush_stack()
 K = lambda g: label.get(g, 'other')
+if t_first is None:
+    sys.exit("sched.py: no state transitions on stdin (is it `go tool trace -d=parsed TRACE`?)")
 print(f"trace {(t_last-t_first)/1e9:.2f} s")
 byk = collections.defaultdict(list)
 for g, ws in waits.items():
