@@ -77,17 +77,10 @@ CLIENT_CPUS=${CLIENT_CPUS:-1}
 MEMCACHED=${MEMCACHED:-memcached}
 BIN=${BIN:-/tmp/mnemo-bench-bin}
 OUT=${OUT:-/tmp/mnemo-bench-results/$(date +%Y%m%d-%H%M%S)}
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
-mkdir -p "$OUT" "$BIN"
-
-if [ "${NOBUILD:-}" != 1 ]; then
-	CGO_ENABLED=0 go build -o "$BIN/mnemo" ./cmd/mnemo
-	CGO_ENABLED=0 go build -o "$BIN/mnemo-bench" ./cmd/mnemo-bench
-fi
+. bench/lib.sh
+mkdir -p "$OUT"
+build_bins "$BIN" mnemo-bench
 MCVER=$($MEMCACHED -V 2>&1 | head -1)
-USER_FLAG=()
-[ "$(id -u)" = 0 ] && USER_FLAG=(-u root)
 NCPU=$(nproc)
 {
 	echo "date: $(date -u +%FT%TZ)"
@@ -119,18 +112,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Ports below the ephemeral range (32768-60999), so that no client socket
-# holds one.
-port() { echo $((20000 + RANDOM % 12000)); }
-
-wait_port() {
-	for _ in $(seq 1 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.05
-	done
-	echo "server on port $1 did not start" >&2
-	return 1
-}
+# A port the kernel says is free now (was a random one, which another
+# program could hold).
+port() { free_port; }
 
 # start NAME PORT FLAGS...: starts memcached or mnemo pinned to
 # SERVER_CPUS; sets SPID.
