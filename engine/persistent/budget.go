@@ -176,7 +176,9 @@ type budget struct {
 	// writers then wait for one piece (compacted is closed after each).
 	compactOver atomic.Bool
 	compacted   atomic.Pointer[chan struct{}]
-	stuck       atomic.Bool // stuckAt >= 0
+	// compacting is set while the compactor runs a step.
+	compacting atomic.Bool
+	stuck      atomic.Bool // stuckAt >= 0
 }
 
 // waitBudget makes a writer wait for the next eviction step while the
@@ -328,6 +330,14 @@ func (e *Engine) budgetKick() {
 	if e.cfg.DiskSize == 0 {
 		return
 	}
+	// The compactor looks at the size on disk after each piece; while it
+	// compacts one (slowly, on a busy machine), commits go on: the
+	// flusher looks after each, so that writers wait for the piece
+	// under way as soon as the store passes budget +
+	// budget/compactWaitShare.
+	if e.budget.compacting.Load() && !e.budget.compactOver.Load() {
+		e.setCompactOver()
+	}
 	select {
 	case e.budget.kick <- struct{}{}:
 	default:
@@ -355,7 +365,9 @@ func (e *Engine) compactLoop() {
 		case <-e.budget.compactKick:
 		}
 		for {
+			e.budget.compacting.Store(true)
 			more := e.compactStep()
+			e.budget.compacting.Store(false)
 			e.pieceDone()
 			if !more {
 				break
