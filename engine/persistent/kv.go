@@ -101,6 +101,12 @@ type pebbleKV struct {
 	log    *slog.Logger
 	ev     *pebbleEvents
 	mkOpts func(*failure) *pebble.Options
+	// Get's readers (reader): reads hands a read to an idle one, quit
+	// (closed by Close) ends the idle ones.
+	reads    chan *readReq
+	quit     chan struct{}
+	quitOnce sync.Once
+	readers  atomic.Int32 // readers alive
 	// The last figures the metrics gave, for stats after a failure.
 	usage, tables atomic.Uint64
 }
@@ -602,7 +608,8 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 		}
 		return nil, fmt.Errorf("%w: %s: %v (a damaged store: move the directory aside to start with an empty cache)", ErrOpen, dir, err)
 	}
-	p := &pebbleKV{db: db, lock: lf, dir: dir, fs: fs, log: log, ev: ev, mkOpts: mkOpts}
+	p := &pebbleKV{db: db, lock: lf, dir: dir, fs: fs, log: log, ev: ev, mkOpts: mkOpts,
+		reads: make(chan *readReq), quit: make(chan struct{})}
 	p.dead.Store(f)
 	return p, nil
 }
@@ -617,7 +624,18 @@ func openDB(dir string, opts *pebble.Options) (db *pebble.DB, err error) {
 // errNoStore is the error of a read while a failed reopen left no DB.
 var errNoStore = errors.New("persistent: the store is closed after a write failure and could not be reopened yet")
 
-func (p *pebbleKV) Get(key, dst []byte) (_ []byte, _ bool, err error) {
+// Get reads on one of the store's reader goroutines (reader) and
+// returns the store's failure as soon as the DB fails: a read already
+// inside Pebble then may wait forever, for a mutex that the parked
+// goroutine holds (releasing the value takes the DB's mutex when the
+// read held the last reference to an old version of the tables) or for
+// a file read that does not return. The reader copies the value into
+// dst and releases it (its closer) before Get returns, so that a Close
+// right after finds nothing of the read still referenced. Readers live
+// across reads and are handed a read through a channel: a goroutine per
+// read cost about 3 us (its stack grows to Pebble's depth each time),
+// the handoff to an idle reader costs a fraction of that.
+func (p *pebbleKV) Get(key, dst []byte) ([]byte, bool, error) {
 	if err := p.Failed(); err != nil {
 		return dst, false, err
 	}
@@ -626,17 +644,170 @@ func (p *pebbleKV) Get(key, dst []byte) (_ []byte, _ bool, err error) {
 	if p.db == nil {
 		return dst, false, errNoStore
 	}
-	defer p.recoverRead(&err)
-	v, closer, err := p.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return dst, false, nil
+	f := p.dead.Load()
+	r := readReqs.Get().(*readReq)
+	r.db, r.key, r.dst = p.db, append(r.key[:0], key...), dst
+	r.state.Store(readRunning)
+	select {
+	case p.reads <- r: // an idle reader took it
+	default:
+		p.readers.Add(1)
+		go p.reader(r)
+	}
+	select {
+	case <-r.done:
+	case <-f.ch:
+		if r.leave() {
+			// The reader is left to itself: it never touches dst again,
+			// releases the value if its read ever ends, and drops r.
+			return dst, false, f.err
+		}
+		<-r.done // it ended as the DB failed
+	}
+	v, found, err, pv := r.dst, r.found, r.err, r.panic
+	r.db, r.dst, r.found, r.err, r.panic = nil, nil, false, nil, nil
+	readReqs.Put(r)
+	if pv != nil {
+		panic(pv) // as if the read had run on this goroutine
 	}
 	if err != nil {
 		return dst, false, err
 	}
-	dst = append(dst, v...)
+	return v, found, nil
+}
+
+// readReq is a read of Get, handed to a reader. state says who owns it
+// and the caller's buffer dst: the reader appends to dst only after
+// moving state from readRunning to readCopying, and the caller gives up
+// on the read only by moving it from readRunning or readCopied to
+// readAbandoned; an abandoned readReq is the reader's, which drops it.
+type readReq struct {
+	db       *pebble.DB
+	key, dst []byte
+	found    bool
+	err      error
+	panic    any // a panic of the read other than Pebble's Fatalf, for Get to raise
+	state    atomic.Int32
+	done     chan struct{} // capacity 1: the reader's one send, once state is readDone
+}
+
+const (
+	readRunning   = iota // in Pebble
+	readCopying          // the reader sets the result (memory only)
+	readCopied           // the result is set; the reader releases the value
+	readDone             // the value is released: the result is the caller's
+	readAbandoned        // the caller left (the DB failed)
+)
+
+var readReqs = sync.Pool{New: func() any { return &readReq{done: make(chan struct{}, 1)} }}
+
+// leave abandons r, for a caller whose DB failed; it returns false when
+// the read is done (its result is the caller's to take).
+func (r *readReq) leave() bool {
+	for {
+		switch s := r.state.Load(); s {
+		case readRunning, readCopied:
+			if r.state.CompareAndSwap(s, readAbandoned) {
+				return true
+			}
+		case readCopying:
+			runtime.Gosched() // the reader copies the value into dst
+		default:
+			return false
+		}
+	}
+}
+
+// maxIdleReaders bounds the reader goroutines a store keeps between
+// reads; more read at once when more reads wait, and end after them.
+const maxIdleReaders = 64
+
+// reader serves r, then the reads Get hands to it, until the store is
+// closed, a read is abandoned (the DB failed) or panics, or more
+// than maxIdleReaders readers are alive.
+func (p *pebbleKV) reader(r *readReq) {
+	defer p.readers.Add(-1)
+	for p.serve(r) && p.readers.Load() <= maxIdleReaders {
+		select {
+		case r = <-p.reads:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// serve runs the read r and hands its result to Get, after the value
+// is copied and released, unless Get left (the DB failed meanwhile);
+// an abandoned read still releases its value. It returns whether the
+// reader may serve another read. serve and get are pebbleKV methods so
+// that fatalContext knows them as calls of this package: Pebble's
+// Fatalf in them panics, and the panic becomes the read's error (as
+// recoverRead does); another panic is raised again by Get, on the
+// caller's goroutine, instead of killing the process here.
+func (p *pebbleKV) serve(r *readReq) bool {
+	v, closer, err, pv := p.get(r.db, r.key)
+	if !r.state.CompareAndSwap(readRunning, readCopying) {
+		if closer != nil {
+			p.release(closer)
+		}
+		return false
+	}
+	switch {
+	case pv != nil:
+		r.panic = pv
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		r.err = err
+	default:
+		r.dst, r.found = append(r.dst, v...), true
+	}
+	r.state.Store(readCopied)
+	if closer != nil {
+		if cpv := p.release(closer); cpv != nil && r.state.CompareAndSwap(readCopied, readCopying) {
+			r.dst, r.found, r.panic = r.dst[:0], false, cpv
+			r.state.Store(readCopied)
+			pv = cpv
+		}
+	}
+	if !r.state.CompareAndSwap(readCopied, readDone) {
+		return false
+	}
+	r.done <- struct{}{}
+	return pv == nil
+}
+
+// get reads key from db, turning a panic into pv, and Pebble's fatal
+// panic into err (the store's failure).
+func (p *pebbleKV) get(db *pebble.DB, key []byte) (v []byte, closer io.Closer, err error, pv any) {
+	defer func() {
+		if x := recover(); x != nil {
+			if fe, ok := x.(pebbleFatal); ok {
+				err = fe
+				if ferr := p.Failed(); ferr != nil {
+					err = ferr
+				}
+			} else {
+				pv = x
+			}
+		}
+	}()
+	v, closer, err = db.Get(key)
+	return v, closer, err, nil
+}
+
+// release closes a value read by get, and returns a panic of the close
+// other than Pebble's fatal one (which failed the store: the value was
+// read, and later calls see the failure).
+func (p *pebbleKV) release(closer io.Closer) (pv any) {
+	defer func() {
+		if x := recover(); x != nil {
+			if _, ok := x.(pebbleFatal); !ok {
+				pv = x
+			}
+		}
+	}()
 	closer.Close()
-	return dst, true, nil
+	return nil
 }
 
 func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
@@ -936,6 +1107,7 @@ func (p *pebbleKV) DiskUsage() uint64 {
 // is unknown, and its parked goroutines may hold its mutexes or p.mu):
 // Close releases the directory (abandon) and returns the failure.
 func (p *pebbleKV) Close() error {
+	p.quitOnce.Do(func() { close(p.quit) })
 	f := p.dead.Load()
 	locked := make(chan struct{})
 	go func() {
