@@ -440,7 +440,7 @@ func TestFatalDuringRead(t *testing.T) {
 	// the value and its reader goroutine exits (the idle readers exited
 	// at Close).
 	open.Do(func() { close(fs.gate) })
-	x.eventually("the abandoned reader ends", func() bool { return p.readers.Load() == 0 })
+	x.eventually("the abandoned reader ends", func() bool { return p.rp.alive() == 0 })
 }
 
 // TestCloseAfterReadThrough: a read from a table releases what it holds
