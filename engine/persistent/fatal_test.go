@@ -477,3 +477,89 @@ func TestCloseAfterReadThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestFatalDuringReads: reads from 8 goroutines, each of a key only on
+// disk, while the store fails: every read returns, with the right value
+// or a miss (a read abandoned as it finishes never hands over a wrong
+// or half-copied value), later reads of keys only on disk are misses,
+// and Close returns. Run with -race, it checks the hand-over between
+// Get, its reader and the failure.
+func TestFatalDuringReads(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "durability=sync,warmup=false,sweep_interval=0"
+	e, f := openAt(t, dir, engine.Env{}, cfg)
+	val := func(i int) string { return strings.Repeat(strconv.Itoa(i%10), 100+i%900) }
+	const n = 2000
+	for i := range n {
+		if _, _, err := e.Update([]byte("k"+strconv.Itoa(i)), storeM{engine.Item{Value: []byte(val(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.kv.(*pebbleKV).db.Flush(); err != nil { // into a table
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, f = openAt(t, dir, engine.Env{}, cfg)
+	p := f.kv.(*pebbleKV)
+	var reads atomic.Int64
+	failAt, failed := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var found, missed atomic.Int64
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]byte, 0, 1024)
+			for i := g; i < n; i += 8 {
+				if reads.Add(1) == n/4 {
+					// This goroutine's next reads come after the
+					// failure; the others' race it.
+					close(failAt)
+					<-failed
+				}
+				k := "k" + strconv.Itoa(i)
+				_, v, ok, err := e.Get([]byte(k), dst[:0], 0)
+				switch {
+				case err != nil:
+					t.Errorf("Get %s: %v", k, err)
+					return
+				case ok && string(v) != val(i):
+					t.Errorf("Get %s: %q, want %q", k, v, val(i))
+					return
+				case ok:
+					found.Add(1)
+				default:
+					missed.Add(1)
+				}
+			}
+		}()
+	}
+	<-failAt
+	l := pebbleLogger{log: e.log, f: p.dead.Load()}
+	go l.Fatalf("injected: failed during reads %d", 1) // parks
+	x := &fx{t: t}
+	x.eventually("the store fails", func() bool { return p.Failed() != nil })
+	close(failed)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a hang, not a slow machine
+		t.Fatal("reads did not return within a minute after the store failed")
+	}
+	t.Logf("%d reads found, %d missed", found.Load(), missed.Load())
+	if found.Load() < n/4-8 || missed.Load() == 0 {
+		t.Errorf("%d reads found, %d missed: want those before the failure found and those after it missed", found.Load(), missed.Load())
+	}
+	for _, i := range []int{1, 77, n - 1} { // read already: in memory
+		k := "k" + strconv.Itoa(i)
+		if _, v, ok, err := e.Get([]byte(k), nil, 0); err != nil || ok && string(v) != val(i) {
+			t.Errorf("Get %s after the failure: %q %v %v", k, v, ok, err)
+		}
+	}
+	if err := e.Close(); !errors.Is(err, ErrStoreFailed) {
+		t.Errorf("Close: %v, want ErrStoreFailed", err)
+	}
+}
