@@ -765,7 +765,7 @@ func (rp *readPool) run(p *pebbleKV, r *readReq) {
 	d.cur.Store(r)
 	rp.all[d] = struct{}{}
 	rp.mu.Unlock()
-	go p.reader(d, r)
+	go p.readLoop(d, r)
 }
 
 // idleOrEnd puts d back among the idle readers and returns true, or,
@@ -797,7 +797,7 @@ func (rp *readPool) close() {
 
 // abandon abandons the reads in flight on the DB whose failure is f,
 // waking their callers. A read handed to a reader after abandon looked
-// at it finds f dead (reader), so none is missed: the caller stores the
+// at it finds f dead (readLoop), so none is missed: the caller stores the
 // reader's cur before the reader reads f.dead, and fail sets f.dead
 // before abandon reads cur.
 func (rp *readPool) abandon(f *failure) {
@@ -817,10 +817,10 @@ func (rp *readPool) alive() int {
 	return len(rp.all)
 }
 
-// reader is the loop of the reader d, which serves r first: it serves
-// each read handed to it until the pool is closed or has enough idle
-// readers, or a read is abandoned (the DB failed) or panics.
-func (p *pebbleKV) reader(d *reader, r *readReq) {
+// readLoop is the goroutine of the reader d, which serves r first: it
+// serves each read handed to it until the pool is closed or has enough
+// idle readers, or a read is abandoned (the DB failed) or panics.
+func (p *pebbleKV) readLoop(d *reader, r *readReq) {
 	for {
 		ok := false
 		if r.f.Load().dead.Load() {
@@ -1213,7 +1213,9 @@ func (p *pebbleKV) DiskUsage() uint64 {
 // Close closes the DB. A DB broken by a failed write may fail to close:
 // that is an error, not a panic. A failed DB is not closed (its state
 // is unknown, and its parked goroutines may hold its mutexes or p.mu):
-// Close releases the directory (abandon) and returns the failure.
+// Close releases the directory (abandon) and returns the failure. Either
+// way the idle readers of Get end (a reader left in a failed DB's read
+// ends if that read ever does).
 func (p *pebbleKV) Close() error {
 	p.rp.close()
 	f := p.dead.Load()
