@@ -263,7 +263,7 @@ func (q *queue) noteRate(n int64, d time.Duration) {
 	// waits for a flush, so those bytes of the window (absorbed) say
 	// nothing of the rate at which the disk keeps up (with them, writers
 	// starting on an idle store were let in at the first fast commits'
-	// rate and waited 2 s in TestLagBoundStalls). It is also the rate
+	// rate and waited 4 s in TestLagBoundStalls). It is also the rate
 	// over a quarter of the window when that is lower: a disk that slows
 	// down (flushes and compactions catching up) is followed within
 	// 0.5 s, where the 2 s window let writers in at the rate of the
