@@ -423,12 +423,15 @@ func (q *queue) late() bool {
 // admitLimit returns how old late lets the oldest write not yet on disk
 // get, counting the drain of what is queued at the drain rate r: the
 // lag bound (lagFactor intervals) less a reserve for one stall, at least
-// minAdmit intervals. Pebble alternates commits of a few milliseconds
-// into its memtable with stalls of 100-500 ms while it flushes a full
-// one (MemTableStopWritesThreshold): the drain rate counts the stalls
-// on average, but one that starts just after writers were let in adds
-// its whole length to their wait (lag_max 1.2-1.6 s at a bound of 0.5
-// s, BENCHMARKS.md). The reserve is the longest of the commits of the
+// minAdmit intervals. Under writes faster than the disk Pebble
+// alternates commits of a few milliseconds with stalls: while it
+// flushes a full memtable (MemTableStopWritesThreshold), and, longer,
+// while it compacts level 0 (L0StopWritesThreshold: traced through a
+// server with 32 KB values, stalls growing from 0.1 to 0.4 s as the
+// store grew, while flushes took a few ms). The drain rate counts the
+// stalls on average, but one that starts just after writers were let
+// in adds its whole length to their wait (lag_max 1.1-1.6 s at a bound
+// of 0.5 s, BENCHMARKS.md). The reserve is the longest of the commits of the
 // last 2-4 s, and at least the flush of one memtable at the drain rate
 // (a stall's length when the queue outruns the disk, known before the
 // first stall: 0.8 s for 8 MiB at assumedDrain, a few ms on a disk that
