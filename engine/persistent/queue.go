@@ -81,6 +81,14 @@ type queue struct {
 	// commit bytes per second of the flusher's time (math.Float64bits;
 	// 0: not measured yet): see noteRate.
 	drain atomic.Uint64
+	// reserve is the longest commit of the last one or two drainWindows
+	// (ns): late keeps room for one more like it (admitLimit).
+	reserve atomic.Int64
+	// memtable is Pebble's MemTableSize (memTableSizeFor): a commit that
+	// fills one may wait for the flush of the last (admitLimit), and
+	// Pebble takes two of them at memory speed before it stalls
+	// (noteRate).
+	memtable int64
 	// cur is the round that will collect the writes queued now. A
 	// writer reads it under its stripe lock when it queues; the flusher
 	// replaces it before it collects any stripe, so a writer may wait
@@ -135,6 +143,11 @@ type queue struct {
 	chained               bool
 	lastDone              time.Time
 	drainBytes, drainTime float64
+	shortBytes, shortTime float64
+	// The longest commit of the current and of the previous
+	// drainWindow, and when the current one began (reserve).
+	longCur, longPrev time.Duration
+	longSince         time.Time
 }
 
 // An Async round collects at most commitCap() commit bytes: what the
@@ -228,6 +241,11 @@ func (q *queue) noteRate(n int64, d time.Duration) {
 		round = max(round, now.Sub(q.lastDone))
 	}
 	q.chained, q.lastDone = q.capped, now
+	if now.Sub(q.longSince) > drainWindow {
+		q.longPrev, q.longCur, q.longSince = q.longCur, 0, now
+	}
+	q.longCur = max(q.longCur, d)
+	q.reserve.Store(int64(max(q.longCur, q.longPrev)))
 	if n < minCommit/4 || d <= 0 {
 		return // small commits are fsync-bound: they say little of the rate
 	}
@@ -240,7 +258,23 @@ func (q *queue) noteRate(n int64, d time.Duration) {
 	f := math.Exp(-round.Seconds() / drainWindow.Seconds())
 	q.drainBytes = q.drainBytes*f + float64(n)
 	q.drainTime = q.drainTime*f + round.Seconds()
-	q.drain.Store(math.Float64bits(q.drainBytes / q.drainTime))
+	// The drain rate late uses is a lower bound of the disk's: Pebble
+	// takes up to two memtables' worth at memory speed before a commit
+	// waits for a flush, so those bytes of the window (absorbed) say
+	// nothing of the rate at which the disk keeps up (with them, writers
+	// starting on an idle store were let in at the first fast commits'
+	// rate and waited 4 s in TestLagBoundStalls). It is also the rate
+	// over a quarter of the window when that is lower: a disk that slows
+	// down (flushes and compactions catching up) is followed within
+	// 0.5 s, where the 2 s window let writers in at the rate of the
+	// second before. Until that bound reaches assumedDrain, the window's
+	// own rate counts, up to assumedDrain.
+	whole := q.drainBytes / q.drainTime
+	absorbed := (q.drainBytes - float64(2*q.memtable)) / q.drainTime
+	g := math.Exp(-round.Seconds() / (drainWindow / 4).Seconds())
+	q.shortBytes = q.shortBytes*g + float64(n)
+	q.shortTime = q.shortTime*g + round.Seconds()
+	q.drain.Store(math.Float64bits(max(min(absorbed, q.shortBytes/q.shortTime), min(whole, assumedDrain))))
 }
 
 // drainWindow is how far back the drain rate looks: each commit counts
@@ -278,7 +312,8 @@ func (q *queue) init(e *Engine) {
 	// flushable batches (with 4 KiB values and a 4 MiB queue, commits of
 	// 192 KiB reordered the writes in the budget's index by more than its
 	// test allows: the index follows commits, which follow stripes).
-	q.maxCommit = max(minCommit, maxCommitFor(memTableSizeFor(e.cfg.DiskSize)))
+	q.memtable = int64(memTableSizeFor(e.cfg.DiskSize))
+	q.maxCommit = max(minCommit, maxCommitFor(uint64(q.memtable)))
 	if e.cfg.DiskSize > 0 {
 		// indexKey (9 bytes) and its value (CAS, size: 12 bytes, then
 		// the key, counted by commitSize), one more memtable entry.
@@ -363,17 +398,17 @@ const lagFactor = 5
 
 // late reports whether an async writer must wait for the lag bound:
 // the last commit succeeded (on a failing disk the queue's bound
-// applies), and the oldest write not yet on disk is lagFactor*Interval
-// old, or would be before the flusher commits what is queued (cbytes)
-// at its drain rate (assumedDrain until a commit measured it). The
-// queue is committed in stripe order from a
-// cursor, not oldest first, so the oldest write may be in the last
-// commit of all that is queued: the whole queue counts.
+// applies), and the oldest write not yet on disk is admitLimit old, or
+// would be before the flusher commits what is queued (cbytes) at its
+// drain rate (assumedDrain until a commit measured it). The queue is
+// committed in stripe order from a cursor, not oldest first, so the
+// oldest write may be in the last commit of all that is queued: the
+// whole queue counts.
 func (q *queue) late() bool {
 	if q.e.cfg.Durability != Async || !q.healthy.Load() {
 		return false
 	}
-	lag, bound := q.lag(), lagFactor*q.e.cfg.Interval
+	lag := q.lag()
 	if lag == 0 {
 		return false
 	}
@@ -382,8 +417,37 @@ func (q *queue) late() bool {
 		r = assumedDrain
 	}
 	lag += time.Duration(float64(q.cbytes.Load()) / r * float64(time.Second))
-	return lag > bound
+	return lag > q.admitLimit(r)
 }
+
+// admitLimit returns how old late lets the oldest write not yet on disk
+// get, counting the drain of what is queued at the drain rate r: the
+// lag bound (lagFactor intervals) less a reserve for one stall, at least
+// minAdmit intervals. Under writes faster than the disk Pebble
+// alternates commits of a few milliseconds with stalls: while it
+// flushes a full memtable (MemTableStopWritesThreshold), and, longer,
+// while it compacts level 0 (L0StopWritesThreshold: traced through a
+// server with 32 KB values, stalls growing from 0.1 to 0.4 s as the
+// store grew, while flushes took a few ms). The drain rate counts the
+// stalls on average, but one that starts just after writers were let
+// in adds its whole length to their wait (lag_max 1.1-1.6 s at a bound
+// of 0.5 s, BENCHMARKS.md). The reserve is the longest of the commits of the
+// last 2-4 s, and at least the flush of one memtable at the drain rate
+// (a stall's length when the queue outruns the disk, known before the
+// first stall: 0.8 s for 8 MiB at assumedDrain, a few ms on a disk that
+// keeps up).
+func (q *queue) admitLimit(r float64) time.Duration {
+	iv := q.e.cfg.Interval
+	reserve := max(time.Duration(q.reserve.Load()), time.Duration(float64(q.memtable)/r*float64(time.Second)))
+	return max(lagFactor*iv-reserve, minAdmit*iv)
+}
+
+// minAdmit is the least admitLimit, in intervals: a round starts once
+// the oldest queued write is an interval old, so writers held at one
+// interval would wait for every round. A stall longer than lagFactor -
+// minAdmit intervals therefore still takes the oldest write past the
+// bound, by what it is longer.
+const minAdmit = 2
 
 // assumedDrain is the drain rate late assumes before a commit measured
 // it (commit bytes per second): a slow disk's. Writers at memory speed
