@@ -351,7 +351,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		for _, r := range ranged {
 			e.q.enqueueRange(r)
 			removed += r.n
-			e.sweepDead.noteRange(r.lo, r.hi, r.n)
+			e.sweepDead.noteRange(r)
 			e.sweepRanged++
 		}
 	}

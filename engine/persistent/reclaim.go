@@ -110,11 +110,22 @@ func (p *pebbleKV) TableBytes() uint64 {
 	return p.tables.Load()
 }
 
-// passDead is what a sweep pass removed: how many, and the span of
-// their keys (store keys). Sweep goroutine only.
+// passDead is what a sweep pass removed: how many, the span of their
+// keys (store keys), and the chains of its range deletions. Sweep
+// goroutine only.
 type passDead struct {
 	n           int
 	first, last []byte
+	chains      []rangeChain
+}
+
+// rangeChain is a span covered by range deletions of one pass that abut
+// (each begins where the one before ended: a run of dead keys over
+// several sweep steps): the span, how many ranges, and the setGen of the
+// first one's scan.
+type rangeChain struct {
+	r     sweptRange
+	parts int
 }
 
 // note records the removal of the item under key (a client key).
@@ -128,12 +139,53 @@ func (d *passDead) note(key []byte) {
 	}
 }
 
-// noteRange records the removal of the n items in the store keys [lo,
-// hi) (the span compacted then reaches hi: one key more, at most).
-func (d *passDead) noteRange(lo, hi []byte, n int) {
-	d.n += n - 2
-	d.note(lo[1:])
-	d.note(hi[1:])
+// noteRange records the queued range deletion r of r.n items (the span
+// compacted then reaches r.hi: one key more, at most).
+func (d *passDead) noteRange(r sweptRange) {
+	d.n += r.n - 2
+	d.note(r.lo[1:])
+	d.note(r.hi[1:])
+	if k := len(d.chains) - 1; k >= 0 && bytes.Equal(d.chains[k].r.hi, r.lo) {
+		d.chains[k].r.hi = r.hi
+		d.chains[k].r.n += r.n
+		d.chains[k].parts++
+		return
+	}
+	d.chains = append(d.chains, rangeChain{r: sweptRange{lo: r.lo, hi: r.hi, n: r.n, gen: r.gen}, parts: 1})
+}
+
+// Covering range deletions. A chain's ranges are committed one by one,
+// flushed to different tables, and Pebble drops a table without reading
+// it (a delete-only compaction) only when one range deletion covers it
+// whole: a table that straddles two of them is read and rewritten. After
+// a mass expiry of 2M items, half of the tables were left to reclaim's
+// compaction that way (a pass ends with its ranges split between two
+// flushes), which took 30-60% of the core for half a second. So at the
+// end of a pass the sweep queues one more range deletion per chain of
+// two ranges or more, over the whole chain: it removes nothing new, but
+// it lets Pebble drop every table under the chain (measured with Pebble
+// alone, 2M items' range deletions over 8 flushes: 34.7 MiB of 64 MiB
+// left for a compaction to read; after one covering range, nothing).
+//
+// A cover is as safe as the chain's ranges: it carries the setGen of the
+// chain's first scan, so if any item was committed since, the flusher
+// reads the span again and deletes only the runs of dead records there
+// (sweeprange.go); with none committed, every key of the span was dead
+// or deleted already.
+
+// coverChains queues a covering range deletion over each chain of the
+// pass that has more than one range, and returns how many it queued.
+func (e *Engine) coverChains() int {
+	n := 0
+	for _, c := range e.sweepDead.chains {
+		if c.parts < 2 || e.closed.Load() {
+			continue
+		}
+		e.q.enqueueRange(sweptRange{lo: c.r.lo, hi: c.r.hi, gen: c.r.gen})
+		e.st.sweepCovers.Add(1)
+		n++
+	}
+	return n
 }
 
 // reclaim runs at the end of a sweep pass that looked at scanned items:
@@ -141,7 +193,11 @@ func (d *passDead) noteRange(lo, hi []byte, n int) {
 // disk and compacts their span. It returns whether it compacted.
 func (e *Engine) reclaim(scanned int64) bool {
 	d := &e.sweepDead
-	defer func() { d.n = 0; d.first = d.first[:0:0]; d.last = d.last[:0:0]; e.sweepRanged = 0 }()
+	defer func() {
+		d.n, d.first, d.last, d.chains = 0, d.first[:0:0], d.last[:0:0], d.chains[:0:0]
+		e.sweepRanged = 0
+	}()
+	e.coverChains()
 	if d.n < reclaimMin || int64(d.n)*reclaimShare < scanned {
 		return false
 	}

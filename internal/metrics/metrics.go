@@ -118,6 +118,7 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_ranges":       true,
 	"persistent_sweep_range_checks": true,
 	"persistent_sweep_range_kept":   true,
+	"persistent_sweep_covers":       true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
