@@ -151,7 +151,14 @@ func (d *passDead) noteRange(r sweptRange) {
 		d.chains[k].parts++
 		return
 	}
-	d.chains = append(d.chains, rangeChain{r: sweptRange{lo: r.lo, hi: r.hi, n: r.n, gen: r.gen}, parts: 1})
+	c := rangeChain{r: sweptRange{lo: r.lo, hi: r.hi, n: r.n, gen: r.gen}, parts: 1}
+	if k := len(d.chains) - 1; k >= 0 && d.chains[k].parts == 1 {
+		// A chain of one range gets no cover: only the last chain is
+		// kept until it grows (a pass over many short runs keeps one).
+		d.chains[k] = c
+		return
+	}
+	d.chains = append(d.chains, c)
 }
 
 // Covering range deletions. A chain's ranges are committed one by one,

@@ -125,3 +125,41 @@ func TestSweepCoverRacingWrites(t *testing.T) {
 		t.Errorf("%d records on disk, want the 100 live ones and the 2 written", n)
 	}
 }
+
+// TestPassDeadChains: abutting ranges join one chain, which keeps the
+// counter of its first; a chain of one range is replaced by the next
+// one, so a pass over many short runs keeps one chain, not one each.
+func TestPassDeadChains(t *testing.T) {
+	k := func(s string) []byte { return append([]byte{prefixData}, s...) }
+	var d passDead
+	for i, r := range []sweptRange{
+		{lo: k("a"), hi: k("b"), n: 40, gen: 2},
+		{lo: k("b"), hi: k("c"), n: 40, gen: 4}, // abuts: one chain
+		{lo: k("d"), hi: k("e"), n: 40, gen: 6},
+		{lo: k("f"), hi: k("g"), n: 40, gen: 8}, // replaces [d, e)
+		{lo: k("g"), hi: k("h"), n: 40, gen: 10},
+		{lo: k("j"), hi: k("k"), n: 40, gen: 12}, // the last, alone
+	} {
+		d.noteRange(r)
+		if len(d.chains) > 3 {
+			t.Fatalf("after range %d: %d chains", i, len(d.chains))
+		}
+	}
+	want := []rangeChain{
+		{sweptRange{lo: k("a"), hi: k("c"), n: 80, gen: 2}, 2},
+		{sweptRange{lo: k("f"), hi: k("h"), n: 80, gen: 8}, 2},
+		{sweptRange{lo: k("j"), hi: k("k"), n: 40, gen: 12}, 1},
+	}
+	if len(d.chains) != len(want) {
+		t.Fatalf("chains %v, want %v", d.chains, want)
+	}
+	for i, w := range want {
+		c := d.chains[i]
+		if !bytes.Equal(c.r.lo, w.r.lo) || !bytes.Equal(c.r.hi, w.r.hi) || c.r.n != w.r.n || c.r.gen != w.r.gen || c.parts != w.parts {
+			t.Errorf("chain %d: %+v, want %+v", i, c, w)
+		}
+	}
+	if d.n != 240 || string(d.first) != string(k("a")) || string(d.last) != string(k("k")) {
+		t.Errorf("n %d, span [%q, %q]; want 240, [a, k]", d.n, d.first, d.last)
+	}
+}
