@@ -92,7 +92,7 @@ def trace(name, at):
 if pprof and tsecs:
     for name, at in (("steady", exp_at - 2 - tsecs), ("expiry", exp_at + 1)):
         threading.Thread(target=trace, args=(name, at), daemon=True).start()
-names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
+names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_covers", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
          "persistent_sweep_backoffs", "persistent_disk_items", "persistent_queue_lag_us", "persistent_queue_lag_max_us",
          "persistent_queue_items", "persistent_commits", "curr_items", "rusage_user", "rusage_system"]
 print("t " + " ".join(names), flush=True)
