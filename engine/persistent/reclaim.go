@@ -117,6 +117,19 @@ type passDead struct {
 	n           int
 	first, last []byte
 	chains      []rangeChain
+	// minLiveExp is the least exptime of the items with one that the
+	// pass found live (0: none).
+	minLiveExp int64
+	// carried is set when reclaim left the span's compaction to the end
+	// of the next pass (first and last are then kept).
+	carried bool
+}
+
+// noteLive records an item found live with exptime exp (0: none).
+func (d *passDead) noteLive(exp int64) {
+	if exp != 0 && (d.minLiveExp == 0 || exp < d.minLiveExp) {
+		d.minLiveExp = exp
+	}
 }
 
 // rangeChain is a span covered by range deletions of one pass that abut
@@ -195,17 +208,35 @@ func (e *Engine) coverChains() int {
 	return n
 }
 
+// A mass expiry that begins while a pass is under way is removed by two
+// passes: the rest of the one under way, then the next one, which finds
+// dead the items the first read live before the expiry. Each pass's
+// compaction rewrote the tables at the edges of its span (a table that
+// straddles the point the first pass had reached when the items expired
+// is covered whole by neither pass's ranges), and the first one, in the
+// middle of the expiry, took 50-99% of the core for half a second. So
+// when a pass found live items that have expired since (the next pass
+// removes them), reclaim lets Pebble drop what the pass's ranges cover
+// and leaves the compaction to the end of the next pass, whose ranges
+// then cover the straddling table too, over both passes' spans. It
+// defers once: the next pass compacts whatever it removed.
+
 // reclaim runs at the end of a sweep pass that looked at scanned items:
 // if the pass removed enough, it waits for the deletions to reach the
-// disk and compacts their span. It returns whether it compacted.
+// disk and compacts their span (now, or with the next pass's: above).
+// It returns whether it compacted.
 func (e *Engine) reclaim(scanned int64) bool {
 	d := &e.sweepDead
+	carried, deferred := d.carried, false
 	defer func() {
-		d.n, d.first, d.last, d.chains = 0, d.first[:0:0], d.last[:0:0], d.chains[:0:0]
+		if !deferred {
+			d.first, d.last, d.carried = d.first[:0:0], d.last[:0:0], false
+		}
+		d.n, d.chains, d.minLiveExp = 0, d.chains[:0:0], 0
 		e.sweepRanged = 0
 	}()
 	e.coverChains()
-	if d.n < reclaimMin || int64(d.n)*reclaimShare < scanned {
+	if !carried && (d.n < reclaimMin || int64(d.n)*reclaimShare < scanned) {
 		return false
 	}
 	for i := 0; i < reclaimRoundsN && e.q.bytes.Load() > 0; i++ {
@@ -236,6 +267,11 @@ func (e *Engine) reclaim(scanned int64) bool {
 		// the tables they cover whole before the compaction reads the
 		// rest (an error here only leaves more to the compaction).
 		f.FlushSettle(ctx, settleWait)
+	}
+	if !carried && d.minLiveExp != 0 && d.minLiveExp <= e.clock.Now() {
+		deferred, d.carried = true, true
+		e.st.sweepDeferrals.Add(1)
+		return false
 	}
 	if err := c.CompactRange(ctx, d.first, append(d.last, 0)); err != nil {
 		if ctx.Err() == nil {

@@ -163,3 +163,58 @@ func TestPassDeadChains(t *testing.T) {
 		t.Errorf("n %d, span [%q, %q]; want 240, [a, k]", d.n, d.first, d.last)
 	}
 }
+
+// TestSweepReclaimDefers: a pass that removed much but read items live
+// that have expired since (a mass expiry that began during the pass)
+// leaves its compaction to the end of the next pass, which removes them
+// and compacts both passes' spans; the disk then holds the live items
+// only. A pass that read no such item compacts at once
+// (TestSweepReclaims).
+func TestSweepReclaimDefers(t *testing.T) {
+	x := newFx(t, engine.Env{MemoryLimit: 64 << 20}, "warmup=false,sweep_interval=0,interval=1h")
+	now := x.clock.Now()
+	// a...: expire at now+10, read live by the first pass; b...: expire
+	// at now+5, dead when the first pass reads them; z...: no exptime.
+	for i := range 15000 {
+		x.store(fmt.Sprintf("a%05d", i), value(i, 200), 0, now+10)
+		x.store(fmt.Sprintf("b%05d", i), value(i, 200), 0, now+5)
+	}
+	for i := range 1000 {
+		x.store(fmt.Sprintf("z%05d", i), value(i, 200), 0, 0)
+	}
+	x.flushQueue()
+	x.f.kv.(*pebbleKV).db.Flush()
+	full := x.tableBytes()
+	x.clock.Advance(5)
+	x.e.sweep(15000) // the a... items, live
+	x.clock.Advance(5)
+	x.sweepPass(100000) // the b... items, dead, and the z... ones: the pass ends
+	if n := x.statInt("persistent_sweep_removed"); n != 15000 {
+		t.Fatalf("the first pass removed %d items, want the 15,000 b...", n)
+	}
+	if n, d := x.statInt("persistent_sweep_compactions"), x.statInt("persistent_sweep_deferrals"); n != 0 || d != 1 {
+		t.Fatalf("after the first pass: %d compactions, %d deferrals; want 0 and 1", n, d)
+	}
+	// The span of the b... items is kept for the next pass's compaction.
+	if d := &x.e.sweepDead; !d.carried || string(d.first) != "db00000" || string(d.last) != "dz00000" {
+		t.Fatalf("after the first pass: carried %v, span [%q, %q]; want the b... items' span to the next key read", d.carried, d.first, d.last)
+	}
+	x.sweepPass(100000) // the a... items, dead now
+	if d := &x.e.sweepDead; d.carried || len(d.first) != 0 {
+		t.Errorf("after the second pass: carried %v, span from %q; want none", d.carried, d.first)
+	}
+	if n, d := x.statInt("persistent_sweep_compactions"), x.statInt("persistent_sweep_deferrals"); n != 1 || d != 1 {
+		t.Fatalf("after the second pass: %d compactions, %d deferrals; want 1 and 1", n, d)
+	}
+	if all, dead := x.diskCount(); all != 1000 || dead != 0 {
+		t.Errorf("%d items on disk (%d dead), want the 1000 live ones", all, dead)
+	}
+	if after := x.tableBytes(); after > full/10 {
+		t.Errorf("tables hold %d bytes after both passes, %d before: not reclaimed", after, full)
+	}
+	// A third pass removes nothing and compacts nothing.
+	x.sweepPass(100000)
+	if n := x.statInt("persistent_sweep_compactions"); n != 1 {
+		t.Errorf("%d compactions after a pass that removed nothing", n)
+	}
+}

@@ -119,6 +119,7 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_range_checks": true,
 	"persistent_sweep_range_kept":   true,
 	"persistent_sweep_covers":       true,
+	"persistent_sweep_deferrals":    true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
