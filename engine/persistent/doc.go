@@ -149,7 +149,10 @@
 // scan. A pass that removed a quarter or more of what it read then
 // compacts the span of keys it removed (persistent_sweep_compactions):
 // Pebble would otherwise keep the dead items' tables, tombstoned, for
-// minutes.
+// minutes. When the pass read items live that have expired since (a mass
+// expiry that began during the pass), it leaves that compaction to the
+// end of the next pass, which removes them and compacts both spans at
+// once (persistent_sweep_deferrals).
 //
 // # Disk budget
 //
