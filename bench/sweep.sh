@@ -19,6 +19,11 @@
 # (go tool trace): one ending 2 s before the expiry (steady.trace) and one
 # from 1 s after it (expiry.trace).
 #
+# With SLOW=US, the steady and expiry runs of the readers list every
+# request slower than US µs, with its send time (unix µs), in
+# NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log):
+# set beside the poll file, they show what the server was doing then.
+#
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
 # Defaults: 2,000,000 expiring and 200,000 live items of 100 B values,
@@ -43,7 +48,7 @@ while getopts "n:l:r:m:c:o:Mh" opt; do
 	c) CONFIG=",$OPTARG" ;;
 	o) OUT=$OPTARG ;;
 	M) MEMCACHED=0 ;;
-	*) sed -n "2,23p" "$0"; exit 2 ;;
+	*) sed -n "2,31p" "$0"; exit 2 ;;
 	esac
 done
 SERVER_CPUS=${SERVER_CPUS:-0}
@@ -66,6 +71,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# slow RUN: mnemo-bench's flags for the slow-request log of RUN (SLOW).
+slow() { [ -n "${SLOW:-}" ] && echo "-slow-log $OUT/$1-slow.txt -slow-us $SLOW" || true; }
+
 bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT" -json "$@"; }
 
 # poll FILE: every 0.5 s, a line of stats figures (t is unix seconds).
@@ -84,7 +92,7 @@ def trace(name, at):
 if pprof and tsecs:
     for name, at in (("steady", exp_at - 2 - tsecs), ("expiry", exp_at + 1)):
         threading.Thread(target=trace, args=(name, at), daemon=True).start()
-names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
+names = ["persistent_disk_bytes", "persistent_disk_table_bytes", "persistent_sweep_compactions", "persistent_sweep_covers", "persistent_sweep_removed", "persistent_sweep_scanned", "persistent_sweep_pace",
          "persistent_sweep_backoffs", "persistent_disk_items", "persistent_queue_lag_us", "persistent_queue_lag_max_us",
          "persistent_queue_items", "persistent_commits", "curr_items", "rusage_user", "rusage_system"]
 print("t " + " ".join(names), flush=True)
@@ -158,10 +166,10 @@ scenario() {
 	# Readers: warm memory up, then the steady run just before the expiry.
 	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration $((exp_at - now - 22))s >"$OUT/$name-warm.json"
 	now=$(date +%s)
-	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration $((exp_at - now - 1))s >"$OUT/$name-steady.json"
+	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration $((exp_at - now - 1))s $(slow "$name-steady") >"$OUT/$name-steady.json"
 	now=$(date +%s)
 	[ "$now" -lt "$exp_at" ] && sleep $((exp_at - now))
-	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration 30s >"$OUT/$name-expiry.json"
+	bench -keys "$LIVE" -key-prefix live: -value-size 100 -ratio 0:1 -conns 20 -rate "$RATE" -duration 30s $(slow "$name-expiry") >"$OUT/$name-expiry.json"
 	if [ "$name" = mnemo ]; then
 		# The disk's final size: 60 s after the expiry.
 		now=$(date +%s)

@@ -84,6 +84,8 @@ type options struct {
 	timeout     time.Duration
 	label       string
 	cpuProfile  string
+	slowLog     string
+	slowUs      int64
 	tls         bool
 	tlsCA       string
 	tlsVersion  string
@@ -126,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "dial timeout")
 	fs.StringVar(&o.label, "label", "", "label copied into the result")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this file")
+	fs.StringVar(&o.slowLog, "slow-log", "", "write each measured request slower than -slow-us to this file: its unix send time in µs and its latency in µs, a line each")
+	fs.Int64Var(&o.slowUs, "slow-us", 1000, "latency threshold of -slow-log in µs")
 	fs.BoolVar(&o.tls, "tls", false, "speak TLS on every connection")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA to verify the server with (default: no verification)")
 	fs.StringVar(&o.tlsVersion, "tls-version", "", "TLS version, 1.2 or 1.3 (default: negotiated)")
@@ -432,6 +436,11 @@ func execute(ctx context.Context, opt *options) (*Result, error) {
 		})
 		pr := runPhase(lctx, w, clients)
 		sampled.Wait()
+		if opt.slowLog != "" {
+			if err := writeSlow(opt.slowLog, clients); err != nil {
+				return nil, err
+			}
+		}
 		res.ClientCPU = selfCPU() - cpu0
 		res.counts = pr.counts
 		res.ConnErrors = pr.connErrors

@@ -5,14 +5,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mnemo-cache/mnemo/internal/testserver"
 )
@@ -577,5 +581,34 @@ func TestTTL(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-ttl", "-1"}, io.Discard); err == nil {
 		t.Error("-ttl -1 accepted")
+	}
+}
+
+// TestSlowLog: -slow-log lists every measured request at or over
+// -slow-us (0: all of them), in send order, with its latency.
+func TestSlowLog(t *testing.T) {
+	s := startFake(t, nil)
+	opt := testOptions(s.ln.Addr().String())
+	opt.slowLog, opt.slowUs = filepath.Join(t.TempDir(), "slow.txt"), 0
+	begin := time.Now().UnixMicro()
+	res, err := execute(t.Context(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(opt.slowLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if uint64(len(lines)) != res.Ops {
+		t.Fatalf("%d lines for %d requests", len(lines), res.Ops)
+	}
+	prev := begin
+	for _, l := range lines {
+		var at, us int64
+		if _, err := fmt.Sscan(l, &at, &us); err != nil || at < prev || us < 0 {
+			t.Fatalf("line %q after send time %d: want a later send time and a latency (%v)", l, prev, err)
+		}
+		prev = at
 	}
 }

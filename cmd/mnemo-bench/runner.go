@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +100,28 @@ type client struct {
 	getH    *hdrhistogram.Histogram
 	setH    *hdrhistogram.Histogram
 	seq     uint32
+	slow    []slowReq // with -slow-log: the measured requests slower than -slow-us
+}
+
+// slowReq is a request slower than -slow-us: when it was (to be) sent,
+// in unix µs, and its latency in µs.
+type slowReq struct{ at, us int64 }
+
+// writeSlow writes every client's slow requests to path, in send order.
+func writeSlow(path string, clients []*client) error {
+	var all []slowReq
+	for _, c := range clients {
+		all = append(all, c.slow...)
+	}
+	slices.SortFunc(all, func(a, b slowReq) int { return cmp.Compare(a.at, b.at) })
+	var b []byte
+	for _, r := range all {
+		b = strconv.AppendInt(b, r.at, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, r.us, 10)
+		b = append(b, '\n')
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func dial(w *workload, id int) (*client, error) {
@@ -227,6 +253,9 @@ func (c *client) exchange(start time.Time, record bool) error {
 		}
 		if record {
 			us := time.Since(start).Microseconds()
+			if w.opt.slowLog != "" && us >= w.opt.slowUs {
+				c.slow = append(c.slow, slowReq{start.UnixMicro(), us})
+			}
 			if c.isSet[i] {
 				c.setH.RecordValue(max(us, histMin))
 			} else {

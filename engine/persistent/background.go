@@ -279,6 +279,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		e.sweepYield(seen)
 		if recordMeta(v, &m) == nil && e.alive(&m, now) {
 			live++
+			e.sweepDead.noteLive(m.Exptime)
 			endRun(k)
 			return true
 		}
@@ -351,7 +352,7 @@ func (e *Engine) sweep(n int) (seen, found, removed int) {
 		for _, r := range ranged {
 			e.q.enqueueRange(r)
 			removed += r.n
-			e.sweepDead.noteRange(r.lo, r.hi, r.n)
+			e.sweepDead.noteRange(r)
 			e.sweepRanged++
 		}
 	}

@@ -149,10 +149,18 @@
 // queues nothing and slows down (persistent_sweep_backoffs), so its
 // deletions never make a writer wait; it takes at most a quarter of a core,
 // and yields its processor every 64 items it reads or deletes, so that
-// requests scheduled on the same P run between. A
-// pass that removed a quarter or more of what it read compacts the span
-// of keys it removed (reclaim.go; persistent_sweep_compactions): Pebble
-// would otherwise keep the dead items' tables, tombstoned, for minutes.
+// requests scheduled on the same P run between. At the end of a pass,
+// one more range deletion covers each run of dead keys that took several
+// (one per step), so that Pebble drops every table under the run without
+// reading it (reclaim.go; persistent_sweep_covers); it is checked like
+// the run's ranges, against the writes committed since the run's first
+// scan. A pass that removed a quarter or more of what it read then
+// compacts the span of keys it removed (persistent_sweep_compactions):
+// Pebble would otherwise keep the dead items' tables, tombstoned, for
+// minutes. When the pass read items live that have expired since (a mass
+// expiry that began during the pass), it leaves that compaction to the
+// end of the next pass, which removes them and compacts both spans at
+// once (persistent_sweep_deferrals).
 //
 // # Disk budget
 //

@@ -22,6 +22,7 @@ type faultKV struct {
 	failRead  error // Get fails with it
 	noSync    bool  // commits skip fsync (fast tests of the engine logic)
 	commits   int
+	onCommit  func(ops []kvOp) // runs before each commit (under mu)
 }
 
 func (f *faultKV) set(write, read error) {
@@ -34,6 +35,9 @@ func (f *faultKV) Commit(ops []kvOp, sync bool) error {
 	f.mu.Lock()
 	err, noSync := f.failWrite, f.noSync
 	f.commits++
+	if f.onCommit != nil {
+		f.onCommit(ops)
+	}
 	f.mu.Unlock()
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ type counters struct {
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
 	sweepCompactions, lagWaits, heapReleases        atomic.Uint64
 	sweepRanges, sweepRangeChecks, sweepRangeKept   atomic.Uint64 // sweeprange.go
+	sweepCovers, sweepDeferrals                     atomic.Uint64 // reclaim.go
 	sweepPace                                       atomic.Int64  // items/s (pace.go)
 	diskItems                                       atomic.Int64  // -1 (unknown) until a sweep pass ends
 	warmState                                       atomic.Int32
@@ -89,9 +90,11 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_sweep_ranges        range deletions committed for runs of dead items (sweeprange.go)
 //	persistent_sweep_range_checks  ranges read again at commit because items were written since the sweep read them
 //	persistent_sweep_range_kept    items those reads found live again (left out of the range)
+//	persistent_sweep_covers        range deletions queued over a pass's abutting ranges, so Pebble drops the tables under them (reclaim.go)
 //	persistent_sweep_pace          its current pace, items looked at per second (pace.go)
 //	persistent_sweep_backoffs      times it waited for a commit because the queue was behind
 //	persistent_sweep_compactions   compactions of the key span of a pass that removed much (reclaim.go)
+//	persistent_sweep_deferrals     ... left to the end of the next pass, which removes items this one found live that expired since
 //	persistent_warmup_state        running, done, memory_full, stopped or off
 //	persistent_warmup_items        items loaded into memory at start
 //	persistent_warmup_bytes        their key and value bytes
@@ -177,9 +180,11 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_sweep_ranges", utoa(st.sweepRanges.Load()))
 	add("persistent_sweep_range_checks", utoa(st.sweepRangeChecks.Load()))
 	add("persistent_sweep_range_kept", utoa(st.sweepRangeKept.Load()))
+	add("persistent_sweep_covers", utoa(st.sweepCovers.Load()))
 	add("persistent_sweep_pace", itoa(st.sweepPace.Load()))
 	add("persistent_sweep_backoffs", utoa(st.sweepBackoffs.Load()))
 	add("persistent_sweep_compactions", utoa(st.sweepCompactions.Load()))
+	add("persistent_sweep_deferrals", utoa(st.sweepDeferrals.Load()))
 	ws := st.warmState.Load()
 	add("persistent_warmup_state", warmNames[ws])
 	add("persistent_warmup_items", utoa(st.warmItems.Load()))

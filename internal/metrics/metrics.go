@@ -118,6 +118,8 @@ var engineCounters = map[string]bool{
 	"persistent_sweep_ranges":       true,
 	"persistent_sweep_range_checks": true,
 	"persistent_sweep_range_kept":   true,
+	"persistent_sweep_covers":       true,
+	"persistent_sweep_deferrals":    true,
 }
 
 // enginePrefixes mark the engines' own lines in stats.
