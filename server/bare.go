@@ -161,6 +161,14 @@ func (c *Conn) interrupt(close bool) {
 		if close && c.bare {
 			syscall.Shutdown(int(c.fd), syscall.SHUT_RDWR)
 		}
+	case close && c.rd != nil && c.fd >= 0:
+		// The goroutine may be serving inside its read (see
+		// serveInline), where closing the net.Conn would wait for
+		// it, and it may need pmu: shut the socket down (its next
+		// read or write fails) and wake a waiting read; the
+		// goroutine closes the net.Conn.
+		syscall.Shutdown(int(c.fd), syscall.SHUT_RDWR)
+		c.nc.SetReadDeadline(aLongTimeAgo)
 	case close:
 		c.nc.Close()
 	default:

@@ -31,6 +31,9 @@ import (
 //	outcap        reply "OUT C" where C is cap(c.Out) when Serve started
 //	blob N        reply N bytes of 'b' and a newline, making room with
 //	              GrowOut first (as a session that knows the size does)
+//	takeover      take the connection over as memcached's watch does: reply
+//	              "TAKEN", read NetConn in another goroutine until it
+//	              fails, then close (ErrClose)
 type lineHandler struct {
 	entered chan struct{}
 	release chan struct{}
@@ -101,6 +104,24 @@ func (s *lineSession) Serve(c *Conn, in []byte) (consumed, need int, err error) 
 			s.h.entered <- struct{}{}
 			<-s.h.release
 			c.Out = append(c.Out, "UNBLOCKED\n"...)
+		case string(line) == "takeover":
+			c.Out = append(c.Out, "TAKEN\n"...)
+			if err := c.Flush(); err != nil {
+				return consumed, 0, err
+			}
+			nc := c.NetConn()
+			gone := make(chan struct{})
+			go func() {
+				defer close(gone)
+				var b [64]byte
+				for {
+					if _, err := nc.Read(b[:]); err != nil {
+						return
+					}
+				}
+			}()
+			<-gone
+			return consumed + i + 1, 0, ErrClose
 		case string(line) == "flush":
 			c.Out = append(c.Out, "X\n"...)
 			if err := c.Flush(); err != nil {

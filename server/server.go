@@ -311,8 +311,12 @@ type Server struct {
 	// crowdedAbove is crowdedAbove (a field for tests, which may
 	// change it while the server runs)
 	crowdedAbove atomic.Int64
-	fdRejected   atomic.Uint64 // clients rejected through the spare descriptor
-	idleKicks    atomic.Uint64 // connections closed for IdleTimeout
+	// inline: plain connections serve inside their reads (see
+	// serveInline); tests may turn it off before serving
+	inline     bool
+	emptyReads atomic.Uint64 // reads through Go's poller that found nothing (EAGAIN)
+	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
+	idleKicks  atomic.Uint64 // connections closed for IdleTimeout
 
 	tlsHandshakes      atomic.Uint64
 	tlsHandshakeErrors atomic.Uint64
@@ -366,6 +370,7 @@ func New(h Handler, cfg Config) *Server {
 		releaseAfter: releaseAfterParked,
 	}
 	s.crowdedAbove.Store(crowdedAbove)
+	s.inline = true
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
 	s.rpool.New = func() any { b := make([]byte, size); return &b }
