@@ -69,7 +69,13 @@
 // c.Out early, and c.WriteThrough to send c.Out and a large buffer it may
 // not keep (item memory under a lock) in one writev that never waits. On
 // Linux, reads and writes are raw system calls on the non-blocking socket
-// (see rawsys_linux.go). When Serve returns an error the connection is closed after
+// (see rawsys_linux.go). A plain connection whose read came back short
+// calls Serve from inside that read (syscall.RawConn.Read's callback), so
+// that it then waits for its next request in Go's poller without a read
+// that finds nothing first (see "Serving inline" in conn.go); a Session
+// that reads the connection itself must do it through NetConn, which then
+// gives it a duplicate of the descriptor.
+// When Serve returns an error the connection is closed after
 // c.Out has been written; ErrClose is a normal close (a client that said
 // goodbye). A panic in Serve is recovered and logged; it closes that
 // connection only, and its partial reply is dropped. Close is called once
@@ -115,5 +121,6 @@
 // (waiting, reading, serving, writing, ...) for an application that reports
 // them. Shutdown stops accepting, lets every connection finish the batch it
 // is executing and write its replies, closes the connections and waits for
-// their goroutines to end; Close closes everything at once.
+// their goroutines to end; Close shuts everything down at once (a
+// connection still in Serve closes its descriptor when Serve returns).
 package server
