@@ -80,6 +80,7 @@ func (c *Conn) dress() error {
 	defer c.pmu.Unlock()
 	f.Close()
 	c.bare = false
+	c.flags &^= flagDrained
 	if err != nil {
 		c.fd = -1
 		return err
@@ -97,15 +98,31 @@ func (c *Conn) dress() error {
 // bareRead reads from a bare connection's descriptor, taking a pooled
 // buffer only when needed. A read that would block returns EAGAIN.
 func (c *Conn) bareRead() (int, error) {
+	if c.flags&flagDrained != 0 {
+		c.flags &^= flagDrained
+		if c.w == c.r && c.need == 0 {
+			// The last read came back short and all of it was
+			// served: park without a read that would find nothing.
+			// The poller's registration is level-triggered, so a
+			// request that arrived since wakes the connection at
+			// once.
+			if c.w == 0 && c.pooledBase() {
+				c.dropBuf()
+			}
+			return 0, syscall.EAGAIN
+		}
+	}
 	if c.buf == nil {
 		c.getPooledBuf()
 	}
 	for {
+		space := len(c.buf) - c.w
 		n, err := sysRead(int(c.fd), c.buf[c.w:])
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
+			c.srv.emptyReads.Add(1)
 			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
@@ -114,6 +131,9 @@ func (c *Conn) bareRead() (int, error) {
 			return 0, os.NewSyscallError("read", err)
 		case n == 0:
 			return 0, io.EOF
+		}
+		if n < space {
+			c.flags |= flagDrained
 		}
 		return n, nil
 	}

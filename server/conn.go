@@ -119,6 +119,9 @@ const (
 	flagIdleKicked
 	// flagInline: Serve runs inside rawRead (see serveInline).
 	flagInline
+	// flagDrained: a bare connection's last read came back short (see
+	// bareRead).
+	flagDrained
 )
 
 // ClosedIdle reports, from the Session's Close, whether the connection
