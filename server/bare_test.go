@@ -424,3 +424,35 @@ func TestBareIdleTimeout(t *testing.T) {
 		t.Errorf("IdleKicks = %d, want 1", n)
 	}
 }
+
+// TestBareOneReadPerRequest: a bare connection on a crowded server that
+// served all of a short read parks at once, without a read that finds
+// nothing (its registration is level-triggered: a request that arrived
+// meanwhile wakes it at once), and serves every request.
+func TestBareOneReadPerRequest(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
+	c := ts.connect()
+	c.send("hello\n")
+	c.expect("HELLO\n")
+	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	base := ts.s.emptyReads.Load()
+	const n = 200
+	for range n {
+		c.send("abc\n")
+		c.expect("ABC\n")
+	}
+	// Pipelined requests split across reads still get their replies.
+	c.send("x\ny\n")
+	c.expect("X\n")
+	c.expect("Y\n")
+	if e := ts.s.emptyReads.Load() - base; e > n/10 {
+		t.Errorf("%d reads found nothing for %d requests, want at most %d", e, n, n/10)
+	}
+}
