@@ -22,6 +22,9 @@ func startWith(t *testing.T, l net.Listener, cfg Config, crowded int) *testServe
 	h := newLineHandler()
 	s := New(h, cfg)
 	s.crowdedAbove.Store(int64(crowded))
+	// No connection is busy (see busyWindow): these tests park at once
+	// between requests that follow each other quickly.
+	s.busyWindow.Store(0)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(l) }()
 	network, addr := l.Addr().Network(), l.Addr().String()
@@ -454,5 +457,37 @@ func TestBareOneReadPerRequest(t *testing.T) {
 	c.expect("Y\n")
 	if e := ts.s.emptyReads.Load() - base; e > n/10 {
 		t.Errorf("%d reads found nothing for %d requests, want at most %d", e, n, n/10)
+	}
+}
+
+// TestCrowdedBusyKeepsGoroutine: on a crowded server a connection whose
+// requests follow each other within busyWindow takes a net.Conn again
+// and stops parking at once (see busyWindow); one request and then
+// silence parks at once.
+func TestCrowdedBusyKeepsGoroutine(t *testing.T) {
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
+	ts.s.busyWindow.Store(int64(time.Hour)) // every request counts as soon after its previous one
+	c := ts.connect()
+	c.send("hello\n")
+	c.expect("HELLO\n")
+	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	const n = 50
+	for range n {
+		c.send("abc\n")
+		c.expect("ABC\n")
+	}
+	// Parking at once would park it after every request.
+	if p := ts.s.parks.Load(); p > 2 {
+		t.Errorf("parked %d times for %d requests, want at most 2", p, n+1)
+	}
+	if b := ts.s.bareCount(); b != 0 {
+		t.Errorf("%d bare connections after a busy run, want 0", b)
 	}
 }

@@ -122,6 +122,9 @@ const (
 	// flagDrained: a bare connection's last read came back short (see
 	// bareRead).
 	flagDrained
+	// flagBusy: the last request came within busyWindow of the one
+	// before: do not park at once on a crowded server.
+	flagBusy
 )
 
 // ClosedIdle reports, from the Session's Close, whether the connection
@@ -361,7 +364,12 @@ func (c *Conn) serveBuffered() bool {
 		return false
 	}
 	if consumed > 0 {
-		c.lastReq.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		if prev := c.lastReq.Swap(now); now-prev < c.srv.busyWindow.Load() && c.reads.Load() > 1 {
+			c.flags |= flagBusy
+		} else {
+			c.flags &^= flagBusy
+		}
 	}
 	c.r += consumed
 	if need <= c.w-c.r {
@@ -806,7 +814,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			if c.w == 0 && c.pooledBase() {
 				c.dropBuf()
 			}
-			if c.w == c.r && c.need == 0 && c.flags&flagNoEager == 0 && c.fd >= 0 && c.srv.crowded() {
+			if c.w == c.r && c.need == 0 && c.flags&(flagNoEager|flagBusy) == 0 && c.fd >= 0 && c.srv.crowded() {
 				// Park now rather than wait here: see crowded.
 				c.rerr = int32(syscall.EAGAIN)
 				return true
@@ -895,7 +903,7 @@ func (c *Conn) serveInline() int {
 	switch {
 	case !ok:
 		return inlineClosed
-	case c.w != c.r || c.need != 0 || c.srv.stopping.Load() || c.poked.Load() || c.srv.crowded():
+	case c.w != c.r || c.need != 0 || c.srv.stopping.Load() || c.poked.Load() || c.flags&flagBusy == 0 && c.srv.crowded():
 		return inlineReturn
 	}
 	if t := c.srv.cfg.IdleTimeout; t > 0 {

@@ -44,6 +44,19 @@ const DefaultParkIdleAfter = time.Second
 // crowdedAbove plus the connections with work.
 const crowdedAbove = 512
 
+// busyWindow: a connection whose request came within this long of its
+// previous one is busy, and keeps its goroutine while the server is
+// crowded: it does not park at once, and a bare one that wakes that soon
+// takes a net.Conn again. Parking at once costs a busy connection far
+// more than the one epoll_ctl it was meant to: measured with 1000
+// connections at pipeline 1 (-t 1), the poller's wake-up, a goroutine
+// started per wake-up and the epoll_ctl took the server from 7.3-7.9 us
+// to 12.6-15.8 us per request and halved its throughput (BENCHMARKS.md,
+// "Busy connections on a crowded server"). A connection that is not busy
+// (one request and then silence, as a pool opening) parks at once as
+// before; a busy one that falls silent parks after ParkIdleAfter.
+const busyWindow = 100 * time.Millisecond
+
 // crowded reports whether connections should park as soon as a read
 // would block (see crowdedAbove).
 func (s *Server) crowded() bool {
@@ -82,6 +95,7 @@ func (c *Conn) park() bool {
 	}
 	c.parked = true
 	c.srv.parked.Add(1)
+	c.srv.parks.Add(1)
 	return true
 }
 
@@ -123,14 +137,15 @@ func (c *Conn) poke() bool {
 
 // resume is a parked connection's new goroutine.
 func (c *Conn) resume() {
-	if c.bare && c.srv.curr.Load() <= c.srv.crowdedAbove.Load() && c.reads.Load() > 0 &&
-		time.Duration(time.Now().UnixNano()-c.lastReq.Load()) < c.srv.cfg.ParkIdleAfter {
+	if since := time.Now().UnixNano() - c.lastReq.Load(); c.bare && c.reads.Load() > 0 &&
+		(since < c.srv.busyWindow.Load() || c.srv.curr.Load() <= c.srv.crowdedAbove.Load() && time.Duration(since) < c.srv.cfg.ParkIdleAfter) {
 		// Busy again, and the server has too few connections to be
-		// crowded: back to Go's poller, where waiting for the next
-		// request costs no system call (see bare.go). (With more, the
-		// connection stays bare: as crowding comes and goes it would
-		// take a net.Conn and give it up again, over ten system calls
-		// each time, for one epoll_ctl saved per request.)
+		// crowded, or busy (see busyWindow) on a crowded one: back to
+		// Go's poller, where waiting for the next request costs no
+		// system call (see bare.go). (A connection that is not busy
+		// on a crowded server stays bare: as crowding comes and goes
+		// it would take a net.Conn and give it up again, over ten
+		// system calls each time.)
 		if err := c.dress(); err != nil {
 			c.logClose(err)
 			c.finish()

@@ -304,6 +304,7 @@ type Server struct {
 
 	acceptErrs atomic.Uint64 // failed accept calls
 	parked     atomic.Int64  // connections parked now
+	parks      atomic.Uint64 // connections parked so far
 	releases   atomic.Uint64 // free memory returned to the OS after a mass park
 	// releaseAfter is releaseAfterParked (a field for tests)
 	releaseAfter int
@@ -313,7 +314,11 @@ type Server struct {
 	crowdedAbove atomic.Int64
 	// inline: plain connections serve inside their reads (see
 	// serveInline); tests may turn it off before serving
-	inline     bool
+	inline bool
+	// busyWindow is busyWindow, or ParkIdleAfter if shorter, in
+	// nanoseconds (a field for tests, which may change it while the
+	// server runs)
+	busyWindow atomic.Int64
 	emptyReads atomic.Uint64 // reads through Go's poller that found nothing (EAGAIN)
 	fdRejected atomic.Uint64 // clients rejected through the spare descriptor
 	idleKicks  atomic.Uint64 // connections closed for IdleTimeout
@@ -371,6 +376,7 @@ func New(h Handler, cfg Config) *Server {
 	}
 	s.crowdedAbove.Store(crowdedAbove)
 	s.inline = true
+	s.busyWindow.Store(int64(min(busyWindow, max(s.cfg.ParkIdleAfter, 0))))
 	s.logger = s.cfg.Logger
 	size := s.cfg.ReadBufferSize
 	s.rpool.New = func() any { b := make([]byte, size); return &b }
