@@ -28,7 +28,10 @@
 // see below), so a connection with work always has its goroutine.
 // While more than 512 connections are not parked, a connection parks as
 // soon as its read would block (an event loop's cost, one epoll_ctl per
-// wake-up), so a burst of connections never holds a goroutine each.
+// wake-up), so a burst of connections never holds a goroutine each;
+// a busy connection (requests within 100 ms of each other) keeps its
+// goroutine, as parking at once would cost it a wake-up through the
+// poller and a new goroutine per request (see busyWindow).
 // Parking needs Linux and a connection that exposes its descriptor (TCP
 // and unix sockets).
 //
