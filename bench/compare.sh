@@ -14,6 +14,8 @@
 #   tput256k-t1-p1 tput256k-t1-p16  -t 1 with 256 KiB values (4k keys, -m 2048)
 #   mget100-t1-p1 mget100-t1-p16    -t 1, gets of 100 keys each (100 B values,
 #                             100k keys, no sets); an op is one get of 100 keys
+#   conns1k-t1-p1             tput-t1-p1 with 1000 connections (mnemo crowded:
+#                             more than 512 connections not parked)
 #   churn16k                  RSS under overwrite churn: -t 1, -m 2048, 20k keys of
 #                             16 KB values (328 MB of live data), 1:1 sets:gets at
 #                             pipeline 16; RSS read after each run, as a ratio to the
@@ -348,6 +350,15 @@ for sc in "${SCENARIOS[@]}"; do
 		saved=("${LOAD[@]}")
 		LOAD=(-conns 50 -ratio 0:1 -keys 100000 -key-size 15 -value-size 100 -multiget 100)
 		tput "$sc" 1 "${sc##*-p}"
+		LOAD=("${saved[@]}")
+		;;
+	conns1k-t1-p1)
+		# 1000 connections at pipeline 1: a crowded mnemo (more than
+		# 512 connections not parked), busy connections
+		[ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		saved=("${LOAD[@]}")
+		LOAD=(-conns 1000 -ratio 1:10 -keys 100000 -key-size 15 -value-size 100)
+		tput "$sc" 1 1
 		LOAD=("${saved[@]}")
 		;;
 	churn16k)

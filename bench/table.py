@@ -103,7 +103,7 @@ METRICS = {
 
 
 def metrics_for(sc):
-    if sc.startswith("tput") or sc.startswith("mget") or sc in ("tls-p1", "tls-p16", "tls-16k-p1", "tls-16k-p16"):
+    if sc.startswith(("tput", "mget", "conns")) or sc in ("tls-p1", "tls-p16", "tls-16k-p1", "tls-16k-p16"):
         return METRICS["tput"]
     if sc in ("tls-handshake", "tls-resume", "tls-handshake-pq"):
         return METRICS["handshake"]
