@@ -442,6 +442,10 @@ type pebbleEvents struct {
 	// bgFailing is set by a background error and cleared by the next
 	// successful flush or compaction.
 	bgFailing atomic.Bool
+	// manual counts the engine's manual compactions (CompactRange) in
+	// flight, for the log: Pebble gives them the reason "default", as
+	// it does a compaction a level's score started.
+	manual atomic.Int64
 }
 
 func newPebbleEvents(log *slog.Logger) *pebbleEvents {
@@ -454,9 +458,19 @@ func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 }
 
 // compactionBegin and compactionEnd count Pebble's compactions, for the
-// disk budget (budget.go).
-func (ev *pebbleEvents) compactionBegin(pebble.CompactionInfo) {
+// disk budget (budget.go), and log them at debug level (-vv), with what
+// started them: Pebble's reason ("default" is a level's score, or a
+// manual compaction: manual counts the engine's own in flight,
+// "delete-only", "elision-only", "read", "tombstone-density", "move",
+// ...), the input levels with their tables, bytes and scores, the
+// output level, and at the end the bytes written and the time taken.
+func (ev *pebbleEvents) compactionBegin(info pebble.CompactionInfo) {
 	ev.target.Load().compactionsRunning.Add(1)
+	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+		ev.log.Debug("persistent: pebble: compaction begins", "job", info.JobID, "reason", info.Reason,
+			"manual", ev.manual.Load(), "input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
+			"annotations", strings.Join(info.Annotations, " "))
+	}
 }
 
 func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
@@ -464,6 +478,62 @@ func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
 	st.compactionsRunning.Add(-1)
 	st.compactions.Add(1)
 	ev.recovered(info.Err)
+	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+		args := []any{"job", info.JobID, "reason", info.Reason, "manual", ev.manual.Load(),
+			"input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
+			"tables", len(info.Output.Tables), "bytes", tablesSize(info.Output.Tables),
+			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
+		if info.Err != nil {
+			args = append(args, "err", info.Err.Error())
+		}
+		ev.log.Debug("persistent: pebble: compaction ends", args...)
+	}
+}
+
+// flushBegin and flushEnd log Pebble's flushes of memtables to level 0
+// at debug level (-vv); flushEnd also ends an episode of background
+// errors.
+func (ev *pebbleEvents) flushBegin(info pebble.FlushInfo) {
+	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+		ev.log.Debug("persistent: pebble: flush begins", "job", info.JobID, "memtables", info.Input,
+			"memtable_bytes", info.InputBytes, "ingest", info.Ingest)
+	}
+}
+
+func (ev *pebbleEvents) flushEnd(info pebble.FlushInfo) {
+	ev.recovered(info.Err)
+	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+		args := []any{"job", info.JobID, "memtables", info.Input, "memtable_bytes", info.InputBytes,
+			"tables", len(info.Output), "bytes", tablesSize(info.Output),
+			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
+		if info.Err != nil {
+			args = append(args, "err", info.Err.Error())
+		}
+		ev.log.Debug("persistent: pebble: flush ends", args...)
+	}
+}
+
+// levelsString formats a compaction's input levels for the log, as
+// "L0:3/12582912B@1.20 L5:2/31457280B@0.00": each level's table count,
+// their bytes and the level's score when the compaction was picked.
+func levelsString(levels []pebble.LevelInfo) string {
+	var b strings.Builder
+	for i, l := range levels {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "L%d:%d/%dB@%.2f", l.Level, len(l.Tables), tablesSize(l.Tables), l.Score)
+	}
+	return b.String()
+}
+
+// tablesSize is the tables' total size in bytes.
+func tablesSize(tables []pebble.TableInfo) uint64 {
+	var n uint64
+	for _, t := range tables {
+		n += t.Size
+	}
+	return n
 }
 
 // attach moves the counts made so far into st and counts into st from now.
@@ -563,7 +633,8 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 			EventListener: &pebble.EventListener{
 				BackgroundError: ev.backgroundError,
 				DataCorruption:  ev.dataCorruption,
-				FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
+				FlushBegin:      ev.flushBegin,
+				FlushEnd:        ev.flushEnd,
 				CompactionBegin: ev.compactionBegin,
 				CompactionEnd:   ev.compactionEnd,
 			},
