@@ -24,9 +24,9 @@
 # NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log):
 # set beside the poll file, they show what the server was doing then.
 #
-# mnemo runs with -vv, so that its log (mnemo.log) lists Pebble's
+# mnemo runs with -v, so that its log (mnemo.log) lists Pebble's
 # flushes and compactions with their reasons, levels, bytes and times
-# (set beside the slow requests' send times); VV=0 leaves it out.
+# (set beside the slow requests' send times); VV=0 leaves it out (-vv would log every command).
 #
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
@@ -189,7 +189,7 @@ DIR=$(mktemp -d)
 PPROFFLAG=()
 [ -n "${PPROF:-}" ] && PPROFFLAG=(--pprof "$PPROF")
 VVFLAG=()
-[ "${VV:-1}" = 1 ] && VVFLAG=(-vv)
+[ "${VV:-1}" = 1 ] && VVFLAG=(-v)
 scenario mnemo "$BIN/mnemo" "${USER_FLAG[@]}" "${PPROFFLAG[@]}" "${VVFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
 if [ "$MEMCACHED" = 1 ]; then
 	scenario memcached memcached -U 0 -l 127.0.0.1 -m 1024 "${USER_FLAG[@]}"

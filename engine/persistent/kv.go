@@ -458,7 +458,8 @@ func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 }
 
 // compactionBegin and compactionEnd count Pebble's compactions, for the
-// disk budget (budget.go), and log them at debug level (-vv), with what
+// disk budget (budget.go), and log them at info level (-v: -vv would echo
+// every command as well, as memcached does), with what
 // started them: Pebble's reason ("default" is a level's score, or a
 // manual compaction: manual counts the engine's own in flight,
 // "delete-only", "elision-only", "read", "tombstone-density", "move",
@@ -466,8 +467,8 @@ func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 // output level, and at the end the bytes written and the time taken.
 func (ev *pebbleEvents) compactionBegin(info pebble.CompactionInfo) {
 	ev.target.Load().compactionsRunning.Add(1)
-	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
-		ev.log.Debug("persistent: pebble: compaction begins", "job", info.JobID, "reason", info.Reason,
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: compaction begins", "job", info.JobID, "reason", info.Reason,
 			"manual", ev.manual.Load(), "input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
 			"annotations", strings.Join(info.Annotations, " "))
 	}
@@ -478,7 +479,7 @@ func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
 	st.compactionsRunning.Add(-1)
 	st.compactions.Add(1)
 	ev.recovered(info.Err)
-	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
 		args := []any{"job", info.JobID, "reason", info.Reason, "manual", ev.manual.Load(),
 			"input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
 			"tables", len(info.Output.Tables), "bytes", tablesSize(info.Output.Tables),
@@ -486,30 +487,30 @@ func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
 		if info.Err != nil {
 			args = append(args, "err", info.Err.Error())
 		}
-		ev.log.Debug("persistent: pebble: compaction ends", args...)
+		ev.log.Info("persistent: pebble: compaction ends", args...)
 	}
 }
 
 // flushBegin and flushEnd log Pebble's flushes of memtables to level 0
-// at debug level (-vv); flushEnd also ends an episode of background
+// at info level (-v); flushEnd also ends an episode of background
 // errors.
 func (ev *pebbleEvents) flushBegin(info pebble.FlushInfo) {
-	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
-		ev.log.Debug("persistent: pebble: flush begins", "job", info.JobID, "memtables", info.Input,
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: flush begins", "job", info.JobID, "memtables", info.Input,
 			"memtable_bytes", info.InputBytes, "ingest", info.Ingest)
 	}
 }
 
 func (ev *pebbleEvents) flushEnd(info pebble.FlushInfo) {
 	ev.recovered(info.Err)
-	if ev.log.Enabled(context.Background(), slog.LevelDebug) {
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
 		args := []any{"job", info.JobID, "memtables", info.Input, "memtable_bytes", info.InputBytes,
 			"tables", len(info.Output), "bytes", tablesSize(info.Output),
 			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
 		if info.Err != nil {
 			args = append(args, "err", info.Err.Error())
 		}
-		ev.log.Debug("persistent: pebble: flush ends", args...)
+		ev.log.Info("persistent: pebble: flush ends", args...)
 	}
 }
 

@@ -11,13 +11,13 @@ import (
 )
 
 // TestPebbleEventsLogged runs a flush and a manual compaction with a
-// debug logger: each is logged when it begins and when it ends, with
+// logger at info level (-v): each is logged when it begins and when it ends, with
 // Pebble's reason, whether a manual compaction was in flight, the input
 // levels and the bytes written; at the default level (warnings) nothing
 // of it is logged.
 func TestPebbleEventsLogged(t *testing.T) {
 	var lb logBuf
-	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	p, err := openPebble(t.TempDir(), 1<<20, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestPebbleEventsLogged(t *testing.T) {
 
 	// At the default level none of it is logged.
 	var quiet logBuf
-	ev := newPebbleEvents(slog.New(slog.NewTextHandler(&quiet, nil)))
+	ev := newPebbleEvents(slog.New(slog.NewTextHandler(&quiet, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	p2, err := openPebble(t.TempDir(), 1<<20, ev.log, ev)
 	if err != nil {
 		t.Fatal(err)

@@ -41,8 +41,8 @@ func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error 
 		defer p.ev.manual.Add(-1)
 		start := time.Now()
 		err := p.db.Compact(ctx, lower, upper, false)
-		if p.log.Enabled(ctx, slog.LevelDebug) {
-			p.log.Debug("persistent: manual compaction", "lower", fmt.Sprintf("%q", lower), "upper", fmt.Sprintf("%q", upper),
+		if p.log.Enabled(ctx, slog.LevelInfo) {
+			p.log.Info("persistent: manual compaction", "lower", fmt.Sprintf("%q", lower), "upper", fmt.Sprintf("%q", upper),
 				"duration", time.Since(start).Round(time.Microsecond), "err", err)
 		}
 		return err
