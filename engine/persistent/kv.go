@@ -507,7 +507,9 @@ func (ev *pebbleEvents) flushEnd(info pebble.FlushInfo) {
 		args := []any{"job", info.JobID, "memtables", info.Input, "memtable_bytes", info.InputBytes,
 			"tables", len(info.Output), "bytes", tablesSize(info.Output),
 			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
-		if info.Err != nil {
+		// Pebble reports a flush of an empty memtable (a flush that
+		// found nothing to write) with an error: not one for the log.
+		if info.Err != nil && info.Err.Error() != "pebble: empty table" {
 			args = append(args, "err", info.Err.Error())
 		}
 		ev.log.Info("persistent: pebble: flush ends", args...)
@@ -651,6 +653,16 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 			opts.LBaseMaxBytes = min(64<<20, max(diskSize/8, 1<<20))
 			budgetTableSizes(opts, diskSize)
 		}
+		// No read-triggered compactions. Pebble samples the reads of its
+		// iterators (never of a Get) and compacts a table that a sampled
+		// key overlaps in a lower level; here the only iterators are the
+		// engine's own scans: the expiry sweep, warm-up, the evictor. In
+		// a mass expiry the sweep's scan started such compactions of
+		// 10-20 MiB (0.2-0.4 s of the core) while readers ran, and the
+		// readers' slow requests gathered there (BENCHMARKS.md, "Mass
+		// expiry", round five). Compactions of levels over their size
+		// and the engine's range compactions reclaim the space as before.
+		opts.Experimental.ReadSamplingMultiplier = -1
 		for i := range opts.Levels {
 			// Bloom filters on every level: a miss then reads no data block.
 			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

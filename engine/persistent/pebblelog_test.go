@@ -1,6 +1,7 @@
 package persistent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -78,5 +79,61 @@ func TestPebbleEventsLogged(t *testing.T) {
 	}
 	if s := quiet.String(); s != "" {
 		t.Errorf("logged at the default level:\n%s", s)
+	}
+}
+
+// TestNoReadCompactions scans a store whose level-0 table overlaps the
+// table under it, as the expiry sweep scans the store, for 200 MB of
+// keys and values: Pebble's read sampling would compact the level-0
+// table (a "read" compaction: it did in the mass-expiry benchmark, while
+// readers ran); the store's options turn it off, so no compaction runs.
+func TestNoReadCompactions(t *testing.T) {
+	var lb logBuf
+	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := openPebble(t.TempDir(), 8<<20, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	value := make([]byte, 4000)
+	write := func(round byte) {
+		var ops []kvOp
+		for i := range 250 {
+			value[0] = round
+			ops = append(ops, kvOp{Key: fmt.Appendf(nil, "dk%05d", i), Value: bytes.Clone(value)})
+		}
+		if err := p.Commit(ops, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first round goes down to L6, the second stays in L0 over it.
+	write(0)
+	if err := p.CompactRange(ctx, []byte("d"), []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	write(1)
+	if err := p.FlushSettle(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before := strings.Count(lb.String(), "compaction begins")
+	var read int
+	for read < 200<<20 {
+		if err := p.Scan([]byte("d"), []byte("e"), func(key, value []byte) bool {
+			read += len(key) + len(value)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.FlushSettle(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out := lb.String()
+	if n := strings.Count(out, "compaction begins"); n != before {
+		t.Errorf("%d compactions after the scans, want none:\n%s", n-before, out)
+	}
+	if strings.Contains(out, "reason=read") {
+		t.Errorf("a read-triggered compaction:\n%s", out)
 	}
 }
