@@ -163,7 +163,7 @@
 // once (persistent_sweep_deferrals). Pebble's read-triggered compactions
 // are off: only iterators sample reads (a Get never does), and the
 // engine's only iterators are its own scans, so they came from the
-// sweep, and in a mass expiry they rewrote 10-20 MiB tables while
+// sweep, and in a mass expiry they rewrote 5-30 MiB tables while
 // readers ran. At info level (-v) the log lists Pebble's flushes and
 // compactions, with their reasons, levels, bytes and times (kv.go).
 //

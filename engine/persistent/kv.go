@@ -658,7 +658,7 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 		// key overlaps in a lower level; here the only iterators are the
 		// engine's own scans: the expiry sweep, warm-up, the evictor. In
 		// a mass expiry the sweep's scan started such compactions of
-		// 10-20 MiB (0.2-0.4 s of the core) while readers ran, and the
+		// 5-30 MiB (0.1-0.5 s of the core) while readers ran, and the
 		// readers' slow requests gathered there (BENCHMARKS.md, "Mass
 		// expiry", round five). Compactions of levels over their size
 		// and the engine's range compactions reclaim the space as before.
