@@ -24,6 +24,10 @@
 # NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log):
 # set beside the poll file, they show what the server was doing then.
 #
+# mnemo runs with -v, so that its log (mnemo.log) lists Pebble's
+# flushes and compactions with their reasons, levels, bytes and times
+# (set beside the slow requests' send times); VV=0 leaves it out (-vv would log every command).
+#
 # Usage: bench/sweep.sh [-n EXP] [-l LIVE] [-r RATE] [-m MB] [-c CONFIG] [-o OUTDIR]
 #
 # Defaults: 2,000,000 expiring and 200,000 live items of 100 B values,
@@ -48,7 +52,7 @@ while getopts "n:l:r:m:c:o:Mh" opt; do
 	c) CONFIG=",$OPTARG" ;;
 	o) OUT=$OPTARG ;;
 	M) MEMCACHED=0 ;;
-	*) sed -n "2,31p" "$0"; exit 2 ;;
+	*) sed -n "2,35p" "$0"; exit 2 ;;
 	esac
 done
 SERVER_CPUS=${SERVER_CPUS:-0}
@@ -184,7 +188,9 @@ scenario() {
 DIR=$(mktemp -d)
 PPROFFLAG=()
 [ -n "${PPROF:-}" ] && PPROFFLAG=(--pprof "$PPROF")
-scenario mnemo "$BIN/mnemo" "${USER_FLAG[@]}" "${PPROFFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
+VVFLAG=()
+[ "${VV:-1}" = 1 ] && VVFLAG=(-v)
+scenario mnemo "$BIN/mnemo" "${USER_FLAG[@]}" "${PPROFFLAG[@]}" "${VVFLAG[@]}" -m "$MEM" --engine persistent --engine-config "path=$DIR$CONFIG"
 if [ "$MEMCACHED" = 1 ]; then
 	scenario memcached memcached -U 0 -l 127.0.0.1 -m 1024 "${USER_FLAG[@]}"
 fi

@@ -442,6 +442,10 @@ type pebbleEvents struct {
 	// bgFailing is set by a background error and cleared by the next
 	// successful flush or compaction.
 	bgFailing atomic.Bool
+	// manual counts the engine's manual compactions (CompactRange) in
+	// flight, for the log: Pebble gives them the reason "default", as
+	// it does a compaction a level's score started.
+	manual atomic.Int64
 }
 
 func newPebbleEvents(log *slog.Logger) *pebbleEvents {
@@ -454,9 +458,20 @@ func newPebbleEvents(log *slog.Logger) *pebbleEvents {
 }
 
 // compactionBegin and compactionEnd count Pebble's compactions, for the
-// disk budget (budget.go).
-func (ev *pebbleEvents) compactionBegin(pebble.CompactionInfo) {
+// disk budget (budget.go), and log them at info level (-v: -vv would echo
+// every command as well, as memcached does), with what
+// started them: Pebble's reason ("default" is a level's score, or a
+// manual compaction: manual counts the engine's own in flight,
+// "delete-only", "elision-only", "read", "tombstone-density", "move",
+// ...), the input levels with their tables, bytes and scores, the
+// output level, and at the end the bytes written and the time taken.
+func (ev *pebbleEvents) compactionBegin(info pebble.CompactionInfo) {
 	ev.target.Load().compactionsRunning.Add(1)
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: compaction begins", "job", info.JobID, "reason", info.Reason,
+			"manual", ev.manual.Load(), "input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
+			"annotations", strings.Join(info.Annotations, " "))
+	}
 }
 
 func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
@@ -464,6 +479,64 @@ func (ev *pebbleEvents) compactionEnd(info pebble.CompactionInfo) {
 	st.compactionsRunning.Add(-1)
 	st.compactions.Add(1)
 	ev.recovered(info.Err)
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		args := []any{"job", info.JobID, "reason", info.Reason, "manual", ev.manual.Load(),
+			"input", levelsString(info.Input), "to", fmt.Sprintf("L%d", info.Output.Level),
+			"tables", len(info.Output.Tables), "bytes", tablesSize(info.Output.Tables),
+			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
+		if info.Err != nil {
+			args = append(args, "err", info.Err.Error())
+		}
+		ev.log.Info("persistent: pebble: compaction ends", args...)
+	}
+}
+
+// flushBegin and flushEnd log Pebble's flushes of memtables to level 0
+// at info level (-v); flushEnd also ends an episode of background
+// errors.
+func (ev *pebbleEvents) flushBegin(info pebble.FlushInfo) {
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: flush begins", "job", info.JobID, "memtables", info.Input,
+			"memtable_bytes", info.InputBytes, "ingest", info.Ingest)
+	}
+}
+
+func (ev *pebbleEvents) flushEnd(info pebble.FlushInfo) {
+	ev.recovered(info.Err)
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		args := []any{"job", info.JobID, "memtables", info.Input, "memtable_bytes", info.InputBytes,
+			"tables", len(info.Output), "bytes", tablesSize(info.Output),
+			"duration", info.Duration.Round(time.Microsecond), "total", info.TotalDuration.Round(time.Microsecond)}
+		// Pebble reports a flush of an empty memtable (a flush that
+		// found nothing to write) with an error: not one for the log.
+		if info.Err != nil && info.Err.Error() != "pebble: empty table" {
+			args = append(args, "err", info.Err.Error())
+		}
+		ev.log.Info("persistent: pebble: flush ends", args...)
+	}
+}
+
+// levelsString formats a compaction's input levels for the log, as
+// "L0:3/12582912B@1.20 L5:2/31457280B@0.00": each level's table count,
+// their bytes and the level's score when the compaction was picked.
+func levelsString(levels []pebble.LevelInfo) string {
+	var b strings.Builder
+	for i, l := range levels {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "L%d:%d/%dB@%.2f", l.Level, len(l.Tables), tablesSize(l.Tables), l.Score)
+	}
+	return b.String()
+}
+
+// tablesSize is the tables' total size in bytes.
+func tablesSize(tables []pebble.TableInfo) uint64 {
+	var n uint64
+	for _, t := range tables {
+		n += t.Size
+	}
+	return n
 }
 
 // attach moves the counts made so far into st and counts into st from now.
@@ -563,7 +636,8 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 			EventListener: &pebble.EventListener{
 				BackgroundError: ev.backgroundError,
 				DataCorruption:  ev.dataCorruption,
-				FlushEnd:        func(info pebble.FlushInfo) { ev.recovered(info.Err) },
+				FlushBegin:      ev.flushBegin,
+				FlushEnd:        ev.flushEnd,
 				CompactionBegin: ev.compactionBegin,
 				CompactionEnd:   ev.compactionEnd,
 			},
@@ -579,6 +653,16 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 			opts.LBaseMaxBytes = min(64<<20, max(diskSize/8, 1<<20))
 			budgetTableSizes(opts, diskSize)
 		}
+		// No read-triggered compactions. Pebble samples the reads of its
+		// iterators (never of a Get) and compacts a table that a sampled
+		// key overlaps in a lower level; here the only iterators are the
+		// engine's own scans: the expiry sweep, warm-up, the evictor. In
+		// a mass expiry the sweep's scan started such compactions of
+		// 5-30 MiB (0.1-0.5 s of the core) while readers ran, and the
+		// readers' slow requests gathered there (BENCHMARKS.md, "Mass
+		// expiry", round five). Compactions of levels over their size
+		// and the engine's range compactions reclaim the space as before.
+		opts.Experimental.ReadSamplingMultiplier = -1
 		for i := range opts.Levels {
 			// Bloom filters on every level: a miss then reads no data block.
 			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

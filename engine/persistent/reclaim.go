@@ -3,6 +3,8 @@ package persistent
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -34,7 +36,17 @@ type rangeCompacter interface {
 
 // CompactRange implements rangeCompacter.
 func (p *pebbleKV) CompactRange(ctx context.Context, lower, upper []byte) error {
-	return p.awaitOpen(func() error { return p.db.Compact(ctx, lower, upper, false) })
+	return p.awaitOpen(func() error {
+		p.ev.manual.Add(1)
+		defer p.ev.manual.Add(-1)
+		start := time.Now()
+		err := p.db.Compact(ctx, lower, upper, false)
+		if p.log.Enabled(ctx, slog.LevelInfo) {
+			p.log.Info("persistent: manual compaction", "lower", fmt.Sprintf("%q", lower), "upper", fmt.Sprintf("%q", upper),
+				"duration", time.Since(start).Round(time.Microsecond), "err", err)
+		}
+		return err
+	})
 }
 
 // awaitOpen runs fn through await while the store is open, not failed
