@@ -303,7 +303,15 @@
 // when it failed (it may wait forever there, for a mutex the parked
 // goroutine holds or a file read that does not return: its reader
 // goroutine is left to it, and releases what it read if it ever ends;
-// TestFatalDuringRead); the sweep and the evictor stop; stats
+// TestFatalDuringRead). A scan (a client's lru_crawler metadump, the
+// warm-up, the sweep's and the disk budget's passes) iterates on a
+// goroutine of its own that hands copied entries to the caller in
+// batches, so one caught inside Pebble likewise ends with the store's
+// error (a metadump logs the error and closes its connection, as for
+// any disk read error) and leaves
+// the iteration to itself (TestFatalDuringScan, TestFatalDuringLast;
+// BenchmarkScan: 182 -> 210 ns per entry of a 100-byte value for the
+// copy and the hand-off). The sweep and the evictor stop; stats
 // answer (the disk figures are the last known); Close returns an error
 // at once (it releases the directory's locks without closing the DB).
 // Async writes acknowledged but not yet committed when the store failed

@@ -1214,6 +1214,13 @@ func (p *pebbleKV) commit(ops []kvOp, sync bool) (err error) {
 	return b.Commit(wo)
 }
 
+// Scan iterates on a goroutine of its own (scanLoop), which copies the
+// entries into batches that the caller hands to fn, so that the caller
+// gets the store's failure as soon as the DB fails: an iteration inside
+// Pebble may then wait forever (see Get). Scans are few (a client's
+// metadump, the warm-up, the sweep's and the budget's passes) and long,
+// so a goroutine per scan and a hand-off per batch cost little: see
+// BenchmarkScan.
 func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) (err error) {
 	if err := p.Failed(); err != nil {
 		return err
@@ -1223,28 +1230,137 @@ func (p *pebbleKV) Scan(lower, upper []byte, fn func(key, value []byte) bool) (e
 	if p.db == nil {
 		return errNoStore
 	}
+	// Pebble's Fatalf in fn (which runs Pebble's code no more) fails
+	// the DB, which ends scanLoop too.
 	defer p.recoverRead(&err)
-	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return err
+	f := p.dead.Load()
+	sc := &scan{db: p.db, f: f, lower: lower, upper: upper,
+		out: make(chan *scanBatch, 2), ack: make(chan bool, 1)}
+	go p.scanLoop(sc)
+	for {
+		var b *scanBatch
+		select {
+		case b = <-sc.out:
+		case <-f.ch:
+			select {
+			case b = <-sc.out: // it came as the DB failed
+			default:
+				return f.err
+			}
 		}
-		if !fn(it.Key(), v) {
+		if b.last {
+			if b.panic != nil {
+				panic(b.panic) // as if the scan had run on this goroutine
+			}
+			return b.err
+		}
+		more := true
+		for i, k := 0, 0; i < len(b.ends); i += 2 {
+			kend, vend := b.ends[i], b.ends[i+1]
+			if !fn(b.buf[k:kend:kend], b.buf[kend:vend:vend]) {
+				more = false
+				break
+			}
+			k = vend
+		}
+		sc.ack <- more
+	}
+}
+
+// scan is a Scan's iteration, run by scanLoop.
+type scan struct {
+	db           *pebble.DB
+	f            *failure // db's failure state
+	lower, upper []byte
+	out          chan *scanBatch // batches for the caller (capacity 2: a batch and the result, when the caller has left)
+	ack          chan bool       // the caller is done with a batch: go on?
+}
+
+// scanBatch is a batch of copied entries: the key of entry i is
+// buf[ends[2i-1]:ends[2i]] (from 0 for the first), its value
+// buf[ends[2i]:ends[2i+1]]. The last batch of a scan has no entries and
+// carries its result.
+type scanBatch struct {
+	buf   []byte
+	ends  []int
+	last  bool
+	err   error
+	panic any // a panic of the scan other than Pebble's Fatalf, for Scan to raise
+}
+
+// Batches hold up to scanBatchBytes (or one entry, if larger) and
+// scanBatchEntries entries.
+const (
+	scanBatchBytes   = 64 << 10
+	scanBatchEntries = 512
+)
+
+// scanLoop runs sc's iteration and sends its entries in batches, each
+// after the caller is done with the one before. When the DB fails while
+// it waits for the caller, it closes its iterator and ends; if it is
+// itself stuck in Pebble, it ends if the iteration ever does.
+func (p *pebbleKV) scanLoop(sc *scan) {
+	b := &scanBatch{}
+	var err error
+	defer func() {
+		if r := recover(); r != nil {
+			if fe, ok := r.(pebbleFatal); ok {
+				err = fe
+				if ferr := p.Failed(); ferr != nil {
+					err = ferr
+				}
+			} else {
+				b.panic = r
+			}
+		}
+		b.buf, b.ends, b.last, b.err = nil, nil, true, err
+		sc.out <- b
+	}()
+	it, err := sc.db.NewIter(&pebble.IterOptions{LowerBound: sc.lower, UpperBound: sc.upper})
+	if err != nil {
+		return
+	}
+	// send hands the batch over and reports whether to go on.
+	send := func() bool {
+		sc.out <- b
+		select {
+		case more := <-sc.ack:
+			b.buf, b.ends = b.buf[:0], b.ends[:0]
+			return more
+		case <-sc.f.ch:
+			return false
+		}
+	}
+	ok := it.First()
+	for ; ok; ok = it.Next() {
+		v, verr := it.ValueAndErr()
+		if verr != nil {
+			err = verr
+			break
+		}
+		b.buf = append(b.buf, it.Key()...)
+		b.ends = append(b.ends, len(b.buf))
+		b.buf = append(b.buf, v...)
+		b.ends = append(b.ends, len(b.buf))
+		if (len(b.buf) >= scanBatchBytes || len(b.ends) >= 2*scanBatchEntries) && !send() {
+			ok = false
 			break
 		}
 	}
-	err = it.Error()
+	if err == nil && len(b.ends) > 0 && sc.f.failed() == nil {
+		send()
+	}
+	b = &scanBatch{} // for the result: a caller that left may still hold the last batch
+	if err == nil {
+		err = it.Error()
+	}
 	if cerr := it.Close(); err == nil {
 		err = cerr
 	}
-	return err
 }
 
+// Last reads on a goroutine of its own, and returns the store's failure
+// as soon as the DB fails (see Scan).
 func (p *pebbleKV) Last(lower, upper []byte) (_ []byte, _ bool, err error) {
 	if err := p.Failed(); err != nil {
 		return nil, false, err
@@ -1254,21 +1370,31 @@ func (p *pebbleKV) Last(lower, upper []byte) (_ []byte, _ bool, err error) {
 	if p.db == nil {
 		return nil, false, errNoStore
 	}
-	defer p.recoverRead(&err)
-	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	db := p.db
+	var key []byte
+	var ok bool
+	err = p.await(p.dead.Load(), func() error {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		k, found := []byte(nil), it.Last()
+		if found {
+			k = bytes.Clone(it.Key())
+		}
+		err = it.Error()
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			key, ok = k, found
+		}
+		return err
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	var key []byte
-	ok := it.Last()
-	if ok {
-		key = bytes.Clone(it.Key())
-	}
-	err = it.Error()
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	return key, ok && err == nil, err
+	return key, ok, nil
 }
 
 func (p *pebbleKV) Compact(lower, upper []byte) error {
