@@ -386,33 +386,7 @@ func (f *blockFile) ReadAt(p []byte, off int64) (int, error) {
 // has every write). Before, the read waited for the disk read, holding
 // the engine's lock that Close takes.
 func TestFatalDuringRead(t *testing.T) {
-	var lb logBuf
-	dir := t.TempDir()
-	x := &fx{t: t, dir: dir, cfg: "durability=sync,warmup=false,sweep_interval=0"}
-	x.e, x.f = openAt(t, dir, engine.Env{}, x.cfg)
-	for i := range 10 {
-		x.set("disk"+strconv.Itoa(i), "d"+strconv.Itoa(i))
-	}
-	// Enough data for many blocks, so that the block read below is not
-	// one that Pebble read for itself at open (table statistics).
-	pad := strings.Repeat("p", 1000)
-	for i := range 2000 {
-		x.set("pad"+strconv.Itoa(i), pad)
-	}
-	if err := x.f.kv.(*pebbleKV).db.Flush(); err != nil { // into a table
-		t.Fatal(err)
-	}
-	if err := x.e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	x.env = engine.Env{Logger: slog.New(slog.NewTextHandler(&lb, nil))}.WithDefaults()
-	fs := &blockFS{FS: vfs.Default, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	var open sync.Once
-	t.Cleanup(func() { open.Do(func() { close(fs.gate) }) })
-	x.e, x.f = openAtFS(t, dir, x.env, x.cfg, fs)
-	p := x.f.kv.(*pebbleKV)
-	x.set("mem", "1")
-
+	x, lb, fs, p, release := openBlocked(t)
 	fs.armed.Store(true)
 	type result struct {
 		found bool
@@ -434,12 +408,12 @@ func TestFatalDuringRead(t *testing.T) {
 	case <-time.After(time.Minute): // a hang, not a slow machine
 		t.Fatal("the read in flight when the store failed did not return within a minute")
 	}
-	checkFailed(x, &lb, "injected: failed during a read", map[string]string{"mem": "1", "disk0": "d0", "disk3": "d3"})
+	checkFailed(x, lb, "injected: failed during a read", map[string]string{"mem": "1", "disk0": "d0", "disk3": "d3"})
 
 	// The abandoned read ends once its file read returns: it releases
 	// the value and its reader goroutine exits (the idle readers exited
 	// at Close).
-	open.Do(func() { close(fs.gate) })
+	release()
 	x.eventually("the abandoned reader ends", func() bool { return p.rp.alive() == 0 })
 }
 

@@ -25,6 +25,8 @@ func openBlocked(t *testing.T) (*fx, *logBuf, *blockFS, *pebbleKV, func()) {
 	for i := range 10 {
 		x.set("disk"+strconv.Itoa(i), "d"+strconv.Itoa(i))
 	}
+	// Enough data for many blocks, so that the block read blocked is not
+	// one that Pebble read for itself at open (table statistics).
 	pad := strings.Repeat("p", 1000)
 	for i := range 2000 {
 		x.set("pad"+strconv.Itoa(i), pad)
