@@ -86,11 +86,10 @@ func (c *Conn) dress() error {
 		return err
 	}
 	c.nc, c.rd, c.fd = nc, c.newRawReader(rc), nfd
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
+	if c.srv.cfg.IdleTimeout > 0 {
 		// The deadline the connection's reads are under (the loop
 		// sets it again before its next read).
-		c.armedAt = time.Now().UnixNano()
-		nc.SetReadDeadline(time.Now().Add(t))
+		c.armIdle()
 	}
 	return nil
 }

@@ -34,6 +34,27 @@ func startWith(t *testing.T, l net.Listener, cfg Config, crowded int) *testServe
 	return ts
 }
 
+// oneParkedBare starts a crowded server (crowdedAbove 0, the sweeper an
+// hour away, busyWindow busy) with one connection that has served a
+// request and parked bare.
+func oneParkedBare(t *testing.T, busy time.Duration) (*testServer, *client) {
+	t.Helper()
+	if newPoller() == nil {
+		t.Skip("no poller on this platform")
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
+	ts.s.busyWindow.Store(int64(busy))
+	c := ts.connect()
+	c.send("hello\n")
+	c.expect("HELLO\n")
+	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	return ts, c
+}
+
 // bareCount counts the parked connections that are bare (no net.Conn).
 func (s *Server) bareCount() int {
 	s.mu.Lock()
@@ -184,18 +205,7 @@ func testBare(t *testing.T, l net.Listener) {
 // last request while the server is not crowded takes a net.Conn again
 // (it is busy: Go's poller waits for its requests without a system call).
 func TestBareWakeBusy(t *testing.T) {
-	if newPoller() == nil {
-		t.Skip("no poller on this platform")
-	}
-	l, err := Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
-	c := ts.connect()
-	c.send("hello\n")
-	c.expect("HELLO\n")
-	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	ts, c := oneParkedBare(t, 0)
 	// Not crowded from now on; the last request was just now (an hour
 	// is ParkIdleAfter).
 	ts.s.crowdedAbove.Store(1 << 30)
@@ -433,18 +443,7 @@ func TestBareIdleTimeout(t *testing.T) {
 // nothing (its registration is level-triggered: a request that arrived
 // meanwhile wakes it at once), and serves every request.
 func TestBareOneReadPerRequest(t *testing.T) {
-	if newPoller() == nil {
-		t.Skip("no poller on this platform")
-	}
-	l, err := Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
-	c := ts.connect()
-	c.send("hello\n")
-	c.expect("HELLO\n")
-	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	ts, c := oneParkedBare(t, 0)
 	base := ts.s.emptyReads.Load()
 	const n = 200
 	for range n {
@@ -465,19 +464,8 @@ func TestBareOneReadPerRequest(t *testing.T) {
 // and stops parking at once (see busyWindow); one request and then
 // silence parks at once.
 func TestCrowdedBusyKeepsGoroutine(t *testing.T) {
-	if newPoller() == nil {
-		t.Skip("no poller on this platform")
-	}
-	l, err := Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startWith(t, l, Config{ParkIdleAfter: time.Hour}, 0)
-	ts.s.busyWindow.Store(int64(time.Hour)) // every request counts as soon after its previous one
-	c := ts.connect()
-	c.send("hello\n")
-	c.expect("HELLO\n")
-	eventually(t, "parked bare", func() bool { return ts.s.bareCount() == 1 })
+	// Every request counts as soon after its previous one.
+	ts, c := oneParkedBare(t, time.Hour)
 	const n = 50
 	for range n {
 		c.send("abc\n")

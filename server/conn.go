@@ -255,9 +255,7 @@ func (c *Conn) serveLoop(first bool) (parked bool) {
 			// A bare connection's reads never block (it parks
 			// instead): no deadline to set.
 		} else if s.cfg.IdleTimeout > 0 {
-			now := time.Now()
-			c.armedAt = now.UnixNano()
-			c.nc.SetReadDeadline(now.Add(s.cfg.IdleTimeout))
+			c.armIdle()
 		} else if c.poked.Swap(false) {
 			c.nc.SetReadDeadline(time.Time{})
 		}
@@ -714,9 +712,7 @@ func (c *Conn) fill() error {
 		n, err = c.nc.Read(c.buf[c.w:])
 	}
 	if n > 0 {
-		c.w += n
-		c.bytesRead.Add(uint64(n))
-		c.reads.Add(1)
+		c.took(n)
 		return nil
 	}
 	if err == nil {
@@ -724,6 +720,21 @@ func (c *Conn) fill() error {
 		return nil
 	}
 	return err
+}
+
+// took counts n bytes just read into the read buffer.
+func (c *Conn) took(n int) {
+	c.w += n
+	c.bytesRead.Add(uint64(n))
+	c.reads.Add(1)
+}
+
+// armIdle puts the connection's reads under the idle timeout's deadline
+// from now (Config.IdleTimeout, which must be set).
+func (c *Conn) armIdle() {
+	now := time.Now()
+	c.armedAt = now.UnixNano()
+	c.nc.SetReadDeadline(now.Add(c.srv.cfg.IdleTimeout))
 }
 
 // rawReader reads and writes a connection's descriptor through Go's
@@ -822,9 +833,7 @@ func (c *Conn) rawRead(fd uintptr) bool {
 			return false
 		case nil:
 			if n > 0 && n < space && c.srv.inline {
-				c.w += n
-				c.bytesRead.Add(uint64(n))
-				c.reads.Add(1)
+				c.took(n)
 				switch c.serveInline() {
 				case inlineWait:
 					return false
@@ -906,11 +915,8 @@ func (c *Conn) serveInline() int {
 	case c.w != c.r || c.need != 0 || c.srv.stopping.Load() || c.poked.Load() || c.flags&flagBusy == 0 && c.srv.crowded():
 		return inlineReturn
 	}
-	if t := c.srv.cfg.IdleTimeout; t > 0 {
-		// As serveLoop does before each read.
-		now := time.Now()
-		c.armedAt = now.UnixNano()
-		c.nc.SetReadDeadline(now.Add(t))
+	if c.srv.cfg.IdleTimeout > 0 {
+		c.armIdle() // as serveLoop does before each read
 	}
 	c.setState(StateWaiting)
 	return inlineWait

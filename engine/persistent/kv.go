@@ -1331,8 +1331,7 @@ func (p *pebbleKV) scanLoop(sc *scan) {
 			return false
 		}
 	}
-	ok := it.First()
-	for ; ok; ok = it.Next() {
+	for ok := it.First(); ok; ok = it.Next() {
 		v, verr := it.ValueAndErr()
 		if verr != nil {
 			err = verr
@@ -1343,7 +1342,6 @@ func (p *pebbleKV) scanLoop(sc *scan) {
 		b.buf = append(b.buf, v...)
 		b.ends = append(b.ends, len(b.buf))
 		if (len(b.buf) >= scanBatchBytes || len(b.ends) >= 2*scanBatchEntries) && !send() {
-			ok = false
 			break
 		}
 	}
