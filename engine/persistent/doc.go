@@ -61,10 +61,13 @@
 // The target is a loss of writes acknowledged within 5 intervals plus
 // the commit under way (about one interval), 600 ms at the default;
 // when the disk keeps up, about interval plus one commit. Under writes
-// faster than the disk, a Pebble stall longer than 3 intervals (it
-// stops commits while it compacts level 0: about 0.4 s measured) takes
-// the oldest write past it by what it is longer: measured 0.69-0.78 s
-// with 32 KB values. The longest any write waited, counting the commit under
+// faster than the disk, Pebble stops commits while it compacts its level
+// 0 (0.1-0.5 s, at 16 sublevels), and a stop held the queue behind it:
+// writers are therefore held while level 0 has no room for what they
+// would queue (from 14 sublevels, persistent_queue_l0_waits), so that
+// Pebble does not stop; measured 0.13-0.18 s with 32 KB values (0.70-1.01
+// s with Pebble's stops). A stall of the disk longer than 3 intervals
+// still takes the oldest write past the target by what it is longer. The longest any write waited, counting the commit under
 // way, is persistent_queue_lag_max_us. On a failing disk the window is the queue
 // (writes are kept and retried until it is full). A commit is a write
 // plus one fsync of Pebble's WAL, so this holds for a power loss too, not

@@ -46,6 +46,14 @@ type kv interface {
 	// Compact compacts the store's files that hold keys in [lower,
 	// upper), so that the space of deleted keys is given back.
 	Compact(lower, upper []byte) error
+	// Level0 reports how many sublevels the store's level 0 holds now,
+	// counting each memtable that waits for its flush as one, at how
+	// many the store stops commits until a compaction has taken some
+	// away (Pebble's L0StopWritesThreshold), and the size of a memtable
+	// now (Pebble's first memtables are small: 256 KiB, each next one
+	// twice the last); 0, 0, 0 when it cannot tell (a failed store). The
+	// queue's admission reads it (queue.noteLevel0).
+	Level0() (sublevels, stop int, memtable int64)
 	// Close releases the store.
 	Close() error
 	// Failed returns the error that stopped the store for good (an
@@ -446,6 +454,9 @@ type pebbleEvents struct {
 	// flight, for the log: Pebble gives them the reason "default", as
 	// it does a compaction a level's score started.
 	manual atomic.Int64
+	// stallSince is when Pebble's current write stall began (unix ns;
+	// 0: none).
+	stallSince atomic.Int64
 }
 
 func newPebbleEvents(log *slog.Logger) *pebbleEvents {
@@ -501,6 +512,29 @@ func (ev *pebbleEvents) flushBegin(info pebble.FlushInfo) {
 	}
 }
 
+// writeStallBegin and writeStallEnd count Pebble's write stalls (a
+// commit that waits for a flush, or for a compaction of level 0: see
+// queue.l0Room) and their time, and log them at info level (-v).
+func (ev *pebbleEvents) writeStallBegin(info pebble.WriteStallBeginInfo) {
+	ev.stallSince.Store(time.Now().UnixNano())
+	ev.target.Load().writeStalls.Add(1)
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: write stall begins", "reason", info.Reason)
+	}
+}
+
+func (ev *pebbleEvents) writeStallEnd() {
+	since := ev.stallSince.Swap(0)
+	if since == 0 {
+		return
+	}
+	d := time.Duration(time.Now().UnixNano() - since)
+	ev.target.Load().writeStallUs.Add(uint64(d.Microseconds()))
+	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
+		ev.log.Info("persistent: pebble: write stall ends", "duration", d.Round(time.Microsecond))
+	}
+}
+
 func (ev *pebbleEvents) flushEnd(info pebble.FlushInfo) {
 	ev.recovered(info.Err)
 	if ev.log.Enabled(context.Background(), slog.LevelInfo) {
@@ -551,6 +585,8 @@ func (ev *pebbleEvents) attach(st *counters) {
 	}
 	st.compactionsRunning.Add(old.compactionsRunning.Load())
 	st.compactions.Add(old.compactions.Load())
+	st.writeStalls.Add(old.writeStalls.Load())
+	st.writeStallUs.Add(old.writeStallUs.Load())
 }
 
 // backgroundError counts a failed flush or compaction, and logs the
@@ -640,9 +676,14 @@ func openPebbleSized(dir string, cacheSize, diskSize int64, log *slog.Logger, ev
 				FlushEnd:        ev.flushEnd,
 				CompactionBegin: ev.compactionBegin,
 				CompactionEnd:   ev.compactionEnd,
+				WriteStallBegin: ev.writeStallBegin,
+				WriteStallEnd:   ev.writeStallEnd,
 			},
 		}
 		opts.MemTableSize = memTableSizeFor(diskSize)
+		// The queue's admission follows the stop (Level0).
+		opts.L0CompactionThreshold = 4 // Pebble's default
+		opts.L0StopWritesThreshold = l0StopWrites
 		if diskSize > 0 && diskSize < 64<<20 {
 			opts.MaxManifestFileSize = max(diskSize/16, 256<<10)
 		}
@@ -1397,6 +1438,42 @@ func (p *pebbleKV) Last(lower, upper []byte) (_ []byte, _ bool, err error) {
 
 func (p *pebbleKV) Compact(lower, upper []byte) error {
 	return p.CompactRange(context.Background(), lower, upper)
+}
+
+// l0StopWrites is the pebbleKV's L0StopWritesThreshold: a memtable's
+// rotation waits while level 0 holds this many sublevels. The queue holds
+// writers two sublevels before it (queue.l0Held), so Pebble's default,
+// 12, would leave 10 for writes between compactions: under 32 KB sets
+// faster than the disk that cost 10% of the sets against Pebble's own
+// stops, where 16 gave 8% more than them (each compaction of level 0
+// takes more sublevels at once; BENCHMARKS.md). A point read looks at a
+// table of each sublevel it overlaps (bloom filters first).
+const l0StopWrites = 16
+
+// Level0 implements kv: it reads Pebble's metrics (about 10 us). A store
+// whose flushes or compactions fail (an episode of background errors)
+// reports none: level 0 would not shrink.
+func (p *pebbleKV) Level0() (int, int, int64) {
+	if p.Failed() != nil || p.ev.bgFailing.Load() {
+		return 0, 0, 0
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.db == nil {
+		return 0, 0, 0
+	}
+	var sub, mem atomic.Int64
+	err := p.await(p.dead.Load(), func() error {
+		m := p.db.Metrics()
+		// A memtable waiting for its flush is a sublevel to come.
+		sub.Store(int64(m.Levels[0].Sublevels) + max(0, m.MemTable.Count-1))
+		mem.Store(int64(m.MemTable.Size) / max(1, m.MemTable.Count))
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0
+	}
+	return int(sub.Load()), l0StopWrites, mem.Load()
 }
 
 func (p *pebbleKV) DiskUsage() uint64 {

@@ -101,16 +101,31 @@ func TestLagBoundQueued(t *testing.T) {
 // holds 256 KiB and each next one twice the last, up to memtable. It
 // counts a commit's bytes as Pebble does (commitSize), and records the
 // longest commit without its stall and the longest stall.
+//
+// With stop > 0 it simulates level 0 as well: each flush adds a
+// sublevel when it ends; a compaction starts once there are 4
+// (L0CompactionThreshold), takes all there are then, perLevel each, and
+// removes them when it ends (a level-0 compaction into the next level,
+// which grows with what level 0 holds); a rotation waits while level 0
+// holds stop sublevels or more (L0StopWritesThreshold). Level0 reports
+// them.
 type stallKV struct {
 	kv
 	memtable              int64
 	commitRate, flushRate float64 // bytes per second
+	stop                  int
+	perLevel              time.Duration
 
 	mu                   sync.Mutex
 	cur, fill            int64
 	flushEnd             time.Time
 	longestFast, longest time.Duration // without its stall; stall
 	stalls               int
+	// Level 0.
+	flushing, compacting bool
+	sub, compN, maxSub   int
+	compEnd              time.Time
+	l0Stalls             int
 }
 
 func (s *stallKV) Commit(ops []kvOp, sync bool) error {
@@ -125,13 +140,18 @@ func (s *stallKV) Commit(ops []kvOp, sync bool) error {
 	}
 	var stall time.Duration
 	if s.fill > 0 && s.fill+n > s.cur {
+		start := time.Now()
 		if d := time.Until(s.flushEnd); d > 0 {
-			start := time.Now()
 			time.Sleep(d)
-			stall = time.Since(start)
 			s.stalls++
 		}
+		for s.advance(time.Now()); s.stop > 0 && s.sub >= s.stop; s.advance(time.Now()) {
+			time.Sleep(time.Until(s.compEnd))
+			s.l0Stalls++
+		}
+		stall = time.Since(start)
 		s.flushEnd = time.Now().Add(time.Duration(float64(s.fill) / s.flushRate * float64(time.Second)))
+		s.flushing = true
 		s.fill = 0
 		s.cur = min(2*s.cur, s.memtable)
 	}
@@ -142,6 +162,47 @@ func (s *stallKV) Commit(ops []kvOp, sync bool) error {
 	s.longestFast = max(s.longestFast, time.Since(start))
 	s.longest = max(s.longest, stall)
 	return err
+}
+
+// advance runs the simulated level 0's flushes and compactions that end
+// by now, in the order they end. The caller holds s.mu.
+func (s *stallKV) advance(now time.Time) {
+	for s.stop > 0 {
+		flushDue := s.flushing && !s.flushEnd.After(now)
+		compDue := s.compacting && !s.compEnd.After(now)
+		var at time.Time
+		switch {
+		case flushDue && (!compDue || !s.compEnd.Before(s.flushEnd)):
+			s.flushing = false
+			s.sub++
+			s.maxSub = max(s.maxSub, s.sub)
+			at = s.flushEnd
+		case compDue:
+			s.compacting = false
+			s.sub -= s.compN
+			at = s.compEnd
+		default:
+			return
+		}
+		if !s.compacting && s.sub >= 4 {
+			s.compacting, s.compN = true, s.sub
+			s.compEnd = at.Add(time.Duration(s.sub) * s.perLevel)
+		}
+	}
+}
+
+// Level0 implements kv: the simulated level 0 (0, 0 without one).
+func (s *stallKV) Level0() (int, int, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop == 0 {
+		return 0, 0, 0
+	}
+	s.advance(time.Now())
+	if s.flushing {
+		return s.sub + 1, s.stop, max(s.cur, 256<<10)
+	}
+	return s.sub, s.stop, max(s.cur, 256<<10)
 }
 
 // TestLagBoundStalls: async writes of 32 KB values faster than the disk,
@@ -203,5 +264,66 @@ func TestLagBoundStalls(t *testing.T) {
 	}
 	for i := 0; i < writers*perW; i += 97 {
 		x.mustHave("lag:"+strconv.Itoa(i), string(value(i%perW, size)))
+	}
+}
+
+// TestLagBoundLevel0: async writes of 32 KB values faster than the
+// store's compactions of level 0 can keep up with (stallKV: 4 MiB
+// memtables, each flush a sublevel; a compaction takes 100 ms per
+// sublevel, and a rotation waits while level 0 holds 12). Without
+// admission that follows level 0, the stops grew to a compaction of
+// every sublevel (1.2 s and more) with a queue of writes behind each,
+// and the oldest write waited past the lag bound by their length, as
+// Pebble's did through a server (BENCHMARKS.md). With it, writers are
+// held back before level 0 reaches the stop: no write waits longer than
+// the lag bound plus the longest commit without its stall and one
+// interval for a busy machine (as in TestLagBoundStalls).
+func TestLagBoundLevel0(t *testing.T) {
+	const (
+		interval = 200 * time.Millisecond
+		size     = 32 << 10
+		writers  = 8
+		perW     = 600 // 157 MB: about 4 s of the compactions
+	)
+	x := newFx(t, engine.Env{MemoryLimit: 256 << 20},
+		"warmup=false,sweep_interval=0,interval="+interval.String()+",queue="+strconv.Itoa(32<<20))
+	slow := &stallKV{kv: x.f.kv, memtable: memTableSize, commitRate: 400e6, flushRate: 400e6,
+		stop: 12, perLevel: 200 * time.Millisecond}
+	x.e.kvmu.Lock()
+	x.f.kv = slow
+	x.e.kvmu.Unlock()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perW {
+				k := "l0:" + strconv.Itoa(w*perW+i)
+				if _, _, err := x.e.Update([]byte(k), storeM{engine.Item{Value: value(i, size)}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	x.flushQueue()
+	lagMax := time.Duration(x.statInt("persistent_queue_lag_max_us")) * time.Microsecond
+	slow.mu.Lock()
+	fast, stall, l0Stalls, maxSub := slow.longestFast, slow.longest, slow.l0Stalls, slow.maxSub
+	slow.mu.Unlock()
+	bound := lagFactor*interval + fast + interval
+	t.Logf("lag_max %v, bound %v; longest commit %v without its stall, longest stall %v, %d level-0 stops, level 0 at most %d; %d writes waited for the lag bound",
+		lagMax, bound, fast, stall, l0Stalls, maxSub, x.statInt("persistent_queue_lag_waits"))
+	if maxSub < 7 {
+		t.Errorf("level 0 held at most %d sublevels: the writers did not outrun the simulated compactions", maxSub)
+	}
+	if lagMax > bound {
+		t.Errorf("a write waited %v for the disk; the bound is %v (%d intervals of %v, plus the longest commit without its stall %v and an interval)",
+			lagMax, bound, lagFactor, interval, fast)
+	}
+	if got := x.statInt("persistent_store_l0_sublevels"); got < 0 || got > 12 {
+		t.Errorf("persistent_store_l0_sublevels %d, want 0-12", got)
+	}
+	for i := 0; i < writers*perW; i += 97 {
+		x.mustHave("l0:"+strconv.Itoa(i), string(value(i%perW, size)))
 	}
 }

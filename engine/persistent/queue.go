@@ -84,6 +84,12 @@ type queue struct {
 	// reserve is the longest commit of the last one or two drainWindows
 	// (ns): late keeps room for one more like it (admitLimit).
 	reserve atomic.Int64
+	// l0 and l0stop are the store's level 0 sublevels and the count at
+	// which it stops commits, as the flusher last read them
+	// (noteLevel0): late bounds what is queued as level 0 nears the stop
+	// (l0Room).
+	l0, l0stop atomic.Int32
+	l0mem      atomic.Int64 // the store's memtable size then (0: q.memtable)
 	// memtable is Pebble's MemTableSize (memTableSizeFor): a commit that
 	// fills one may wait for the flush of the last (admitLimit), and
 	// Pebble takes two of them at memory speed before it stalls
@@ -400,13 +406,18 @@ const lagFactor = 5
 // the last commit succeeded (on a failing disk the queue's bound
 // applies), and the oldest write not yet on disk is admitLimit old, or
 // would be before the flusher commits what is queued (cbytes) at its
-// drain rate (assumedDrain until a commit measured it). The queue is
+// drain rate (assumedDrain until a commit measured it), or what is
+// queued would fill more memtables than the store's level 0 has room
+// for before it stops commits (l0Room). The queue is
 // committed in stripe order from a cursor, not oldest first, so the
 // oldest write may be in the last commit of all that is queued: the
 // whole queue counts.
 func (q *queue) late() bool {
 	if q.e.cfg.Durability != Async || !q.healthy.Load() {
 		return false
+	}
+	if q.l0Held() {
+		return true
 	}
 	lag := q.lag()
 	if lag == 0 {
@@ -416,8 +427,89 @@ func (q *queue) late() bool {
 	if r == 0 {
 		r = assumedDrain
 	}
-	lag += time.Duration(float64(q.cbytes.Load()) / r * float64(time.Second))
+	queued := q.cbytes.Load()
+	if room := l0Room(int(q.l0.Load()), int(q.l0stop.Load()), q.l0Fill()); room >= 0 && queued > room {
+		return true
+	}
+	lag += time.Duration(float64(queued) / r * float64(time.Second))
 	return lag > q.admitLimit(r)
+}
+
+// l0Room returns how many commit bytes late lets the queue hold while
+// the store's level 0 holds sublevels (with the memtables waiting for
+// their flush, each a sublevel to come) of the stop at which the store
+// stops commits, with memtables that take memtable commit bytes each
+// (l0Fill): a memtable for each
+// sublevel left below the stop's last two (one for the memtable being
+// filled, whose rotation takes level 0 to the stop's last), so that
+// what is queued fills at most the memtables level 0 still has room
+// for; none from there (l0Held). A stop is Pebble's L0StopWritesThreshold: the
+// commit that rotates a full memtable waits, with the writes of a whole
+// queue behind it, until a compaction of level 0 ends; through a server
+// with 32 KB values those stops grew to 0.41 s and took the oldest
+// write not yet on disk to 0.64-0.77 s, where without them it stayed
+// within 0.16-0.18 s (BENCHMARKS.md, "Async loss window under heavy
+// writes"). Writers held back here wait before their writes are queued,
+// so the writes already queued do not wait with them; level 0 stays
+// below the stop when writers come in no faster than compactions take
+// sublevels away (as RocksDB's delayed write rate does). -1: no bound.
+func l0Room(sublevels, stop int, memtable int64) int64 {
+	if stop <= 0 {
+		return -1
+	}
+	return int64(max(0, stop-2-sublevels)) * memtable
+}
+
+// l0Fill returns how many commit bytes fill one of the store's memtables
+// before it rotates, at least: the store rotates a memtable when the
+// next commit does not fit, so one holds more than its size less the
+// largest commit (3 MiB commits into 8 MiB memtables: two, 6 MiB,
+// measured), and a quarter of it when commits are larger than that
+// (Pebble's first memtables are small: 256 KiB, each next one twice the
+// last; a batch of half a memtable or more is a flushable batch of its
+// own).
+func (q *queue) l0Fill() int64 {
+	mem := q.l0mem.Load()
+	if mem <= 0 || mem > q.memtable {
+		mem = q.memtable
+	}
+	return max(mem-q.maxCommit, mem/4)
+}
+
+// l0Held reports whether level 0 has no room left for what writers
+// would queue (l0Room): one sublevel more and the store stops commits.
+// late then holds every async writer, an empty queue or not (the
+// writes trickling in one round at a time filled a memtable while a
+// compaction ran, and the stop came all the same), and the flusher reads
+// level 0 every l0Poll (nextRound) until it has room again, or for at
+// most l0MaxHold per writer (waitRoom). The hold lasts as long as the
+// store's compaction of level 0 (0.25-0.5 s through a server with 32 KB
+// values); a store whose background work fails reports no level 0
+// (pebbleKV.Level0), so its writers are not held for compactions that
+// do not come, and wait for the store as before.
+func (q *queue) l0Held() bool {
+	stop := q.l0stop.Load()
+	return stop > 0 && q.l0.Load() >= stop-2
+}
+
+// l0MaxHold is the longest a writer waits for level 0 (l0Held), a last
+// resort: a hold of 5 intervals (0.5 s) ended before most compactions
+// of level 0 did, and the writers it let in took level 0 to the stop.
+const l0MaxHold = 5 * time.Second
+
+// l0Poll is how often the flusher reads level 0 while writers are held
+// for it (l0Held).
+const l0Poll = 10 * time.Millisecond
+
+// noteLevel0 reads the store's level 0 for late. Flusher only, after
+// each successful commit (the commit may have rotated a memtable) and in
+// each round while writers are held (l0Held), under e.kvmu.
+func (q *queue) noteLevel0() {
+	s, stop, mem := q.e.kv.Level0()
+	q.l0.Store(int32(s))
+	q.l0stop.Store(int32(stop))
+	q.l0mem.Store(mem)
+	q.e.st.l0Sublevels.Store(int64(s))
 }
 
 // admitLimit returns how old late lets the oldest write not yet on disk
@@ -466,9 +558,17 @@ func (q *queue) waitRoom() error {
 	}
 	if q.bytes.Load() <= limit {
 		q.e.st.lagWaits.Add(1)
+		var held time.Time
 		for q.late() && !q.e.closed.Load() {
 			ch := *q.room.Load()
-			q.wake()
+			if !q.l0Held() {
+				q.wake()
+			} else if held.IsZero() {
+				held = time.Now()
+				q.e.st.l0Waits.Add(1)
+			} else if time.Since(held) > l0MaxHold {
+				break
+			}
 			<-ch
 		}
 		if q.bytes.Load() <= limit {
@@ -598,10 +698,14 @@ func (q *queue) nextRound() time.Duration {
 	if q.capped {
 		return 0
 	}
+	next := iv
 	if p := q.firstPending.Load(); p != 0 {
-		return max(0, time.Duration(p-time.Now().UnixNano())+iv)
+		next = max(0, time.Duration(p-time.Now().UnixNano())+iv)
 	}
-	return iv
+	if q.l0Held() {
+		next = min(next, l0Poll)
+	}
+	return next
 }
 
 // flushAll runs rounds until one is not capped (everything queued is
@@ -699,6 +803,11 @@ func (q *queue) flush() error {
 	nranges := q.takeRanges()
 	q.idle = len(q.touched) == 0 && nranges == 0
 	if q.idle {
+		if q.l0Held() {
+			e.kvmu.RLock()
+			q.noteLevel0()
+			e.kvmu.RUnlock()
+		}
 		q.settle(r, nil)
 		return nil
 	}
@@ -739,8 +848,11 @@ func (q *queue) flush() error {
 	if sets {
 		q.setGen.Add(1)
 	}
-	e.kvmu.RUnlock()
 	done := time.Now()
+	if err == nil {
+		q.noteLevel0()
+	}
+	e.kvmu.RUnlock()
 	if err == nil {
 		q.noteRate(size, done.Sub(start))
 	}

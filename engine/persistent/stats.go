@@ -11,7 +11,7 @@ import (
 type counters struct {
 	queued, coalesced, waits                        atomic.Uint64
 	commits, commitItems, commitErrors, writeErrors atomic.Uint64
-	commitLastUs, lagMaxNs                          atomic.Int64
+	commitLastUs, lagMaxNs, l0Sublevels             atomic.Int64
 	diskReads, diskHits, diskMisses                 atomic.Uint64
 	getExpired, getFlushed                          atomic.Uint64
 	readErrors, corrupt, bgErrors, corruptBlocks    atomic.Uint64
@@ -24,6 +24,7 @@ type counters struct {
 	sweepPassScanned                                atomic.Uint64
 	sweepBackoffs, ttlWrites, commitsCapped         atomic.Uint64
 	sweepCompactions, lagWaits, heapReleases        atomic.Uint64
+	l0Waits, writeStalls, writeStallUs              atomic.Uint64
 	sweepRanges, sweepRangeChecks, sweepRangeKept   atomic.Uint64 // sweeprange.go
 	sweepCovers, sweepDeferrals                     atomic.Uint64 // reclaim.go
 	sweepPace                                       atomic.Int64  // items/s (pace.go)
@@ -55,10 +56,14 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
 //	persistent_queue_lag_waits     async writers that waited because the oldest write not yet on disk would pass the lag bound (5 intervals less a reserve for one stall)
+//	persistent_queue_l0_waits      ... of which waited while the store's level 0 had no room for another sublevel (at most 5 intervals each)
 //	persistent_queue_ttl_writes    writes queued with an exptime (the sweep's pace follows them)
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them
 //	persistent_commit_last_us      duration of the last commit
+//	persistent_store_l0_sublevels  sublevels of the store's level 0 after the last commit (commits stop at 16; async writers are held from 14)
+//	persistent_store_write_stalls  times the store stopped commits (Pebble's write stalls: a memtable's flush, or level 0 at 16 sublevels)
+//	persistent_store_write_stall_us their time in all
 //	persistent_commits_capped      commits that left writes for the next one (async: 1 to 3 MiB each, see the package doc);
 //	                               once persistent_commits - persistent_commits_capped (read in that
 //	                               order) has grown by 2, every write queued before is on disk
@@ -138,10 +143,14 @@ func (e *Engine) Stats(add func(name, value string)) {
 	add("persistent_queue_coalesced", utoa(st.coalesced.Load()))
 	add("persistent_queue_full_waits", utoa(st.waits.Load()))
 	add("persistent_queue_lag_waits", utoa(st.lagWaits.Load()))
+	add("persistent_queue_l0_waits", utoa(st.l0Waits.Load()))
 	add("persistent_queue_ttl_writes", utoa(st.ttlWrites.Load()))
 	add("persistent_commits", utoa(st.commits.Load()))
 	add("persistent_commit_items", utoa(st.commitItems.Load()))
 	add("persistent_commit_last_us", itoa(st.commitLastUs.Load()))
+	add("persistent_store_l0_sublevels", itoa(st.l0Sublevels.Load()))
+	add("persistent_store_write_stalls", utoa(st.writeStalls.Load()))
+	add("persistent_store_write_stall_us", utoa(st.writeStallUs.Load()))
 	add("persistent_commits_capped", utoa(st.commitsCapped.Load()))
 	add("persistent_heap_releases", utoa(st.heapReleases.Load()))
 	add("persistent_commit_errors", utoa(st.commitErrors.Load()))
