@@ -218,9 +218,11 @@ func parseClasses(arg []byte) (mine bool, res classesResult) {
 
 // dump streams every live item as a metadump line (or with mg, an
 // mgdump line) and the end line; with all false it sends only the end
-// line. An engine that fails in the middle (it was closed, a disk read
-// failed) ends the dump without its end line: the connection is closed,
-// so the client sees the dump is incomplete.
+// line. An engine that fails in the middle (it was closed, its disk
+// store failed) ends the dump without its end line: the lines sent so
+// far are followed by "SERVER_ERROR <the engine's error>" and the
+// connection is closed, so that the client sees that the dump is
+// incomplete, and why (memcached's dumps have no such failure).
 func (s *session) dump(c *server.Conn, mg, all bool) error {
 	if all {
 		noCAS := s.cs.Cache().Options().DisableCAS
@@ -240,6 +242,7 @@ func (s *session) dump(c *server.Conn, mg, all bool) error {
 		}
 		if err != nil {
 			s.h.cfg.Logger.Error("memcache: lru_crawler dump ended early", "conn", c.ID(), "err", err)
+			c.Out = appendServerError(c.Out, err)
 			return server.ErrClose
 		}
 	}
@@ -249,6 +252,20 @@ func (s *session) dump(c *server.Conn, mg, all bool) error {
 		c.Out = append(c.Out, metadumpEnd...)
 	}
 	return nil
+}
+
+// appendServerError appends "SERVER_ERROR <err's text>" as one line:
+// bytes of the text that would end it or break it (control bytes) are
+// written as spaces.
+func appendServerError(dst []byte, err error) []byte {
+	dst = append(dst, "SERVER_ERROR "...)
+	for _, b := range []byte(err.Error()) {
+		if b < ' ' || b == 0x7f {
+			b = ' '
+		}
+		dst = append(dst, b)
+	}
+	return append(dst, "\r\n"...)
 }
 
 // appendMetadumpLine appends memcached 1.6.18's metadump line for an

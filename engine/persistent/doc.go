@@ -310,8 +310,9 @@
 // warm-up, the sweep's and the disk budget's passes) iterates on a
 // goroutine of its own that hands copied entries to the caller in
 // batches, so one caught inside Pebble likewise ends with the store's
-// error (a metadump logs the error and closes its connection, as for
-// any disk read error) and leaves
+// error (a metadump logs the error, answers SERVER_ERROR with it and
+// closes its connection, as for any disk read error: memcache's
+// TestMetadumpStoreFails, through a server) and leaves
 // the iteration to itself (TestFatalDuringScan, TestFatalDuringLast;
 // BenchmarkScan: 182 -> 210 ns per entry of a 100-byte value for the
 // copy and the hand-off). The sweep and the evictor stop; stats

@@ -11,12 +11,27 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/mnemo-cache/mnemo/engine"
 	"github.com/mnemo-cache/mnemo/engine/memory"
+	"github.com/mnemo-cache/mnemo/internal/testhook"
 )
 
 func init() {
 	engine.Register("persistent", engine.Constructor(New))
+	// For the fault-injection tests of other packages (a server over a
+	// failing store); see internal/testhook.
+	testhook.OpenPersistent = func(env engine.Env, config string, fs vfs.FS) (engine.Engine, error) {
+		e, err := newOnFS(env, config, fs)
+		if err != nil {
+			return nil, err // not a nil *Engine in an interface
+		}
+		return e, nil
+	}
+	testhook.InStoreCall = func() bool {
+		ours, _ := fatalContext()
+		return ours
+	}
 }
 
 // Interface guards.
@@ -114,6 +129,11 @@ type Engine struct {
 // New opens a persistent engine for env (zero fields take their defaults)
 // with the configuration string config (see ParseConfig).
 func New(env engine.Env, config string) (*Engine, error) {
+	return newOnFS(env, config, nil)
+}
+
+// newOnFS is New with the store on fs (nil: the operating system's).
+func newOnFS(env engine.Env, config string, fs vfs.FS) (*Engine, error) {
 	env = env.WithDefaults()
 	cfg, err := ParseConfig(config)
 	if err != nil {
@@ -123,7 +143,7 @@ func New(env engine.Env, config string) (*Engine, error) {
 		return nil, err
 	}
 	ev := newPebbleEvents(env.Logger)
-	store, err := openPebbleSized(cfg.Path, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, nil)
+	store, err := openPebbleSized(cfg.Path, cfg.CacheSize, cfg.DiskSize, env.Logger, ev, fs)
 	if err != nil {
 		return nil, err
 	}

@@ -344,40 +344,6 @@ func TestFatalAtOpen(t *testing.T) {
 	}
 }
 
-// blockFS wraps the OS's file system: while armed, reads of the store's
-// tables (.sst) by a call of the engine into Pebble (not Pebble's own
-// goroutines) wait until gate closes, after saying so on entered.
-type blockFS struct {
-	vfs.FS
-	armed   atomic.Bool
-	gate    chan struct{}
-	entered chan struct{}
-}
-
-func (fs *blockFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.Open(name, opts...)
-	if err != nil || !strings.HasSuffix(name, ".sst") {
-		return f, err
-	}
-	return &blockFile{File: f, fs: fs}, nil
-}
-
-type blockFile struct {
-	vfs.File
-	fs *blockFS
-}
-
-func (f *blockFile) ReadAt(p []byte, off int64) (int, error) {
-	if ours, _ := fatalContext(); ours && f.fs.armed.Load() {
-		select {
-		case f.fs.entered <- struct{}{}:
-		default:
-		}
-		<-f.fs.gate
-	}
-	return f.File.ReadAt(p, off)
-}
-
 // TestFatalDuringRead: a read-through inside Pebble when the store fails
 // (here: blocked in a table read, as a read waiting for a mutex that
 // the failed goroutine holds, parked forever, would be) answers a miss,
@@ -386,8 +352,8 @@ func (f *blockFile) ReadAt(p []byte, off int64) (int, error) {
 // has every write). Before, the read waited for the disk read, holding
 // the engine's lock that Close takes.
 func TestFatalDuringRead(t *testing.T) {
-	x, lb, fs, p, release := openBlocked(t)
-	fs.armed.Store(true)
+	x, lb, fs, p := openBlocked(t)
+	fs.BlockReads.Store(true)
 	type result struct {
 		found bool
 		err   error
@@ -397,7 +363,7 @@ func TestFatalDuringRead(t *testing.T) {
 		_, _, found, err := x.e.Get([]byte("pad1234"), nil, 0)
 		got <- result{found, err}
 	}()
-	<-fs.entered // the read is inside Pebble, reading the table
+	<-fs.Entered // the read is inside Pebble, reading the table
 	l := pebbleLogger{log: x.e.log, f: p.dead.Load()}
 	go l.Fatalf("injected: failed during a read %d", 1) // parks
 	select {
@@ -413,7 +379,7 @@ func TestFatalDuringRead(t *testing.T) {
 	// The abandoned read ends once its file read returns: it releases
 	// the value and its reader goroutine exits (the idle readers exited
 	// at Close).
-	release()
+	fs.Release()
 	x.eventually("the abandoned reader ends", func() bool { return p.rp.alive() == 0 })
 }
 

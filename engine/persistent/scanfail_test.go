@@ -5,19 +5,20 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/mnemo-cache/mnemo/engine"
+	"github.com/mnemo-cache/mnemo/internal/faultfs"
 )
 
 // openBlocked reopens a store of many table blocks on a file system
-// whose table reads block once armed (see blockFS), for a scan or a
+// whose table reads by the engine's calls block once BlockReads is set
+// (see faultfs.FS; the test ends by releasing them), for a scan or a
 // Last caught inside Pebble when the store fails.
-func openBlocked(t *testing.T) (*fx, *logBuf, *blockFS, *pebbleKV, func()) {
+func openBlocked(t *testing.T) (*fx, *logBuf, *faultfs.FS, *pebbleKV) {
 	lb := &logBuf{}
 	dir := t.TempDir()
 	x := &fx{t: t, dir: dir, cfg: "durability=sync,warmup=false,sweep_interval=0"}
@@ -38,26 +39,24 @@ func openBlocked(t *testing.T) (*fx, *logBuf, *blockFS, *pebbleKV, func()) {
 		t.Fatal(err)
 	}
 	x.env = engine.Env{Logger: slog.New(slog.NewTextHandler(lb, nil))}.WithDefaults()
-	fs := &blockFS{FS: vfs.Default, gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	var open sync.Once
-	release := func() { open.Do(func() { close(fs.gate) }) }
-	t.Cleanup(release)
+	fs := faultfs.New(vfs.Default)
+	t.Cleanup(fs.Release)
 	x.e, x.f = openAtFS(t, dir, x.env, x.cfg, fs)
 	x.set("mem", "1")
-	return x, lb, fs, x.f.kv.(*pebbleKV), release
+	return x, lb, fs, x.f.kv.(*pebbleKV)
 }
 
 // TestFatalDuringScan: a scan inside Pebble when the store fails (a
 // client's metadump here) ends with the store's failure instead of
 // waiting forever, and the scan's goroutine ends once Pebble lets it go.
 func TestFatalDuringScan(t *testing.T) {
-	x, lb, fs, p, release := openBlocked(t)
-	fs.armed.Store(true)
+	x, lb, fs, p := openBlocked(t)
+	fs.BlockReads.Store(true)
 	got := make(chan error, 1)
 	go func() {
 		got <- x.e.Iterate(func(key []byte, it *engine.Item) bool { return true })
 	}()
-	<-fs.entered // the scan is inside Pebble, reading a table
+	<-fs.Entered // the scan is inside Pebble, reading a table
 	l := pebbleLogger{log: x.e.log, f: p.dead.Load()}
 	go l.Fatalf("injected: failed during a scan %d", 1) // parks
 	select {
@@ -69,19 +68,19 @@ func TestFatalDuringScan(t *testing.T) {
 		t.Fatal("the scan in flight when the store failed did not return within a minute")
 	}
 	checkFailed(x, lb, "injected: failed during a scan", map[string]string{"mem": "1", "disk0": "d0", "disk3": "d3"})
-	release()
+	fs.Release()
 }
 
 // TestFatalDuringLast: the same for Last (the disk budget's passes).
 func TestFatalDuringLast(t *testing.T) {
-	x, _, fs, p, release := openBlocked(t)
-	fs.armed.Store(true)
+	x, _, fs, p := openBlocked(t)
+	fs.BlockReads.Store(true)
 	got := make(chan error, 1)
 	go func() {
 		_, _, err := p.Last(dataLower, dataUpper)
 		got <- err
 	}()
-	<-fs.entered
+	<-fs.Entered
 	l := pebbleLogger{log: x.e.log, f: p.dead.Load()}
 	go l.Fatalf("injected: failed during a Last %d", 1) // parks
 	select {
@@ -92,7 +91,7 @@ func TestFatalDuringLast(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Last in flight when the store failed did not return within a minute")
 	}
-	release()
+	fs.Release()
 }
 
 // TestScanBatches: a scan hands every entry over, in order, across

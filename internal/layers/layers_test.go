@@ -36,6 +36,11 @@ var forbidden = map[string][]string{
 	// never from the layers themselves).
 	"internal/hotkeys": {""},
 	"internal/metrics": {"server", "protocol", "engine", "cache", "memcache", "config", "internal/daemon"},
+
+	// The test hooks, which the engines import (internal/testhook) and
+	// the tests of every layer may: at the engine's level.
+	"internal/testhook": {"server", "protocol", "cache", "memcache", "config", "internal/daemon"},
+	"internal/faultfs":  {"server", "protocol", "cache", "memcache", "config", "internal/daemon"},
 }
 
 // layerOf returns the longest key of forbidden that is dir or a directory
