@@ -9,6 +9,35 @@ import (
 	"github.com/mnemo-cache/mnemo/engine"
 )
 
+// overload installs k as x's store and writes writers*perW values of size
+// bytes to keys prefix0, prefix1, ... from writers goroutines at once,
+// faster than k commits them; then it commits what is queued, checks
+// every 97th value and returns persistent_queue_lag_max_us.
+func overload(t *testing.T, x *fx, k kv, prefix string, writers, perW, size int) time.Duration {
+	t.Helper()
+	x.e.kvmu.Lock()
+	x.f.kv = k
+	x.e.kvmu.Unlock()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perW {
+				key := prefix + strconv.Itoa(w*perW+i)
+				if _, _, err := x.e.Update([]byte(key), storeM{engine.Item{Value: value(i, size)}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	x.flushQueue()
+	for i := 0; i < writers*perW; i += 97 {
+		x.mustHave(prefix+strconv.Itoa(i), string(value(i%perW, size)))
+	}
+	return time.Duration(x.statInt("persistent_queue_lag_max_us")) * time.Microsecond
+}
+
 // slowKV commits at a fixed rate (a sleep of the batch's bytes over
 // bytesPerSec, then a commit without fsync): a disk slower than the
 // writers. It records the longest commit.
@@ -55,24 +84,7 @@ func TestLagBoundQueued(t *testing.T) {
 	x := newFx(t, engine.Env{MemoryLimit: 256 << 20},
 		"warmup=false,sweep_interval=0,interval="+interval.String()+",queue="+strconv.Itoa(16<<20))
 	slow := &slowKV{kv: x.f.kv, bytesPerSec: 16e6}
-	x.e.kvmu.Lock()
-	x.f.kv = slow
-	x.e.kvmu.Unlock()
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range perW {
-				k := "lag:" + strconv.Itoa(w*perW+i)
-				if _, _, err := x.e.Update([]byte(k), storeM{engine.Item{Value: value(i, size)}}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	x.flushQueue()
-	lagMax := time.Duration(x.statInt("persistent_queue_lag_max_us")) * time.Microsecond
+	lagMax := overload(t, x, slow, "lag:", writers, perW, size)
 	slow.mu.Lock()
 	longest := slow.longest
 	slow.mu.Unlock()
@@ -85,9 +97,6 @@ func TestLagBoundQueued(t *testing.T) {
 	}
 	if x.statInt("persistent_queue_lag_waits") == 0 {
 		t.Error("no writer waited for the lag bound: the disk was not slower than the writers")
-	}
-	for i := 0; i < writers*perW; i += 97 {
-		x.mustHave("lag:"+strconv.Itoa(i), string(value(i%perW, size)))
 	}
 }
 
@@ -231,24 +240,7 @@ func TestLagBoundStalls(t *testing.T) {
 	x := newFx(t, engine.Env{MemoryLimit: 256 << 20},
 		"warmup=false,sweep_interval=0,interval="+interval.String()+",queue="+strconv.Itoa(32<<20))
 	slow := &stallKV{kv: x.f.kv, memtable: 4 << 20, commitRate: 200e6, flushRate: 8e6}
-	x.e.kvmu.Lock()
-	x.f.kv = slow
-	x.e.kvmu.Unlock()
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range perW {
-				k := "lag:" + strconv.Itoa(w*perW+i)
-				if _, _, err := x.e.Update([]byte(k), storeM{engine.Item{Value: value(i, size)}}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	x.flushQueue()
-	lagMax := time.Duration(x.statInt("persistent_queue_lag_max_us")) * time.Microsecond
+	lagMax := overload(t, x, slow, "lag:", writers, perW, size)
 	slow.mu.Lock()
 	fast, stall, stalls := slow.longestFast, slow.longest, slow.stalls
 	slow.mu.Unlock()
@@ -261,9 +253,6 @@ func TestLagBoundStalls(t *testing.T) {
 	if lagMax > bound {
 		t.Errorf("a write waited %v for the disk; the bound is %v (%d intervals of %v, plus the longest commit without its stall %v and an interval)",
 			lagMax, bound, lagFactor, interval, fast)
-	}
-	for i := 0; i < writers*perW; i += 97 {
-		x.mustHave("lag:"+strconv.Itoa(i), string(value(i%perW, size)))
 	}
 }
 
@@ -289,24 +278,7 @@ func TestLagBoundLevel0(t *testing.T) {
 		"warmup=false,sweep_interval=0,interval="+interval.String()+",queue="+strconv.Itoa(32<<20))
 	slow := &stallKV{kv: x.f.kv, memtable: memTableSize, commitRate: 400e6, flushRate: 400e6,
 		stop: 12, perLevel: 200 * time.Millisecond}
-	x.e.kvmu.Lock()
-	x.f.kv = slow
-	x.e.kvmu.Unlock()
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range perW {
-				k := "l0:" + strconv.Itoa(w*perW+i)
-				if _, _, err := x.e.Update([]byte(k), storeM{engine.Item{Value: value(i, size)}}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	x.flushQueue()
-	lagMax := time.Duration(x.statInt("persistent_queue_lag_max_us")) * time.Microsecond
+	lagMax := overload(t, x, slow, "l0:", writers, perW, size)
 	slow.mu.Lock()
 	fast, stall, l0Stalls, maxSub := slow.longestFast, slow.longest, slow.l0Stalls, slow.maxSub
 	slow.mu.Unlock()
@@ -322,8 +294,5 @@ func TestLagBoundLevel0(t *testing.T) {
 	}
 	if got := x.statInt("persistent_store_l0_sublevels"); got < 0 || got > 12 {
 		t.Errorf("persistent_store_l0_sublevels %d, want 0-12", got)
-	}
-	for i := 0; i < writers*perW; i += 97 {
-		x.mustHave("l0:"+strconv.Itoa(i), string(value(i%perW, size)))
 	}
 }
