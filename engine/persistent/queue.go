@@ -154,6 +154,7 @@ type queue struct {
 	// drainWindow, and when the current one began (reserve).
 	longCur, longPrev time.Duration
 	longSince         time.Time
+	l0At              time.Time // when a Sync mode flusher last read level 0
 }
 
 // An Async round collects at most commitCap() commit bytes: what the
@@ -503,14 +504,27 @@ const l0Poll = 10 * time.Millisecond
 
 // noteLevel0 reads the store's level 0 for late. Flusher only, after
 // each successful commit (the commit may have rotated a memtable) and in
-// each round while writers are held (l0Held), under e.kvmu.
+// each round while writers are held (l0Held), under e.kvmu. In Sync mode,
+// whose writers late does not hold, only for the statistic, at most every
+// syncL0Every: a group commit every few hundred microseconds would pay
+// for Pebble's metrics each time.
 func (q *queue) noteLevel0() {
+	if q.e.cfg.Durability != Async {
+		now := time.Now()
+		if now.Sub(q.l0At) < syncL0Every {
+			return
+		}
+		q.l0At = now
+	}
 	s, stop, mem := q.e.kv.Level0()
 	q.l0.Store(int32(s))
 	q.l0stop.Store(int32(stop))
 	q.l0mem.Store(mem)
 	q.e.st.l0Sublevels.Store(int64(s))
 }
+
+// syncL0Every is how often at most a Sync mode flusher reads level 0.
+const syncL0Every = 100 * time.Millisecond
 
 // admitLimit returns how old late lets the oldest write not yet on disk
 // get, counting the drain of what is queued at the drain rate r: the
