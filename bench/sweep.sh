@@ -21,7 +21,8 @@
 #
 # With SLOW=US, the steady and expiry runs of the readers list every
 # request slower than US µs, with its send time (unix µs), in
-# NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log):
+# NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log; a
+# third column: how late the client itself wrote the request, in µs):
 # set beside the poll file, they show what the server was doing then.
 #
 # mnemo runs with -v, so that its log (mnemo.log) lists Pebble's
