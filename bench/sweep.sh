@@ -21,7 +21,8 @@
 #
 # With SLOW=US, the steady and expiry runs of the readers list every
 # request slower than US µs, with its send time (unix µs), in
-# NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log):
+# NAME-steady-slow.txt and NAME-expiry-slow.txt (mnemo-bench -slow-log; a
+# third column: how late the client itself wrote the request, in µs):
 # set beside the poll file, they show what the server was doing then.
 #
 # mnemo runs with -v, so that its log (mnemo.log) lists Pebble's
@@ -82,7 +83,10 @@ bench() { taskset -c "$CLIENT_CPUS" "$BIN/mnemo-bench" -server "127.0.0.1:$PORT"
 
 # poll FILE: every 0.5 s, a line of stats figures (t is unix seconds).
 poll() {
-	$PY - "$PORT" "${PPROF:-}" "$OUT" "$2" >"$1" <<'EOF' &
+	# nice: the poller (and the trace it writes) must not take the
+	# server's core from it: unniced, writing a trace took 8.6 ms of
+	# CPU 0 at once while mnemo's threads waited (round six).
+	nice -n 19 $PY - "$PORT" "${PPROF:-}" "$OUT" "$2" >"$1" <<'EOF' &
 import os, socket, sys, threading, time, urllib.request
 pprof, out, dumps, exp_at, timed = sys.argv[2], sys.argv[3], 0, float(sys.argv[4]), [3, 8]
 tsecs = int(os.environ.get("TRACE", "0") or 0)

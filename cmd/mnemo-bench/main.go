@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "dial timeout")
 	fs.StringVar(&o.label, "label", "", "label copied into the result")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to this file")
-	fs.StringVar(&o.slowLog, "slow-log", "", "write each measured request slower than -slow-us to this file: its unix send time in µs and its latency in µs, a line each")
+	fs.StringVar(&o.slowLog, "slow-log", "", "write each measured request slower than -slow-us to this file: its unix send time in µs, its latency in µs and the client's own delay in writing it in µs, a line each")
 	fs.Int64Var(&o.slowUs, "slow-us", 1000, "latency threshold of -slow-log in µs")
 	fs.BoolVar(&o.tls, "tls", false, "speak TLS on every connection")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA to verify the server with (default: no verification)")

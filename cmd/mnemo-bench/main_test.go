@@ -585,7 +585,8 @@ func TestTTL(t *testing.T) {
 }
 
 // TestSlowLog: -slow-log lists every measured request at or over
-// -slow-us (0: all of them), in send order, with its latency.
+// -slow-us (0: all of them), in send order, with its latency and the
+// client's own delay in writing it (at most the latency).
 func TestSlowLog(t *testing.T) {
 	s := startFake(t, nil)
 	opt := testOptions(s.ln.Addr().String())
@@ -605,9 +606,9 @@ func TestSlowLog(t *testing.T) {
 	}
 	prev := begin
 	for _, l := range lines {
-		var at, us int64
-		if _, err := fmt.Sscan(l, &at, &us); err != nil || at < prev || us < 0 {
-			t.Fatalf("line %q after send time %d: want a later send time and a latency (%v)", l, prev, err)
+		var at, us, lag int64
+		if _, err := fmt.Sscan(l, &at, &us, &lag); err != nil || at < prev || us < 0 || lag < 0 || lag > us {
+			t.Fatalf("line %q after send time %d: want a later send time, a latency and a send lag within it (%v)", l, prev, err)
 		}
 		prev = at
 	}

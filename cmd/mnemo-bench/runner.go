@@ -104,8 +104,10 @@ type client struct {
 }
 
 // slowReq is a request slower than -slow-us: when it was (to be) sent,
-// in unix µs, and its latency in µs.
-type slowReq struct{ at, us int64 }
+// in unix µs, its latency in µs, and how late the client itself wrote it
+// (µs from the intended send time to the write: the load generator's
+// own delay, say its core taken by another process, not the server's).
+type slowReq struct{ at, us, lag int64 }
 
 // writeSlow writes every client's slow requests to path, in send order.
 func writeSlow(path string, clients []*client) error {
@@ -119,6 +121,8 @@ func writeSlow(path string, clients []*client) error {
 		b = strconv.AppendInt(b, r.at, 10)
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, r.us, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, r.lag, 10)
 		b = append(b, '\n')
 	}
 	return os.WriteFile(path, b, 0o644)
@@ -201,6 +205,7 @@ func (w *workload) appendValue(dst []byte, k int, ver uint64) []byte {
 // only when the connection can no longer be used.
 func (c *client) exchange(start time.Time, record bool) error {
 	w := c.w
+	lag := time.Since(start).Microseconds()
 	if _, err := c.nc.Write(c.out); err != nil {
 		return err
 	}
@@ -254,7 +259,7 @@ func (c *client) exchange(start time.Time, record bool) error {
 		if record {
 			us := time.Since(start).Microseconds()
 			if w.opt.slowLog != "" && us >= w.opt.slowUs {
-				c.slow = append(c.slow, slowReq{start.UnixMicro(), us})
+				c.slow = append(c.slow, slowReq{start.UnixMicro(), us, lag})
 			}
 			if c.isSet[i] {
 				c.setH.RecordValue(max(us, histMin))

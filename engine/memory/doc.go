@@ -148,7 +148,8 @@
 // New and stopped by Close, visits sweep_slots slots of every shard each
 // sweep_interval and removes dead entries, so curr_items stays accurate
 // and reclaim skips their records; it holds a shard's lock for at most 128
-// slots and yields its processor after each hold. Get, Update and Delete read env.Clock
+// slots and yields its processor, and its thread's core (sched_yield on
+// Linux), after each hold. Get, Update and Delete read env.Clock
 // once each.
 //
 // Flush sets a mark, never scans. An immediate flush at time now records

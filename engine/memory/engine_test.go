@@ -598,3 +598,27 @@ func TestSweepYields(t *testing.T) {
 		t.Fatalf("the sweeps removed %d, want 4000", removed)
 	}
 }
+
+// TestSweepYieldsThread: besides its P, the sweep yields its thread's
+// core after each hold (osYield, sched_yield on Linux), so that with more
+// Ps than cores a request's thread gets the core without waiting for the
+// kernel's time slice to end.
+func TestSweepYieldsThread(t *testing.T) {
+	e, clock := testEngine(t, engine.Env{}, "shards=4,sweep_interval=0")
+	for i := range 4000 {
+		set(t, e, "k"+strconv.Itoa(i), "v", t0+5)
+	}
+	clock.Set(t0 + 5)
+	yields := 0
+	saved := osYield
+	osYield = func() { yields++; saved() }
+	t.Cleanup(func() { osYield = saved })
+	slots := 0
+	for i := range e.shards {
+		slots += len(e.shards[i].tab)
+	}
+	e.sweep(1 << 20)
+	if min := slots / sweepChunk; yields < min {
+		t.Errorf("the sweep yielded its thread %d times probing %d slots, want at least %d (one per %d)", yields, slots, min, sweepChunk)
+	}
+}

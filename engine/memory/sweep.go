@@ -44,15 +44,26 @@ func (e *Engine) sweepLoop(interval time.Duration, slots int) {
 // descheduled while it held the lock). After each hold the sweep yields
 // its processor (runtime.Gosched): with one P (-t 1, or a one-core
 // affinity mask) a request woken by the network otherwise waits for the
-// whole sweep, or for the scheduler's 10 ms preemption.
+// whole sweep, or for the scheduler's 10 ms preemption. It also yields
+// its thread's core (yieldThread, sched_yield on Linux): with more Ps
+// than cores (the persistent engine runs 3 more Ps than -t's, so 4 on a
+// one-core mask) a request's goroutine runs on another P, whose thread
+// waits for the kernel to take the core from the sweep's thread, which
+// Gosched does not give up: a whole time slice, 3-6 ms behind each
+// second's sweep of a 2M-item index (BENCHMARKS.md, "Round six").
 const sweepChunk = 128
 
-// sweepYield yields the processor between two of the sweep's holds.
+// osYield is yieldThread, a variable so that a test can count the calls.
+var osYield = yieldThread
+
+// sweepYield yields the processor, and its thread's core, between two of
+// the sweep's holds.
 func (e *Engine) sweepYield() {
 	if e.yieldHook != nil {
 		e.yieldHook()
 		return
 	}
+	osYield()
 	runtime.Gosched()
 }
 

@@ -14,3 +14,6 @@ func punchPages([]byte) error { return unix.ENOSYS }
 
 // reserveFile has no portable system call; the arena file stays sparse.
 func reserveFile(int, int64) error { return unix.ENOSYS }
+
+// yieldThread has no portable system call: runtime.Gosched alone yields.
+func yieldThread() {}
