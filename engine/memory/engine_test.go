@@ -560,16 +560,24 @@ func TestItemSizeLimit(t *testing.T) {
 	}
 }
 
-// TestSweepYields: the expiry sweep yields its processor after each hold
-// of a shard's lock (sweepChunk probes), with no shard lock held, so that
-// with one P a request woken meanwhile runs without waiting for the whole
-// sweep.
-func TestSweepYields(t *testing.T) {
+// expiredEngine returns an engine of 4 shards, without a background
+// sweep, holding 4000 items that have just expired.
+func expiredEngine(t *testing.T) *Engine {
+	t.Helper()
 	e, clock := testEngine(t, engine.Env{}, "shards=4,sweep_interval=0")
 	for i := range 4000 {
 		set(t, e, "k"+strconv.Itoa(i), "v", t0+5)
 	}
 	clock.Set(t0 + 5)
+	return e
+}
+
+// TestSweepYields: the expiry sweep yields its processor after each hold
+// of a shard's lock (sweepChunk probes), with no shard lock held, so that
+// with one P a request woken meanwhile runs without waiting for the whole
+// sweep.
+func TestSweepYields(t *testing.T) {
+	e := expiredEngine(t)
 	yields := 0
 	e.yieldHook = func() {
 		yields++
@@ -604,11 +612,7 @@ func TestSweepYields(t *testing.T) {
 // Ps than cores a request's thread gets the core without waiting for the
 // kernel's time slice to end.
 func TestSweepYieldsThread(t *testing.T) {
-	e, clock := testEngine(t, engine.Env{}, "shards=4,sweep_interval=0")
-	for i := range 4000 {
-		set(t, e, "k"+strconv.Itoa(i), "v", t0+5)
-	}
-	clock.Set(t0 + 5)
+	e := expiredEngine(t)
 	yields := 0
 	saved := osYield
 	osYield = func() { yields++; saved() }
