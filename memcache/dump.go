@@ -254,20 +254,6 @@ func (s *session) dump(c *server.Conn, mg, all bool) error {
 	return nil
 }
 
-// appendServerError appends "SERVER_ERROR <err's text>" as one line:
-// bytes of the text that would end it or break it (control bytes) are
-// written as spaces.
-func appendServerError(dst []byte, err error) []byte {
-	dst = append(dst, "SERVER_ERROR "...)
-	for _, b := range []byte(err.Error()) {
-		if b < ' ' || b == 0x7f {
-			b = ' '
-		}
-		dst = append(dst, b)
-	}
-	return append(dst, "\r\n"...)
-}
-
 // appendMetadumpLine appends memcached 1.6.18's metadump line for an
 // item (crawler.c crawler_metadump_eval), which ends in a bare "\n":
 //

@@ -69,12 +69,25 @@ func (h *Handler) appendFailure(dst []byte, err error, noMemory []byte) []byte {
 	case cache.FailNoMemory:
 		return append(dst, noMemory...)
 	case cache.FailServer:
-		dst = append(dst, "SERVER_ERROR "...)
-		dst = append(dst, err.Error()...)
-		return append(dst, "\r\n"...)
+		return appendServerError(dst, err)
 	default:
 		return append(dst, textFailures[f]...)
 	}
+}
+
+// appendServerError appends "SERVER_ERROR <err's text>" as one line
+// (an engine's error may quote a file name or a disk's message):
+// bytes of the text that would end it or break it (control bytes) are
+// written as spaces.
+func appendServerError(dst []byte, err error) []byte {
+	dst = append(dst, "SERVER_ERROR "...)
+	for _, b := range []byte(err.Error()) {
+		if b < ' ' || b == 0x7f {
+			b = ' '
+		}
+		dst = append(dst, b)
+	}
+	return append(dst, "\r\n"...)
 }
 
 // appendBinaryFailure appends the binary response to request r that failed

@@ -34,3 +34,16 @@ func TestEngineErrorLogLimited(t *testing.T) {
 		t.Errorf("the next line does not say how many were not logged:\n%s", buf.String())
 	}
 }
+
+// TestServerErrorOneLine: an engine error whose text holds line breaks
+// (a quoted file name, a disk's message) still makes one SERVER_ERROR
+// line, so that the client's next reply is not taken from it.
+func TestServerErrorOneLine(t *testing.T) {
+	h := &Handler{cfg: Config{Logger: slog.New(slog.DiscardHandler)}}
+	err := errors.New("persistent: read /data/x\r\nEND\r\n.sst:\tfailed\x00")
+	got := string(h.appendFailure(nil, err, nil))
+	want := "SERVER_ERROR persistent: read /data/x  END  .sst: failed \r\n"
+	if got != want {
+		t.Errorf("reply %q, want %q", got, want)
+	}
+}
