@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/mnemo-cache/mnemo/engine"
@@ -241,4 +242,65 @@ func TestDirectoryRemoved(t *testing.T) {
 	}
 	x.mustHave("a", "1")
 	t.Logf("Close: %v", e.Close())
+}
+
+// TestBrokenStoreScanHoldsNoOne: a store broken by a failed write tries
+// to reopen at each commit; a scan in progress (a client's metadump, as
+// slow as its client reads) must not make that attempt wait, nor the
+// reads behind it (a writer waiting for the store's lock lets no reader
+// in): the commit fails at once and reads go on while the scan waits
+// for its caller.
+func TestBrokenStoreScanHoldsNoOne(t *testing.T) {
+	var lb logBuf
+	x, fs := openFull(t, &lb, "durability=sync,warmup=false,sweep_interval=0")
+	fs.hidden = true
+	for i := range 10 {
+		x.set("k"+strconv.Itoa(i), "v")
+	}
+	fs.full.Store(true)
+	if _, _, err := x.e.Update([]byte("b"), storeM{engine.Item{Value: []byte("1")}}); !errors.Is(err, ErrWrite) {
+		t.Fatalf("set on a full disk: %v, want ErrWrite", err)
+	}
+	store := x.f.kv
+	inScan, release := make(chan struct{}), make(chan struct{})
+	scanned := make(chan error, 1)
+	go func() {
+		first := true
+		scanned <- store.Scan([]byte{prefixData}, []byte{prefixData + 1}, func(key, value []byte) bool {
+			if first {
+				first = false
+				close(inScan)
+				<-release
+			}
+			return true
+		})
+	}()
+	<-inScan
+	defer close(release)
+	patience := time.After(time.Minute)
+	committed := make(chan error, 1)
+	go func() {
+		committed <- store.Commit([]kvOp{{Key: []byte{prefixData, 'c'}, Value: []byte("x")}}, true)
+	}()
+	select {
+	case err := <-committed:
+		if err == nil {
+			t.Error("a commit to a full disk succeeded")
+		}
+	case <-patience:
+		t.Fatal("a commit to the broken store waited for a scan in progress")
+	}
+	got := make(chan bool, 1)
+	go func() {
+		_, found, err := store.Get([]byte{prefixData, 'k', '1'}, nil)
+		got <- found && err == nil
+	}()
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Error("a read of a stored key during the scan found nothing")
+		}
+	case <-patience:
+		t.Fatal("a read waited for a scan in progress")
+	}
 }

@@ -1087,9 +1087,17 @@ func (p *pebbleKV) Commit(ops []kvOp, sync bool) error {
 }
 
 // reopen probes the disk (at most once per reopenEvery) and, when it
-// takes writes again, reopens the broken DB.
+// takes writes again, reopens the broken DB. It does not wait for p.mu
+// while a read or a scan holds it: a writer waiting for an RWMutex lets
+// no new reader in, and a scan lasts as long as its caller takes (a
+// client's metadump, as slow as that client reads), so every read and
+// commit would wait behind it. The next commit tries again.
 func (p *pebbleKV) reopen() error {
-	p.mu.Lock()
+	if !p.mu.TryLock() {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		return p.broken
+	}
 	defer p.mu.Unlock()
 	if p.broken == nil {
 		return nil
