@@ -1015,10 +1015,7 @@ func (p *pebbleKV) get(db *pebble.DB, key []byte) (v []byte, closer io.Closer, p
 	defer func() {
 		if x := recover(); x != nil {
 			if fe, ok := x.(pebbleFatal); ok {
-				err = fe
-				if ferr := p.Failed(); ferr != nil {
-					err = ferr
-				}
+				err = p.fatalErr(fe)
 			} else {
 				pv = x
 			}
@@ -1221,11 +1218,17 @@ func (p *pebbleKV) recoverRead(err *error) {
 		if !ok {
 			panic(r)
 		}
-		*err = f
-		if ferr := p.Failed(); ferr != nil {
-			*err = ferr
-		}
+		*err = p.fatalErr(f)
 	}
+}
+
+// fatalErr is the error a call that saw Pebble's fatal panic fe returns:
+// the store's failure once it is recorded, fe until then.
+func (p *pebbleKV) fatalErr(fe pebbleFatal) error {
+	if ferr := p.Failed(); ferr != nil {
+		return ferr
+	}
+	return fe
 }
 
 // commit commits ops to db, turning Pebble's fatal panic into an error.
@@ -1354,10 +1357,7 @@ func (p *pebbleKV) scanLoop(sc *scan) {
 	defer func() {
 		if r := recover(); r != nil {
 			if fe, ok := r.(pebbleFatal); ok {
-				err = fe
-				if ferr := p.Failed(); ferr != nil {
-					err = ferr
-				}
+				err = p.fatalErr(fe)
 			} else {
 				b.panic = r
 			}

@@ -9,7 +9,54 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
+
+// openLogged opens a store with a cache of cache bytes that logs at info
+// level (-v) into the returned buffer; the test closes it.
+func openLogged(t *testing.T, cache int64) (*pebbleKV, *logBuf) {
+	t.Helper()
+	lb := &logBuf{}
+	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := openPebble(t.TempDir(), cache, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, lb
+}
+
+// TestWriteStallsCounted: Pebble's write stalls (its events) are counted
+// with their time and logged at info level, and a store whose background
+// work fails reports no level 0, so that the queue holds no writer for
+// compactions that do not come.
+func TestWriteStallsCounted(t *testing.T) {
+	p, lb := openLogged(t, 1<<20)
+	var st counters
+	p.ev.attach(&st)
+	p.ev.writeStallBegin(pebble.WriteStallBeginInfo{Reason: "L0 file count limit exceeded"})
+	time.Sleep(2 * time.Millisecond)
+	p.ev.writeStallEnd()
+	if n := st.writeStalls.Load(); n != 1 {
+		t.Errorf("persistent_store_write_stalls = %d, want 1", n)
+	}
+	if us := st.writeStallUs.Load(); us < 2000 {
+		t.Errorf("persistent_store_write_stall_us = %d, want at least the 2 ms it lasted", us)
+	}
+	for _, want := range []string{`write stall begins" reason="L0 file count limit exceeded"`, "write stall ends"} {
+		if !strings.Contains(lb.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, lb.String())
+		}
+	}
+	if s, stop, mem := p.Level0(); stop != l0StopWrites || s < 0 || mem <= 0 {
+		t.Errorf("Level0 = %d, %d, %d; want a count, the stop %d and the memtable's size", s, stop, mem, l0StopWrites)
+	}
+	p.ev.bgFailing.Store(true)
+	if s, stop, mem := p.Level0(); s != 0 || stop != 0 || mem != 0 {
+		t.Errorf("Level0 of a store whose background work fails = %d, %d, %d; want 0, 0, 0", s, stop, mem)
+	}
+}
 
 // TestPebbleEventsLogged runs a flush and a manual compaction with a
 // logger at info level (-v): each is logged when it begins and when it ends, with
@@ -17,13 +64,7 @@ import (
 // levels and the bytes written; at the default level (warnings) nothing
 // of it is logged.
 func TestPebbleEventsLogged(t *testing.T) {
-	var lb logBuf
-	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p, err := openPebble(t.TempDir(), 1<<20, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, lb := openLogged(t, 1<<20)
 	ctx := context.Background()
 	for round := range 2 {
 		var ops []kvOp
@@ -88,13 +129,7 @@ func TestPebbleEventsLogged(t *testing.T) {
 // table (a "read" compaction: it did in the mass-expiry benchmark, while
 // readers ran); the store's options turn it off, so no compaction runs.
 func TestNoReadCompactions(t *testing.T) {
-	var lb logBuf
-	log := slog.New(slog.NewTextHandler(&lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p, err := openPebble(t.TempDir(), 8<<20, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, lb := openLogged(t, 8<<20)
 	ctx := context.Background()
 	value := make([]byte, 4000)
 	write := func(round byte) {

@@ -56,7 +56,7 @@ func itoa(n int64) string  { return strconv.FormatInt(n, 10) }
 //	persistent_queue_coalesced     writes that replaced a queued write of the same key
 //	persistent_queue_full_waits    writers that waited for room (back-pressure)
 //	persistent_queue_lag_waits     async writers that waited because the oldest write not yet on disk would pass the lag bound (5 intervals less a reserve for one stall)
-//	persistent_queue_l0_waits      ... of which waited while the store's level 0 had no room for another sublevel (at most 5 intervals each)
+//	persistent_queue_l0_waits      ... of which waited while the store's level 0 had no room for another sublevel (at most 5 s each)
 //	persistent_queue_ttl_writes    writes queued with an exptime (the sweep's pace follows them)
 //	persistent_commits             batches committed (with fsync)
 //	persistent_commit_items        writes in them

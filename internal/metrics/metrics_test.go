@@ -72,6 +72,7 @@ STAT moves_to_cold 5
 STAT memory_segments_total 64
 STAT memory_reinserted 2
 STAT persistent_queue_lag_us 1500
+STAT persistent_store_write_stall_us 2500000
 STAT persistent_durability sync`,
 	"slabs": `STAT 1:chunk_size 96
 STAT 1:chunks_per_page 10922
@@ -150,6 +151,7 @@ func TestMemcachedExporterSeries(t *testing.T) {
 		`mnemo_memory_segments`:                                                 "64",
 		`mnemo_memory_reinserted_total`:                                         "2",
 		`mnemo_persistent_queue_lag_seconds`:                                    "0.0015",
+		`mnemo_persistent_store_write_stall_seconds_total`:                      "2.5",
 		`mnemo_persistent_durability_info{value="sync"}`:                        "1",
 	}
 	for series, v := range want {
